@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {IInterchainSecurityModule, IBatchInterchainSecurityModule} from
+    "./interfaces/IInterchainSecurityModule.sol";
+import {IMessageRecipient} from "./interfaces/IMessageRecipient.sol";
+import {IPostDispatchHook} from "./interfaces/IPostDispatchHook.sol";
+import {MerkleLib} from "./libs/MerkleLib.sol";
+import {MessageLib} from "./libs/MessageLib.sol";
+import {Owned} from "./libs/Owned.sol";
+import {StandardHookMetadata} from "./libs/StandardHookMetadata.sol";
+import {TypeCasts} from "./libs/TypeCasts.sol";
+
+/// @title Mailbox: sends and delivers Hyperlane v3 messages
+/// @notice ABI, events and message format are those of the v3 Mailbox (SPEC 2). Two
+/// additions, both opt-in:
+///
+/// 1. An embedded Merkle tree hook. When the hook chosen for a dispatch (the default hook,
+///    or the custom hook argument) is this Mailbox itself, the message id is inserted into a
+///    tree kept in this contract, which then plays the MerkleTreeHook role: it emits
+///    `InsertedIntoTree` and serves `count`, `root`, `tree` and `latestCheckpoint`, and
+///    validators sign checkpoints with this Mailbox's address as the merkle tree hook. The
+///    tree count shares a storage slot with the nonce and the default hook, which is what
+///    makes a dispatch cheaper than calling a separate MerkleTreeHook.
+/// 2. Batch delivery (`processBatch`): one threshold signature set over a checkpoint and one
+///    Merkle multiproof deliver many messages from one origin in one transaction.
+///
+/// A zero required hook means "no required hook" (the call is skipped).
+///
+/// Replay protection and its safety argument. Every delivery, by `process` or by
+/// `processBatch`, goes through `_markDelivered`, which reads and writes the single record
+/// `deliveries[id]` keyed by the message id (= keccak256 of the whole message) and reverts if
+/// it is already set. Both paths check it before any external call and set it before calling
+/// the ISM or the recipient, all in one transaction. So a message id is delivered at most once
+/// across both paths (a re-entrant second delivery sees the record; a reverted delivery rolls
+/// the record back with everything else), and `delivered(id)` is true exactly for delivered
+/// ids whichever path delivered them. A per-origin bitmap keyed by nonce or leaf index would be
+/// cheaper to write, but `delivered(bytes32)` receives only the id, from which neither the
+/// nonce nor the leaf index can be recovered; any structure that answers it exactly must be
+/// found from the id alone, which for uniformly random ids means one fresh storage slot per
+/// delivered message. A bitmap kept beside the record would add cost and protect nothing
+/// more, and a bitmap instead of it would make `delivered(id)` wrong, so this contract keeps
+/// one record per id and accepts its cost (about 22.1k gas per message).
+contract Mailbox is Owned, IPostDispatchHook {
+    using MessageLib for bytes;
+    using TypeCasts for address;
+    using TypeCasts for bytes32;
+
+    /// @notice Message format version.
+    uint8 public constant VERSION = 3;
+
+    /// @notice Emitted when a message is dispatched.
+    event Dispatch(
+        address indexed sender, uint32 indexed destination, bytes32 indexed recipient, bytes message
+    );
+    /// @notice Emitted with the id of each dispatched message.
+    event DispatchId(bytes32 indexed messageId);
+    /// @notice Emitted when a message is delivered.
+    event Process(uint32 indexed origin, bytes32 indexed sender, address indexed recipient);
+    /// @notice Emitted with the id of each delivered message.
+    event ProcessId(bytes32 indexed messageId);
+    /// @notice Emitted when the default ISM changes.
+    event DefaultIsmSet(address indexed module);
+    /// @notice Emitted when the default hook changes.
+    event DefaultHookSet(address indexed hook);
+    /// @notice Emitted when the required hook changes.
+    event RequiredHookSet(address indexed hook);
+    /// @notice Emitted when a message id is inserted into the embedded tree.
+    event InsertedIntoTree(bytes32 messageId, uint32 index);
+
+    /// @notice `initialize` was called twice, or not by the deployer.
+    error AlreadyInitialized();
+    /// @notice A module or hook address has no code.
+    error NotAContract(address target);
+    /// @notice Value was sent to the embedded tree hook, which takes none.
+    error TreeHookTakesNoValue(uint256 value);
+    /// @notice The recipient has no code, so it cannot handle the message.
+    error RecipientNotAContract(address recipient);
+    /// @notice A batch held no messages.
+    error EmptyBatch();
+    /// @notice A batch message's origin differs from the first message's.
+    error BatchOriginMismatch(uint256 index);
+    /// @notice A batch message's recipient uses another ISM than the batch ISM.
+    error BatchIsmMismatch(uint256 index, address ism);
+
+    /// @notice The domain of this chain.
+    uint32 public immutable localDomain;
+    /// @notice Block in which this Mailbox was deployed (for indexers).
+    uint256 public immutable deployedBlock;
+    address private immutable deployer;
+
+    // Slot read and written by every dispatch: default hook, nonce, tree count, flags.
+    /// @notice Hook used when a dispatch names none (this Mailbox = embedded tree).
+    address public defaultHook;
+    /// @notice Number of messages dispatched so far (the next message's nonce).
+    uint32 public nonce;
+    uint32 private treeCount;
+    bool private hasRequiredHook;
+    bool private initialized;
+
+    /// @notice Id of the message most recently dispatched.
+    bytes32 public latestDispatchedId;
+    /// @notice ISM used for recipients that do not name one.
+    IInterchainSecurityModule public defaultIsm;
+    address private requiredHookAddress;
+    /// @dev id => processor | block << 160 | 1 << 255 (zero: not delivered).
+    mapping(bytes32 => uint256) private deliveries;
+    bytes32[32] private branch;
+
+    /// @param domain The domain of this chain.
+    /// @param initialOwner The owner allowed to change ISM and hooks.
+    constructor(uint32 domain, address initialOwner) Owned(initialOwner) {
+        localDomain = domain;
+        deployedBlock = block.number;
+        deployer = msg.sender;
+    }
+
+    /// @notice One-time setup by the deployer, in the v3 `initialize` shape.
+    /// @param newOwner Owner after setup.
+    /// @param ism Default ISM.
+    /// @param hook Default hook (this Mailbox for the embedded tree).
+    /// @param required Required hook (zero: none).
+    function initialize(address newOwner, address ism, address hook, address required) external {
+        if (msg.sender != deployer || initialized) revert AlreadyInitialized();
+        initialized = true;
+        _setDefaultIsm(ism);
+        _setDefaultHook(hook);
+        _setRequiredHook(required);
+        emit OwnershipTransferred(owner, newOwner);
+        owner = newOwner;
+    }
+
+    // ---------------------------------------------------------------- owner setters
+
+    /// @notice Sets the default ISM (must have code).
+    function setDefaultIsm(address module) external onlyOwner {
+        _setDefaultIsm(module);
+    }
+
+    /// @notice Sets the default hook (must have code; this Mailbox selects the embedded tree).
+    function setDefaultHook(address hook) external onlyOwner {
+        _setDefaultHook(hook);
+    }
+
+    /// @notice Sets the required hook (must have code, or zero for none).
+    function setRequiredHook(address hook) external onlyOwner {
+        _setRequiredHook(hook);
+    }
+
+    function _setDefaultIsm(address module) private {
+        if (module.code.length == 0) revert NotAContract(module);
+        defaultIsm = IInterchainSecurityModule(module);
+        emit DefaultIsmSet(module);
+    }
+
+    function _setDefaultHook(address hook) private {
+        if (hook.code.length == 0 && hook != address(this)) revert NotAContract(hook);
+        defaultHook = hook;
+        emit DefaultHookSet(hook);
+    }
+
+    function _setRequiredHook(address hook) private {
+        if (hook != address(0) && hook.code.length == 0) revert NotAContract(hook);
+        requiredHookAddress = hook;
+        hasRequiredHook = hook != address(0);
+        emit RequiredHookSet(hook);
+    }
+
+    /// @notice The hook run on every dispatch before the chosen hook (zero: none).
+    function requiredHook() external view returns (address) {
+        return requiredHookAddress;
+    }
+
+    // ---------------------------------------------------------------- dispatch
+
+    /// @notice Sends `body` to `recipient` on `destination` through the default hook.
+    function dispatch(uint32 destination, bytes32 recipient, bytes calldata body)
+        external
+        payable
+        returns (bytes32)
+    {
+        return _dispatch(destination, recipient, body, msg.data[0:0], address(0));
+    }
+
+    /// @notice As `dispatch`, passing `hookMetadata` to the hooks.
+    function dispatch(
+        uint32 destination,
+        bytes32 recipient,
+        bytes calldata body,
+        bytes calldata hookMetadata
+    ) external payable returns (bytes32) {
+        return _dispatch(destination, recipient, body, hookMetadata, address(0));
+    }
+
+    /// @notice As `dispatch`, through `hook` (zero: the default hook).
+    function dispatch(
+        uint32 destination,
+        bytes32 recipient,
+        bytes calldata body,
+        bytes calldata hookMetadata,
+        address hook
+    ) external payable returns (bytes32) {
+        return _dispatch(destination, recipient, body, hookMetadata, hook);
+    }
+
+    /// @notice Native value `dispatch(destination, recipient, body)` needs now.
+    function quoteDispatch(uint32 destination, bytes32 recipient, bytes calldata body)
+        external
+        view
+        returns (uint256)
+    {
+        return _quote(destination, recipient, body, msg.data[0:0], address(0));
+    }
+
+    /// @notice Native value the metadata overload of `dispatch` needs now.
+    function quoteDispatch(
+        uint32 destination,
+        bytes32 recipient,
+        bytes calldata body,
+        bytes calldata hookMetadata
+    ) external view returns (uint256) {
+        return _quote(destination, recipient, body, hookMetadata, address(0));
+    }
+
+    /// @notice Native value the custom-hook overload of `dispatch` needs now.
+    function quoteDispatch(
+        uint32 destination,
+        bytes32 recipient,
+        bytes calldata body,
+        bytes calldata hookMetadata,
+        address hook
+    ) external view returns (uint256) {
+        return _quote(destination, recipient, body, hookMetadata, hook);
+    }
+
+    function _buildMessage(uint32 messageNonce, uint32 destination, bytes32 recipient, bytes calldata body)
+        private
+        view
+        returns (bytes memory)
+    {
+        return abi.encodePacked(
+            VERSION, messageNonce, localDomain, msg.sender.addressToBytes32(), destination, recipient, body
+        );
+    }
+
+    function _dispatch(
+        uint32 destination,
+        bytes32 recipient,
+        bytes calldata body,
+        bytes calldata metadata,
+        address hook
+    ) private returns (bytes32 id) {
+        uint32 messageNonce = nonce;
+        bytes memory message = _buildMessage(messageNonce, destination, recipient, body);
+        id = keccak256(message);
+        latestDispatchedId = id;
+        nonce = messageNonce + 1;
+        emit Dispatch(msg.sender, destination, recipient, message);
+        emit DispatchId(id);
+
+        uint256 requiredValue = 0;
+        if (hasRequiredHook) {
+            IPostDispatchHook required = IPostDispatchHook(requiredHookAddress);
+            requiredValue = required.quoteDispatch(metadata, message);
+            if (msg.value < requiredValue) requiredValue = msg.value;
+            required.postDispatch{value: requiredValue}(metadata, message);
+        }
+        if (hook == address(0)) hook = defaultHook;
+        uint256 rest = msg.value - requiredValue;
+        if (hook == address(this)) {
+            if (rest != 0) revert TreeHookTakesNoValue(rest);
+            StandardHookMetadata.requireSupported(metadata);
+            _insert(id);
+        } else {
+            IPostDispatchHook(hook).postDispatch{value: rest}(metadata, message);
+        }
+    }
+
+    function _quote(
+        uint32 destination,
+        bytes32 recipient,
+        bytes calldata body,
+        bytes calldata metadata,
+        address hook
+    ) private view returns (uint256 total) {
+        bytes memory message = _buildMessage(nonce, destination, recipient, body);
+        if (hasRequiredHook) {
+            total = IPostDispatchHook(requiredHookAddress).quoteDispatch(metadata, message);
+        }
+        if (hook == address(0)) hook = defaultHook;
+        if (hook != address(this)) total += IPostDispatchHook(hook).quoteDispatch(metadata, message);
+    }
+
+    // ---------------------------------------------------------------- delivery
+
+    /// @notice Delivers `message` if the recipient's ISM accepts `metadata`.
+    function process(bytes calldata metadata, bytes calldata message) external payable {
+        (uint32 origin, bytes32 sender, address recipient, bytes32 id) = _checkMessage(message);
+        IInterchainSecurityModule ism = recipientIsm(recipient);
+        _markDelivered(id, origin, sender, recipient);
+        require(ism.verify(metadata, message), "Mailbox: ISM verification failed");
+        _handle(recipient, origin, sender, message.body(), msg.value);
+    }
+
+    /// @notice Delivers several messages from one origin under one batch proof.
+    /// @dev Every message must name the same origin and use, through `recipientIsm`, the same
+    /// ISM as the first; that ISM must implement `verifyBatch`. Each message goes through the
+    /// same checks and the same delivery record as `process`; any failure (including a
+    /// message already delivered, or a recipient that reverts) reverts the whole batch.
+    /// @param metadata The batch metadata for the ISM.
+    /// @param messages The messages, in the order the metadata's multiproof lists them.
+    function processBatch(bytes calldata metadata, bytes[] calldata messages) external {
+        uint256 n = messages.length;
+        if (n == 0) revert EmptyBatch();
+        bytes32[] memory ids = new bytes32[](n);
+        (uint32 origin,, address firstRecipient, bytes32 firstId) = _checkMessage(messages[0]);
+        ids[0] = firstId;
+        for (uint256 i = 1; i < n; ++i) {
+            (uint32 o,,, bytes32 id) = _checkMessage(messages[i]);
+            if (o != origin) revert BatchOriginMismatch(i);
+            ids[i] = id;
+        }
+        IInterchainSecurityModule ism = recipientIsm(firstRecipient);
+        require(
+            IBatchInterchainSecurityModule(address(ism)).verifyBatch(metadata, origin, ids),
+            "Mailbox: ISM verification failed"
+        );
+        address lastRecipient = firstRecipient;
+        for (uint256 i = 0; i < n; ++i) {
+            bytes calldata message = messages[i];
+            address recipient = message.recipient().bytes32ToAddress();
+            if (recipient != lastRecipient) {
+                address other = address(recipientIsm(recipient));
+                if (other != address(ism)) revert BatchIsmMismatch(i, other);
+                lastRecipient = recipient;
+            }
+            bytes32 sender = message.sender();
+            _markDelivered(ids[i], origin, sender, recipient);
+            _handle(recipient, origin, sender, message.body(), 0);
+        }
+    }
+
+    function _checkMessage(bytes calldata message)
+        private
+        view
+        returns (uint32 origin, bytes32 sender, address recipient, bytes32 id)
+    {
+        message.checkLength();
+        require(message.version() == VERSION, "Mailbox: bad version");
+        require(message.destination() == localDomain, "Mailbox: unexpected destination");
+        origin = message.origin();
+        sender = message.sender();
+        recipient = message.recipient().bytes32ToAddress();
+        id = message.id();
+    }
+
+    function _markDelivered(bytes32 id, uint32 origin, bytes32 sender, address recipient) private {
+        require(deliveries[id] == 0, "Mailbox: already delivered");
+        deliveries[id] = uint256(uint160(msg.sender)) | (block.number << 160) | (1 << 255);
+        emit Process(origin, sender, recipient);
+        emit ProcessId(id);
+    }
+
+    function _handle(address recipient, uint32 origin, bytes32 sender, bytes calldata body, uint256 value)
+        private
+    {
+        bytes memory data = abi.encodeCall(IMessageRecipient.handle, (origin, sender, body));
+        if (recipient.code.length == 0) revert RecipientNotAContract(recipient);
+        assembly ("memory-safe") {
+            if iszero(call(gas(), recipient, value, add(data, 0x20), mload(data), 0, 0)) {
+                let p := mload(0x40)
+                returndatacopy(p, 0, returndatasize())
+                revert(p, returndatasize())
+            }
+        }
+    }
+
+    /// @notice The ISM for `recipient`: its `interchainSecurityModule()` if that call succeeds
+    /// with a non-zero address, else the default ISM.
+    function recipientIsm(address recipient) public view returns (IInterchainSecurityModule) {
+        uint256 module;
+        assembly ("memory-safe") {
+            mstore(0x00, 0xde523cf3)
+            let ok := staticcall(gas(), recipient, 0x1c, 0x04, 0x00, 0x20)
+            module := mul(mload(0x00), and(ok, iszero(lt(returndatasize(), 0x20))))
+        }
+        if (module != 0 && module >> 160 == 0) return IInterchainSecurityModule(address(uint160(module)));
+        return defaultIsm;
+    }
+
+    /// @notice Whether the message with id `id` was delivered, by either path.
+    function delivered(bytes32 id) external view returns (bool) {
+        return deliveries[id] != 0;
+    }
+
+    /// @notice Who delivered message `id` (zero if not delivered).
+    function processor(bytes32 id) external view returns (address) {
+        return address(uint160(deliveries[id]));
+    }
+
+    /// @notice Block in which message `id` was delivered (zero if not delivered).
+    function processedAt(bytes32 id) external view returns (uint48) {
+        return uint48(deliveries[id] >> 160);
+    }
+
+    // ---------------------------------------------------------------- embedded tree hook
+
+    function _insert(bytes32 id) private {
+        uint256 index = treeCount;
+        require(index < MerkleLib.MAX_LEAVES, "merkle tree full");
+        treeCount = uint32(index + 1);
+        MerkleLib.insert(branch, index + 1, id);
+        emit InsertedIntoTree(id, uint32(index));
+    }
+
+    /// @inheritdoc IPostDispatchHook
+    function hookType() external pure returns (uint8) {
+        return uint8(Types.MERKLE_TREE);
+    }
+
+    /// @inheritdoc IPostDispatchHook
+    function supportsMetadata(bytes calldata metadata) external pure returns (bool) {
+        return StandardHookMetadata.isSupported(metadata);
+    }
+
+    /// @notice Inserts the in-flight message into the embedded tree, for use of this Mailbox
+    /// as a hook inside another hook (for example an aggregation hook).
+    function postDispatch(bytes calldata metadata, bytes calldata message) external payable {
+        StandardHookMetadata.requireSupported(metadata);
+        if (msg.value != 0) revert TreeHookTakesNoValue(msg.value);
+        bytes32 id = message.id();
+        require(latestDispatchedId == id, "message not dispatching");
+        _insert(id);
+    }
+
+    /// @notice The embedded tree takes no payment.
+    function quoteDispatch(bytes calldata metadata, bytes calldata) external pure returns (uint256) {
+        StandardHookMetadata.requireSupported(metadata);
+        return 0;
+    }
+
+    /// @notice Number of leaves in the embedded tree.
+    function count() external view returns (uint32) {
+        return treeCount;
+    }
+
+    /// @notice Root of the embedded tree.
+    function root() public view returns (bytes32) {
+        return MerkleLib.root(branch, treeCount);
+    }
+
+    /// @notice Branch and count of the embedded tree.
+    function tree() external view returns (bytes32[32] memory, uint256) {
+        return (branch, treeCount);
+    }
+
+    /// @notice (root, count - 1) of the embedded tree; reverts when it is empty.
+    function latestCheckpoint() external view returns (bytes32, uint32) {
+        return (root(), treeCount - 1);
+    }
+}
