@@ -1,0 +1,2 @@
+//! Throughput bench (placeholder).
+fn main() {}

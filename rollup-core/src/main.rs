@@ -1,0 +1,2 @@
+//! The `metalayer-rollup` node binary.
+fn main() {}

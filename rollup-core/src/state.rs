@@ -1,0 +1,189 @@
+//! The revm `Database` over the chain store: the latest state or the state at
+//! the end of a past block, with an in-memory overlay that collects the writes
+//! of the block being built (or of an `eth_call` with state overrides).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use alloy::primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256};
+use revm::bytecode::Bytecode;
+use revm::database_interface::DBErrorMarker;
+use revm::primitives::AddressMap;
+use revm::state::{Account, AccountInfo};
+use revm::{Database, DatabaseCommit};
+
+use crate::error::StoreError;
+use crate::store::{AccountData, ChainStore, StateChanges};
+
+impl DBErrorMarker for StoreError {}
+
+/// Analysed bytecode shared by every execution, keyed by code hash.
+#[derive(Clone, Debug, Default)]
+pub struct CodeCache(Arc<Mutex<HashMap<B256, Bytecode>>>);
+
+impl CodeCache {
+    fn get(&self, hash: &B256) -> Option<Bytecode> {
+        self.0.lock().ok().and_then(|m| m.get(hash).cloned())
+    }
+
+    fn put(&self, hash: B256, code: Bytecode) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() > 4096 {
+                m.clear();
+            }
+            m.insert(hash, code);
+        }
+    }
+}
+
+/// A revm database reading the store at one block, plus an overlay of writes.
+#[derive(Debug)]
+pub struct StateDb<'a> {
+    store: &'a ChainStore,
+    /// `None` reads the latest state; `Some(n)` the state at the end of block n.
+    at: Option<u64>,
+    codes: CodeCache,
+    /// Writes not yet in the store.
+    pub overlay: StateChanges,
+}
+
+impl<'a> StateDb<'a> {
+    /// A database over the latest state (`at = None`) or the end of block `at`.
+    pub fn new(store: &'a ChainStore, at: Option<u64>, codes: CodeCache) -> Self {
+        Self { store, at, codes, overlay: StateChanges::default() }
+    }
+
+    /// Account record as this view sees it.
+    pub fn account(&self, address: Address) -> Result<Option<AccountData>, StoreError> {
+        if let Some(acc) = self.overlay.accounts.get(&address) {
+            return Ok(*acc);
+        }
+        match self.at {
+            None => self.store.account(address),
+            Some(n) => self.store.account_at(address, n),
+        }
+    }
+
+    /// Storage slot as this view sees it.
+    pub fn slot(&self, address: Address, slot: U256) -> Result<U256, StoreError> {
+        if let Some((wiped, slots)) = self.overlay.storage.get(&address) {
+            if let Some(v) = slots.get(&slot) {
+                return Ok(*v);
+            }
+            if *wiped {
+                return Ok(U256::ZERO);
+            }
+        }
+        match self.at {
+            None => self.store.storage(address, slot),
+            Some(n) => self.store.storage_at(address, slot, n),
+        }
+    }
+
+    /// Raw code by hash.
+    pub fn code(&self, hash: B256) -> Result<Bytes, StoreError> {
+        if hash == KECCAK256_EMPTY {
+            return Ok(Bytes::new());
+        }
+        if let Some(c) = self.overlay.codes.get(&hash) {
+            return Ok(c.clone());
+        }
+        Ok(self.store.code(hash)?.unwrap_or_default())
+    }
+
+    /// Overwrites an account in the overlay (dev methods, state overrides, genesis).
+    pub fn set_account(&mut self, address: Address, account: AccountData) {
+        self.overlay.accounts.insert(address, Some(account));
+    }
+
+    /// Sets code in the overlay and points the account at it.
+    pub fn set_code(&mut self, address: Address, code: Bytes) -> Result<(), StoreError> {
+        let mut acc = self.account(address)?.unwrap_or(AccountData { code_hash: KECCAK256_EMPTY, ..Default::default() });
+        acc.code_hash = if code.is_empty() { KECCAK256_EMPTY } else { alloy::primitives::keccak256(&code) };
+        if !code.is_empty() {
+            self.overlay.codes.insert(acc.code_hash, code);
+        }
+        self.set_account(address, acc);
+        Ok(())
+    }
+
+    /// Writes a storage slot in the overlay; `wipe` clears the account's storage first.
+    pub fn set_storage(&mut self, address: Address, slots: impl IntoIterator<Item = (U256, U256)>, wipe: bool) {
+        let entry = self.overlay.storage.entry(address).or_default();
+        if wipe {
+            *entry = (true, HashMap::new());
+        }
+        entry.1.extend(slots);
+    }
+
+    /// Folds one transaction's state diff from revm into the overlay.
+    fn apply(&mut self, address: Address, account: Account) {
+        if !account.is_touched() {
+            return;
+        }
+        if account.is_selfdestructed() {
+            self.overlay.accounts.insert(address, None);
+            self.overlay.storage.insert(address, (true, HashMap::new()));
+            return;
+        }
+        if account.is_created() {
+            self.overlay.storage.insert(address, (true, HashMap::new()));
+        }
+        let info = &account.info;
+        if let Some(code) = &info.code
+            && info.code_hash != KECCAK256_EMPTY
+            && !self.overlay.codes.contains_key(&info.code_hash)
+        {
+            self.overlay.codes.insert(info.code_hash, code.original_bytes());
+        }
+        let empty = info.nonce == 0 && info.balance.is_zero() && info.code_hash == KECCAK256_EMPTY;
+        let record = (!empty).then_some(AccountData { nonce: info.nonce, balance: info.balance, code_hash: info.code_hash });
+        self.overlay.accounts.insert(address, record);
+        let mut changed = account.changed_storage_slots().map(|(k, v)| (*k, v.present_value)).peekable();
+        if changed.peek().is_some() {
+            self.overlay.storage.entry(address).or_default().1.extend(changed);
+        }
+    }
+}
+
+impl Database for StateDb<'_> {
+    type Error = StoreError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
+        Ok(self.account(address)?.map(|a| AccountInfo {
+            balance: a.balance,
+            nonce: a.nonce,
+            code_hash: a.code_hash,
+            ..Default::default()
+        }))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StoreError> {
+        if code_hash == KECCAK256_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        if let Some(code) = self.codes.get(&code_hash) {
+            return Ok(code);
+        }
+        let raw = self.code(code_hash)?;
+        let code = Bytecode::new_raw_checked(raw.clone()).unwrap_or_else(|_| Bytecode::new_legacy(raw));
+        self.codes.put(code_hash, code.clone());
+        Ok(code)
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, StoreError> {
+        self.slot(address, index)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, StoreError> {
+        Ok(self.store.block_hash(number)?.unwrap_or_default())
+    }
+}
+
+impl DatabaseCommit for StateDb<'_> {
+    fn commit(&mut self, changes: AddressMap<Account>) {
+        for (address, account) in changes {
+            self.apply(address, account);
+        }
+    }
+}
