@@ -15,8 +15,10 @@ import {StaticMultisigIsm} from "./StaticMultisigIsm.sol";
 ///
 /// `verifyBatch` proves many messages under one checkpoint: metadata is
 /// merkleTreeHook (32) || signedIndex (4) || signedMessageId (32) || proofLength (4) ||
-/// multiproof (proofLength bytes, see `MultiProofLib`) || signatures. Every leaf index must be
-/// at most `signedIndex`, since the signed root only commits to leaves up to it.
+/// multiproof (proofLength bytes: the protocol crate's `BatchProof` encoding, see
+/// `MultiProofLib`) || signatures. The multiproof is checked against the tree of
+/// `signedIndex + 1` leaves, so every leaf index must be at most `signedIndex`: the signed root
+/// commits to nothing after it.
 contract StaticMerkleRootMultisigIsm is StaticMultisigIsm, IBatchInterchainSecurityModule {
     using MessageLib for bytes;
 
@@ -60,7 +62,7 @@ contract StaticMerkleRootMultisigIsm is StaticMultisigIsm, IBatchInterchainSecur
         uint32 signedIndex = uint32(bytes4(metadata[32:36]));
         uint256 proofEnd = BATCH_HEADER + uint32(bytes4(metadata[68:72]));
         if (metadata.length < proofEnd) revert MetadataTooShort(metadata.length, proofEnd);
-        bytes32 root = MultiProofLib.root(ids, metadata[BATCH_HEADER:proofEnd], signedIndex);
+        bytes32 root = MultiProofLib.root(ids, metadata[BATCH_HEADER:proofEnd], uint256(signedIndex) + 1);
         _checkRoot(root);
         bytes32 digest = CheckpointLib.digest(
             origin, bytes32(metadata[0:32]), root, signedIndex, bytes32(metadata[36:68])

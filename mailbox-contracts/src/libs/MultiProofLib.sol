@@ -2,73 +2,102 @@
 pragma solidity ^0.8.24;
 
 /// @title Merkle multiproofs: many leaves of the depth-32 tree against one root
-/// @notice Encoding: the leaves' indexes as uint32 big-endian, strictly ascending, one per
-/// leaf in the order of the `leaves` array, then the sibling hashes the leaves cannot supply
-/// themselves, 32 bytes each, in the order they are consumed: level 0 first, and within a
-/// level from left to right. At each level the known nodes are walked in index order; a node
-/// whose sibling is the next known node is hashed with it, any other node with the next
-/// sibling from the proof. After 32 levels one node remains, the root. The proof must be
-/// consumed exactly.
+/// @notice Encoding (the protocol crate's `BatchProof`): be16(k) || k x be32(index) ||
+/// m x bytes32(sibling). Indexes are strictly ascending, one per leaf, in the order of the
+/// leaves; every index is below the tree size `count`. Level by level from the leaves, for each
+/// known node at position p (ascending): if p is even and the next known node is p + 1, the
+/// two are hashed together; if p is even and the subtree at p + 1 starts at or beyond `count`,
+/// the sibling is the zero hash of that height (not in the proof); otherwise the sibling is
+/// the next hash of the proof. After 32 levels one node is left, the root. Every sibling
+/// must be consumed.
 library MultiProofLib {
-    /// @notice The proof is malformed: wrong length, or too few or too many siblings.
+    /// @notice The proof is malformed: wrong leaf count, truncated, or siblings left over
+    /// or missing.
     error MalformedMultiProof();
     /// @notice Leaf indexes are not strictly ascending.
     error LeafIndexesNotAscending(uint256 position);
 
-    /// @notice Root implied by `leaves` and `proof`; every index must be at most `maxIndex`.
-    function root(bytes32[] calldata leaves, bytes calldata proof, uint256 maxIndex)
+    /// @notice Root of the tree of `count` leaves implied by `leaves` and `proof`.
+    function root(bytes32[] calldata leaves, bytes calldata proof, uint256 count)
         internal
         pure
         returns (bytes32 out)
     {
         uint256 k = leaves.length;
-        if (k == 0 || proof.length < k * 4 || (proof.length - k * 4) % 32 != 0) {
-            revert MalformedMultiProof();
-        }
-        (uint256 idx, uint256 hashes) = _load(leaves, proof, maxIndex);
-        bool ok;
+        if (
+            k == 0 || proof.length < 2 || uint16(bytes2(proof[0:2])) != k
+                || proof.length < 2 + k * 4 || (proof.length - 2 - k * 4) % 32 != 0
+        ) revert MalformedMultiProof();
+        (uint256 idx, uint256 hashes) = _load(leaves, proof, count);
+        uint256 sib;
         assembly ("memory-safe") {
-            let sib := add(proof.offset, mul(k, 4))
-            let sibEnd := add(proof.offset, proof.length)
-            let len := k
-            for { let level := 0 } lt(level, 32) { level := add(level, 1) } {
-                let w := 0
-                for { let i := 0 } lt(i, len) {} {
-                    let a := mload(add(idx, shl(5, i)))
-                    let h := mload(add(hashes, shl(5, i)))
-                    let next := add(i, 1)
-                    switch and(
-                        and(iszero(and(a, 1)), lt(next, len)),
-                        eq(mload(add(idx, shl(5, next))), add(a, 1))
-                    )
-                    case 1 {
-                        mstore(0x00, h)
-                        mstore(0x20, mload(add(hashes, shl(5, next))))
-                        i := add(i, 2)
-                    }
-                    default {
-                        // An overrun reads other calldata; the final position check rejects it.
-                        let s := calldataload(sib)
-                        sib := add(sib, 0x20)
-                        let right := and(a, 1)
-                        mstore(shl(5, right), h)
-                        mstore(shl(5, iszero(right)), s)
-                        i := next
-                    }
-                    mstore(add(idx, shl(5, w)), shr(1, a))
-                    mstore(add(hashes, shl(5, w)), keccak256(0x00, 0x40))
-                    w := add(w, 1)
-                }
-                len := w
-            }
-            ok := eq(sib, sibEnd)
-            out := mload(hashes)
+            sib := add(proof.offset, add(2, mul(k, 4)))
         }
-        if (!ok) revert MalformedMultiProof();
+        uint256 consumedTo;
+        (out, consumedTo) = _fold(idx, hashes, k, sib, count);
+        // The cursor only grows; an overrun read other calldata and ends past the proof.
+        if (consumedTo != proof.length + _offset(proof)) revert MalformedMultiProof();
     }
 
-    /// @dev Copies indexes and leaves into memory, checking order and the index bound.
-    function _load(bytes32[] calldata leaves, bytes calldata proof, uint256 maxIndex)
+    function _offset(bytes calldata data) private pure returns (uint256 o) {
+        assembly ("memory-safe") {
+            o := data.offset
+        }
+    }
+
+    /// @dev Hashes the known nodes up 32 levels, reading siblings from calldata at `sib`.
+    /// Returns the root and the calldata position after the last sibling read.
+    function _fold(uint256 idx, uint256 hashes, uint256 len, uint256 sib, uint256 count)
+        private
+        pure
+        returns (bytes32 out, uint256)
+    {
+        assembly ("memory-safe") {
+            let zero := 0
+            for { let h := 0 } lt(h, 32) { h := add(h, 1) } {
+                let w := 0
+                for { let i := 0 } lt(i, len) {} {
+                    let p := mload(add(idx, shl(5, i)))
+                    let next := add(i, 1)
+                    switch and(p, 1)
+                    case 1 {
+                        mstore(0x00, calldataload(sib))
+                        mstore(0x20, mload(add(hashes, shl(5, i))))
+                        sib := add(sib, 0x20)
+                    }
+                    default {
+                        mstore(0x00, mload(add(hashes, shl(5, i))))
+                        switch and(lt(next, len), eq(mload(add(idx, shl(5, next))), add(p, 1)))
+                        case 1 {
+                            mstore(0x20, mload(add(hashes, shl(5, next))))
+                            next := add(next, 1)
+                        }
+                        default {
+                            switch iszero(lt(shl(h, add(p, 1)), count))
+                            case 1 { mstore(0x20, zero) }
+                            default {
+                                mstore(0x20, calldataload(sib))
+                                sib := add(sib, 0x20)
+                            }
+                        }
+                    }
+                    mstore(add(idx, shl(5, w)), shr(1, p))
+                    mstore(add(hashes, shl(5, w)), keccak256(0x00, 0x40))
+                    w := add(w, 1)
+                    i := next
+                }
+                len := w
+                mstore(0x00, zero)
+                mstore(0x20, zero)
+                zero := keccak256(0x00, 0x40)
+            }
+            out := mload(hashes)
+        }
+        return (out, sib);
+    }
+
+    /// @dev Copies indexes and leaves into memory, checking order and that each is in the tree.
+    function _load(bytes32[] calldata leaves, bytes calldata proof, uint256 count)
         private
         pure
         returns (uint256 idx, uint256 hashes)
@@ -81,9 +110,10 @@ library MultiProofLib {
         }
         uint256 previous = 0;
         for (uint256 i = 0; i < k; ++i) {
-            uint256 index = uint32(bytes4(proof[i * 4:i * 4 + 4]));
+            uint256 at = 2 + i * 4;
+            uint256 index = uint32(bytes4(proof[at:at + 4]));
             if (i > 0 && index <= previous) revert LeafIndexesNotAscending(i);
-            require(index <= maxIndex, "Invalid merkle index metadata");
+            require(index < count, "Invalid merkle index metadata");
             previous = index;
             bytes32 leaf = leaves[i];
             assembly ("memory-safe") {

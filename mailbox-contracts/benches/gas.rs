@@ -1,0 +1,2 @@
+//! Gas bench (not written yet).
+fn main() {}

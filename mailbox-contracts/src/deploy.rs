@@ -1,0 +1,1 @@
+//! Deploys a full core stack through any alloy provider.
