@@ -1,1 +1,5 @@
-//! Integration tests: test vectors and properties.
+//! Integration tests of the protocol crate: every published test vector, and
+//! properties checked on random input.
+
+mod properties;
+mod vectors;
