@@ -39,3 +39,6 @@ pub mod pool;
 pub mod state;
 pub mod store;
 pub mod trie;
+pub mod metrics;
+pub mod node;
+pub mod rpc;

@@ -1,0 +1,391 @@
+//! The running node: the chain behind a lock, the pool, the miner thread
+//! (instant or interval), dev accounts, snapshots and the event stream that
+//! subscriptions and filters read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::consensus::{ReceiptEnvelope, Transaction, TxEnvelope};
+use alloy::eips::Decodable2718;
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::signers::local::PrivateKeySigner;
+use revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx;
+use tokio::sync::{broadcast, watch};
+
+use crate::chain::{Chain, MinedBlock};
+use crate::error::{NodeError, TxError};
+use crate::executor::{SPEC, TX_GAS_CAP, tx_env};
+use crate::genesis::Genesis;
+use crate::metrics::Metrics;
+use crate::pool::TxPool;
+use crate::store::{StateChanges, StoredBlock};
+
+/// When blocks are produced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MiningMode {
+    /// A block as soon as transactions are pending (one batch per block).
+    Instant,
+    /// A block every interval, empty or not.
+    Interval(Duration),
+}
+
+/// Node settings that are not part of the genesis.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Directory of the sled database.
+    pub data_dir: PathBuf,
+    /// Genesis used when the directory is empty.
+    pub genesis: Genesis,
+    /// Block production.
+    pub mining: MiningMode,
+    /// Maximum number of pooled transactions.
+    pub pool_capacity: usize,
+}
+
+/// What happened to the chain, for subscriptions and filters.
+#[derive(Clone, Debug)]
+pub enum ChainEvent {
+    /// A block was added on top of the head.
+    Block(Arc<MinedBlock>),
+    /// Blocks were removed (newest first), by a revert or a reorg.
+    Removed(Arc<Vec<(B256, StoredBlock, Vec<ReceiptEnvelope>)>>),
+}
+
+enum MinerMsg {
+    Pending,
+    Stop,
+}
+
+/// A running node.
+#[derive(Debug)]
+pub struct Node {
+    chain: RwLock<Chain>,
+    pool: Mutex<TxPool>,
+    signers: HashMap<Address, PrivateKeySigner>,
+    accounts: Vec<Address>,
+    chain_id: u64,
+    mode: MiningMode,
+    miner: Mutex<Option<mpsc::Sender<MinerMsg>>>,
+    miner_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    head: watch::Sender<u64>,
+    events: broadcast::Sender<ChainEvent>,
+    snapshots: Mutex<BTreeMap<u64, u64>>,
+    /// Metrics of the node.
+    pub metrics: Metrics,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+impl Node {
+    /// Opens the chain and starts the miner thread.
+    pub fn start(config: NodeConfig) -> Result<Arc<Self>, NodeError> {
+        let chain = Chain::open(&config.data_dir, config.genesis)?;
+        let signers: Vec<PrivateKeySigner> = chain.genesis.dev_signers()?;
+        let accounts = signers.iter().map(|s| s.address()).collect();
+        let head_number = chain.head_number()?;
+        let metrics = Metrics::new().map_err(|e| NodeError::Config(format!("metrics: {e}")))?;
+        metrics.head.set(head_number as i64);
+        let (tx, rx) = mpsc::channel();
+        let node = Arc::new(Self {
+            chain_id: chain.genesis.chain_id,
+            chain: RwLock::new(chain),
+            pool: Mutex::new(TxPool::new(config.pool_capacity)),
+            signers: signers.into_iter().map(|s| (s.address(), s)).collect(),
+            accounts,
+            mode: config.mining,
+            miner: Mutex::new(Some(tx)),
+            miner_thread: Mutex::new(None),
+            head: watch::channel(head_number).0,
+            events: broadcast::channel(1024).0,
+            snapshots: Mutex::new(BTreeMap::new()),
+            metrics,
+        });
+        let weak = Arc::downgrade(&node);
+        let mode = config.mining;
+        let handle = std::thread::Builder::new()
+            .name("miner".into())
+            .spawn(move || miner_loop(&weak, &rx, mode))
+            .map_err(|e| NodeError::Config(format!("miner thread: {e}")))?;
+        *lock(&node.miner_thread) = Some(handle);
+        Ok(node)
+    }
+
+    /// Stops the miner thread (the store closes when the last handle drops).
+    pub fn stop(&self) {
+        if let Some(tx) = lock(&self.miner).take() {
+            let _ = tx.send(MinerMsg::Stop);
+        }
+        if let Some(handle) = lock(&self.miner_thread).take() {
+            let _ = handle.join();
+        }
+    }
+
+    /// Read access to the chain.
+    pub fn chain(&self) -> RwLockReadGuard<'_, Chain> {
+        self.chain.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn chain_mut(&self) -> RwLockWriteGuard<'_, Chain> {
+        self.chain.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The transaction pool.
+    pub fn pool(&self) -> MutexGuard<'_, TxPool> {
+        lock(&self.pool)
+    }
+
+    /// EIP-155 chain id.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The mining mode.
+    pub fn mining_mode(&self) -> MiningMode {
+        self.mode
+    }
+
+    /// Dev accounts, in mnemonic order.
+    pub fn accounts(&self) -> &[Address] {
+        &self.accounts
+    }
+
+    /// Signer of a dev account.
+    pub fn signer(&self, address: &Address) -> Option<&PrivateKeySigner> {
+        self.signers.get(address)
+    }
+
+    /// A stream of chain events.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChainEvent> {
+        self.events.subscribe()
+    }
+
+    /// Decodes, checks and pools a raw signed transaction; in instant mode,
+    /// returns once it is mined (or dropped).
+    pub async fn submit_raw(&self, raw: &[u8]) -> Result<B256, NodeError> {
+        let tx = TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Decode(e.to_string()))?;
+        let sender = alloy::consensus::transaction::SignerRecoverable::recover_signer(&tx).map_err(|e| TxError::InvalidSignature(e.to_string()))?;
+        self.submit(tx, sender).await
+    }
+
+    /// Checks and pools a transaction with a known sender.
+    pub async fn submit(&self, tx: TxEnvelope, sender: Address) -> Result<B256, NodeError> {
+        if tx.is_eip4844() {
+            return Err(TxError::TypeNotSupported.into());
+        }
+        let mut head_rx = self.head.subscribe();
+        let hash = {
+            let chain = self.chain();
+            self.validate(&chain, &tx, sender)?;
+            let mut pool = self.pool();
+            let hash = pool.insert(tx, sender)?;
+            self.metrics.pool_size.set(pool.len() as i64);
+            hash
+        };
+        if self.mode == MiningMode::Instant {
+            if let Some(m) = lock(&self.miner).as_ref() {
+                let _ = m.send(MinerMsg::Pending);
+            }
+            loop {
+                if self.chain().store.tx_location(hash)?.is_some() || !self.pool().contains(&hash) {
+                    break;
+                }
+                if head_rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+        Ok(hash)
+    }
+
+    fn validate(&self, chain: &Chain, tx: &TxEnvelope, sender: Address) -> Result<(), TxError> {
+        if let Some(id) = tx.chain_id()
+            && id != self.chain_id
+        {
+            return Err(TxError::WrongChainId { have: id, want: self.chain_id });
+        }
+        let store_err = |e: crate::error::StoreError| TxError::Decode(e.to_string());
+        let account = chain.store.account(sender).map_err(store_err)?.unwrap_or_default();
+        if tx.nonce() < account.nonce {
+            return Err(TxError::NonceTooLow { next: account.nonce, tx: tx.nonce() });
+        }
+        let max_gas = chain.genesis.gas_limit.min(TX_GAS_CAP);
+        if tx.gas_limit() > max_gas {
+            return Err(TxError::GasLimitTooHigh { tx: tx.gas_limit(), max: max_gas });
+        }
+        let intrinsic = calculate_initial_tx_gas_for_tx(tx_env(tx, sender), SPEC, None);
+        let want = intrinsic.initial_total_gas().max(intrinsic.floor_gas());
+        if tx.gas_limit() < want {
+            return Err(TxError::IntrinsicGasTooLow { have: tx.gas_limit(), want });
+        }
+        if tx.max_priority_fee_per_gas().is_some_and(|tip| tip > tx.max_fee_per_gas()) {
+            return Err(TxError::TipAboveFeeCap);
+        }
+        let base_fee = chain.next_block_params(now_secs()).map(|p| p.base_fee).unwrap_or_default();
+        if tx.max_fee_per_gas() < u128::from(base_fee) {
+            return Err(TxError::FeeCapTooLow { max_fee: tx.max_fee_per_gas(), base_fee });
+        }
+        let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
+        if account.balance < cost {
+            return Err(TxError::InsufficientFunds { balance: account.balance.to_string(), cost: cost.to_string() });
+        }
+        Ok(())
+    }
+
+    /// Next nonce of `address` including pooled transactions.
+    pub fn pending_nonce(&self, address: Address) -> Result<u64, NodeError> {
+        let state = self.chain().store.account(address)?.map(|a| a.nonce).unwrap_or_default();
+        Ok(self.pool().pending_nonce(address, state))
+    }
+
+    /// Mines one block from the pool, applying `overrides` first.
+    pub fn mine_one(&self, overrides: Option<StateChanges>, extra_data: Bytes) -> Result<Arc<MinedBlock>, NodeError> {
+        let mut chain = self.chain_mut();
+        let timestamp = now_secs();
+        let base_fee = chain.next_block_params(timestamp)?.base_fee;
+        let candidates = {
+            let store = &chain.store;
+            let nonce = |a: Address| store.account(a).ok().flatten().map(|x| x.nonce).unwrap_or_default();
+            self.pool().best(nonce, base_fee)
+        };
+        let mined = Arc::new(chain.mine(timestamp, extra_data, overrides, candidates)?);
+        {
+            let mut pool = self.pool();
+            for (tx, sender) in mined.block.txs.iter().zip(&mined.block.senders) {
+                pool.remove(tx.tx_hash());
+                pool.prune(*sender, tx.nonce() + 1);
+            }
+            for (hash, reason) in &mined.rejected {
+                tracing::debug!(%hash, reason, "dropped transaction the EVM refused");
+                pool.remove(hash);
+            }
+            self.metrics.pool_size.set(pool.len() as i64);
+        }
+        drop(chain);
+        let h = &mined.block.header;
+        self.metrics.blocks.inc();
+        self.metrics.txs.inc_by(mined.block.txs.len() as u64);
+        self.metrics.gas.inc_by(h.gas_used);
+        self.metrics.head.set(h.number as i64);
+        self.metrics.state_root_seconds.observe(mined.state_root_secs);
+        self.metrics.execution_seconds.observe(mined.execution_secs);
+        tracing::debug!(number = h.number, txs = mined.block.txs.len(), gas = h.gas_used, "block");
+        let _ = self.events.send(ChainEvent::Block(mined.clone()));
+        self.head.send_replace(h.number);
+        Ok(mined)
+    }
+
+    fn has_executable(&self) -> bool {
+        let chain = self.chain();
+        let store = &chain.store;
+        let nonce = |a: Address| store.account(a).ok().flatten().map(|x| x.nonce).unwrap_or_default();
+        let base_fee = chain.next_block_params(now_secs()).map(|p| p.base_fee).unwrap_or_default();
+        !self.pool().best(nonce, base_fee).is_empty()
+    }
+
+    /// Removes blocks above `number` and tells subscribers.
+    pub fn rollback_to(&self, number: u64) -> Result<usize, NodeError> {
+        let removed = self.chain_mut().rollback_to(number)?;
+        let count = removed.len();
+        if count > 0 {
+            self.metrics.head.set(number as i64);
+            let _ = self.events.send(ChainEvent::Removed(Arc::new(removed)));
+            self.head.send_replace(number);
+        }
+        Ok(count)
+    }
+
+    /// Records the current head; returns the snapshot id.
+    pub fn snapshot(&self) -> Result<u64, NodeError> {
+        let head = self.chain().head_number()?;
+        let mut snaps = lock(&self.snapshots);
+        let id = snaps.keys().next_back().map_or(1, |k| k + 1);
+        snaps.insert(id, head);
+        Ok(id)
+    }
+
+    /// Rolls back to snapshot `id` (dropping it and later ones); false if unknown.
+    pub fn revert(&self, id: u64) -> Result<bool, NodeError> {
+        let head = {
+            let mut snaps = lock(&self.snapshots);
+            let Some(head) = snaps.get(&id).copied() else { return Ok(false) };
+            snaps.split_off(&id);
+            head
+        };
+        self.rollback_to(head)?;
+        Ok(true)
+    }
+
+    /// Replaces the last `depth` blocks with `depth` new ones holding `txs`
+    /// (raw transaction, block offset within the new branch).
+    pub fn reorg(&self, depth: u64, txs: Vec<(TxEnvelope, Address, u64)>) -> Result<(), NodeError> {
+        let head = self.chain().head_number()?;
+        if depth == 0 || depth > head {
+            return Err(NodeError::Invalid(format!("reorg depth {depth} must be between 1 and the head number {head}")));
+        }
+        self.rollback_to(head - depth)?;
+        for offset in 0..depth {
+            let branch: Vec<_> = txs.iter().filter(|t| t.2 == offset).map(|t| (t.0.clone(), t.1)).collect();
+            let mut chain = self.chain_mut();
+            let mined = Arc::new(chain.mine(now_secs(), Bytes::from_static(b"reorg"), None, branch)?);
+            drop(chain);
+            let number = mined.block.header.number;
+            let _ = self.events.send(ChainEvent::Block(mined));
+            self.head.send_replace(number);
+            self.metrics.head.set(number as i64);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(tx) = lock(&self.miner).take() {
+            let _ = tx.send(MinerMsg::Stop);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn miner_loop(node: &Weak<Node>, rx: &mpsc::Receiver<MinerMsg>, mode: MiningMode) {
+    loop {
+        let msg = match mode {
+            MiningMode::Instant => rx.recv().map_err(|_| ()),
+            MiningMode::Interval(every) => match rx.recv_timeout(every) {
+                Ok(m) => Ok(m),
+                Err(RecvTimeoutError::Timeout) => Ok(MinerMsg::Pending),
+                Err(RecvTimeoutError::Disconnected) => Err(()),
+            },
+        };
+        match msg {
+            Err(()) | Ok(MinerMsg::Stop) => return,
+            Ok(MinerMsg::Pending) => {}
+        }
+        let Some(node) = node.upgrade() else { return };
+        if mode != MiningMode::Instant {
+            if let Err(e) = node.mine_one(None, Bytes::new()) {
+                tracing::error!(error = %e, "block production failed");
+            }
+            continue;
+        }
+        // Coalesce the triggers that queued up while the last block was built.
+        while let Ok(m) = rx.try_recv() {
+            if matches!(m, MinerMsg::Stop) {
+                return;
+            }
+        }
+        while node.has_executable() {
+            if let Err(e) = node.mine_one(None, Bytes::new()) {
+                tracing::error!(error = %e, "block production failed");
+                break;
+            }
+        }
+    }
+}
