@@ -36,7 +36,9 @@ impl Announcement {
     /// `keccak(announcementDomainHash ‖ utf8(storage_location))`.
     pub fn signing_hash(&self) -> B256 {
         let mut buf = Vec::with_capacity(32 + self.storage_location.len());
-        buf.extend_from_slice(announcement_domain_hash(self.mailbox_domain, self.mailbox_address).as_slice());
+        buf.extend_from_slice(
+            announcement_domain_hash(self.mailbox_domain, self.mailbox_address).as_slice(),
+        );
         buf.extend_from_slice(self.storage_location.as_bytes());
         keccak256(buf)
     }

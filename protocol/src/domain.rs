@@ -36,7 +36,10 @@ impl ChainMetadata {
     /// Checks the name and domain id.
     pub fn validate(&self) -> Result<(), ChainMetadataError> {
         let name_ok = !self.name.is_empty()
-            && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !name_ok {
             return Err(ChainMetadataError::BadName(self.name.clone()));
         }
@@ -50,7 +53,9 @@ impl ChainMetadata {
     pub fn validate_all(chains: &[Self]) -> Result<(), ChainMetadataError> {
         for (i, a) in chains.iter().enumerate() {
             a.validate()?;
-            if let Some(b) = chains[..i].iter().find(|b| b.name == a.name || b.domain_id == a.domain_id) {
+            if let Some(b) =
+                chains[..i].iter().find(|b| b.name == a.name || b.domain_id == a.domain_id)
+            {
                 return Err(ChainMetadataError::Duplicate(b.name.clone(), a.name.clone()));
             }
         }
@@ -69,7 +74,10 @@ mod tests {
     #[test]
     fn validation_names_the_offending_chain() {
         assert!(ChainMetadata::validate_all(&[chain("rollupa", 1), chain("rollupb", 2)]).is_ok());
-        assert_eq!(chain("Rollup A", 1).validate(), Err(ChainMetadataError::BadName("Rollup A".into())));
+        assert_eq!(
+            chain("Rollup A", 1).validate(),
+            Err(ChainMetadataError::BadName("Rollup A".into()))
+        );
         assert_eq!(chain("a", 0).validate(), Err(ChainMetadataError::ZeroDomain("a".into())));
         assert_eq!(
             ChainMetadata::validate_all(&[chain("a", 1), chain("b", 1)]),
@@ -79,8 +87,12 @@ mod tests {
 
     #[test]
     fn json_uses_camel_case_and_refuses_unknown_keys() {
-        let c: ChainMetadata = serde_json::from_str(r#"{"name":"a","domainId":7,"chainId":9}"#).unwrap();
+        let c: ChainMetadata =
+            serde_json::from_str(r#"{"name":"a","domainId":7,"chainId":9}"#).unwrap();
         assert_eq!(c, ChainMetadata { name: "a".into(), domain_id: 7, chain_id: 9 });
-        assert!(serde_json::from_str::<ChainMetadata>(r#"{"name":"a","domainId":7,"chainId":9,"x":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<ChainMetadata>(r#"{"name":"a","domainId":7,"chainId":9,"x":1}"#)
+                .is_err()
+        );
     }
 }

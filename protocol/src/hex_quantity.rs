@@ -16,5 +16,6 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
     if digits.is_empty() || digits.len() > 64 {
         return Err(D::Error::custom(format!("quantity {text:?} must have 1 to 64 hex digits")));
     }
-    U256::from_str_radix(digits, 16).map_err(|_| D::Error::custom(format!("quantity {text:?} is not hex")))
+    U256::from_str_radix(digits, 16)
+        .map_err(|_| D::Error::custom(format!("quantity {text:?} is not hex")))
 }

@@ -63,7 +63,9 @@ impl Message {
         if bytes.len() < HEADER_LEN {
             return Err(MessageError::TooShort { len: bytes.len() });
         }
-        let u32_at = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let u32_at = |at: usize| {
+            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         Ok(Self {
             version: bytes[0],
             nonce: u32_at(1),

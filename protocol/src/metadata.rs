@@ -68,7 +68,7 @@ pub enum MetadataError {
 }
 
 fn read_signatures(kind: &'static str, bytes: &[u8]) -> Result<Vec<Signature>, MetadataError> {
-    if bytes.len() % SIGNATURE_LEN != 0 {
+    if !bytes.len().is_multiple_of(SIGNATURE_LEN) {
         return Err(MetadataError::SignatureBytes { kind, len: bytes.len() });
     }
     Ok(bytes.chunks_exact(SIGNATURE_LEN).map(Signature::from_bytes).collect::<Result<_, _>>()?)
@@ -114,7 +114,11 @@ impl MessageIdMultisigMetadata {
     /// Parses the wire form.
     pub fn decode(bytes: &[u8]) -> Result<Self, MetadataError> {
         if bytes.len() < Self::FIXED_LEN {
-            return Err(MetadataError::TooShort { kind: "MessageId multisig", len: bytes.len(), min: Self::FIXED_LEN });
+            return Err(MetadataError::TooShort {
+                kind: "MessageId multisig",
+                len: bytes.len(),
+                min: Self::FIXED_LEN,
+            });
         }
         Ok(Self {
             merkle_tree_hook: B256::from_slice(&bytes[..32]),
@@ -164,7 +168,11 @@ impl MerkleRootMultisigMetadata {
     /// Parses the wire form.
     pub fn decode(bytes: &[u8]) -> Result<Self, MetadataError> {
         if bytes.len() < Self::FIXED_LEN {
-            return Err(MetadataError::TooShort { kind: "MerkleRoot multisig", len: bytes.len(), min: Self::FIXED_LEN });
+            return Err(MetadataError::TooShort {
+                kind: "MerkleRoot multisig",
+                len: bytes.len(),
+                min: Self::FIXED_LEN,
+            });
         }
         let mut proof = [B256::ZERO; TREE_DEPTH];
         for (i, node) in proof.iter_mut().enumerate() {
@@ -217,7 +225,11 @@ impl AggregationMetadata {
     pub fn decode(bytes: &[u8], module_count: usize) -> Result<Self, MetadataError> {
         let header = 8 * module_count;
         if bytes.len() < header {
-            return Err(MetadataError::TooShort { kind: "aggregation", len: bytes.len(), min: header });
+            return Err(MetadataError::TooShort {
+                kind: "aggregation",
+                len: bytes.len(),
+                min: header,
+            });
         }
         let modules = (0..module_count)
             .map(|index| {
@@ -274,11 +286,23 @@ mod tests {
     #[test]
     fn signatures_follow_validator_order_and_stop_at_threshold() {
         let v: Vec<Address> = (1..=5u8).map(Address::repeat_byte).collect();
-        let collected = vec![(v[4], sig(5)), (Address::repeat_byte(9), sig(9)), (v[1], sig(2)), (v[1], sig(22)), (v[3], sig(4))];
+        let collected = vec![
+            (v[4], sig(5)),
+            (Address::repeat_byte(9), sig(9)),
+            (v[1], sig(2)),
+            (v[1], sig(22)),
+            (v[3], sig(4)),
+        ];
         assert_eq!(order_signatures(&v, 3, collected.clone()), Ok(vec![sig(2), sig(4), sig(5)]));
         assert_eq!(order_signatures(&v, 2, collected.clone()), Ok(vec![sig(2), sig(4)]));
-        assert_eq!(order_signatures(&v, 4, collected), Err(MetadataError::BelowThreshold { have: 3, threshold: 4 }));
-        assert_eq!(order_signatures(&v, 0, []), Err(MetadataError::BadThreshold { threshold: 0, validators: 5 }));
+        assert_eq!(
+            order_signatures(&v, 4, collected),
+            Err(MetadataError::BelowThreshold { have: 3, threshold: 4 })
+        );
+        assert_eq!(
+            order_signatures(&v, 0, []),
+            Err(MetadataError::BadThreshold { threshold: 0, validators: 5 })
+        );
     }
 
     #[test]
@@ -291,16 +315,31 @@ mod tests {
         assert_eq!(AggregationMetadata::decode(&bytes, 3), Ok(meta));
         let mut bad = bytes.clone();
         bad[23] = 99;
-        assert!(matches!(AggregationMetadata::decode(&bad, 3), Err(MetadataError::BadRange { index: 2, .. })));
+        assert!(matches!(
+            AggregationMetadata::decode(&bad, 3),
+            Err(MetadataError::BadRange { index: 2, .. })
+        ));
         assert!(AggregationMetadata::decode(&bytes[..20], 3).is_err());
     }
 
     #[test]
     fn multisig_metadata_length_checks() {
-        assert!(matches!(MessageIdMultisigMetadata::decode(&[0; 67]), Err(MetadataError::TooShort { .. })));
-        assert!(matches!(MessageIdMultisigMetadata::decode(&[0; 69]), Err(MetadataError::SignatureBytes { len: 1, .. })));
+        assert!(matches!(
+            MessageIdMultisigMetadata::decode(&[0; 67]),
+            Err(MetadataError::TooShort { .. })
+        ));
+        assert!(matches!(
+            MessageIdMultisigMetadata::decode(&[0; 69]),
+            Err(MetadataError::SignatureBytes { len: 1, .. })
+        ));
         assert!(MessageIdMultisigMetadata::decode(&[0; 68]).is_ok_and(|m| m.signatures.is_empty()));
-        assert!(matches!(MerkleRootMultisigMetadata::decode(&[0; 1095]), Err(MetadataError::TooShort { .. })));
-        assert!(MerkleRootMultisigMetadata::decode(&[0; 1096 + 130]).is_ok_and(|m| m.signatures.len() == 2));
+        assert!(matches!(
+            MerkleRootMultisigMetadata::decode(&[0; 1095]),
+            Err(MetadataError::TooShort { .. })
+        ));
+        assert!(
+            MerkleRootMultisigMetadata::decode(&[0; 1096 + 130])
+                .is_ok_and(|m| m.signatures.len() == 2)
+        );
     }
 }

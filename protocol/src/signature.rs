@@ -11,7 +11,8 @@ use crate::hex_quantity;
 /// The secp256k1 group order `n`.
 const ORDER: U256 = uint!(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141_U256);
 /// `n / 2`: the largest `s` a canonical (low-s) signature may have.
-const HALF_ORDER: U256 = uint!(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256);
+const HALF_ORDER: U256 =
+    uint!(0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0_U256);
 
 /// Why a signature was refused or a key could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -103,7 +104,8 @@ impl Signature {
 /// high-s, out-of-range and wrong-`v` signatures as the ISM contracts do.
 pub fn recover_address(digest: B256, signature: &Signature) -> Result<Address, SignatureError> {
     let recid = signature.validate()?;
-    let uncompressed = backend::recover(&digest.0, &signature.r.to_be_bytes(), &signature.s.to_be_bytes(), recid)?;
+    let uncompressed =
+        backend::recover(&digest.0, &signature.r.to_be_bytes(), &signature.s.to_be_bytes(), recid)?;
     Ok(Address::from_slice(&keccak256(uncompressed)[12..]))
 }
 
@@ -207,9 +209,13 @@ mod backend {
         let mut rs = [0u8; 64];
         rs[..32].copy_from_slice(r);
         rs[32..].copy_from_slice(s);
-        let recid = ecdsa::RecoveryId::try_from(i32::from(recid)).map_err(|_| SignatureError::Unrecoverable)?;
-        let sig = ecdsa::RecoverableSignature::from_compact(&rs, recid).map_err(|_| SignatureError::Unrecoverable)?;
-        let key = SECP256K1.recover_ecdsa(&Message::from_digest(*digest), &sig).map_err(|_| SignatureError::Unrecoverable)?;
+        let recid = ecdsa::RecoveryId::try_from(i32::from(recid))
+            .map_err(|_| SignatureError::Unrecoverable)?;
+        let sig = ecdsa::RecoverableSignature::from_compact(&rs, recid)
+            .map_err(|_| SignatureError::Unrecoverable)?;
+        let key = SECP256K1
+            .recover_ecdsa(&Message::from_digest(*digest), &sig)
+            .map_err(|_| SignatureError::Unrecoverable)?;
         let full = key.serialize_uncompressed();
         let mut out = [0u8; 64];
         out.copy_from_slice(&full[1..]);
@@ -267,10 +273,16 @@ pub mod k256_backend {
     }
 
     /// Recovers the uncompressed public key (without its tag).
-    pub fn recover(digest: &[u8; 32], r: &[u8; 32], s: &[u8; 32], recid: u8) -> Result<[u8; 64], SignatureError> {
+    pub fn recover(
+        digest: &[u8; 32],
+        r: &[u8; 32],
+        s: &[u8; 32],
+        recid: u8,
+    ) -> Result<[u8; 64], SignatureError> {
         let sig = K256Signature::from_scalars(*r, *s).map_err(|_| SignatureError::Unrecoverable)?;
         let recid = RecoveryId::from_byte(recid).ok_or(SignatureError::Unrecoverable)?;
-        let key = VerifyingKey::recover_from_prehash(digest, &sig, recid).map_err(|_| SignatureError::Unrecoverable)?;
+        let key = VerifyingKey::recover_from_prehash(digest, &sig, recid)
+            .map_err(|_| SignatureError::Unrecoverable)?;
         let point = key.to_encoded_point(false);
         let mut out = [0u8; 64];
         out.copy_from_slice(&point.as_bytes()[1..]);
@@ -310,7 +322,9 @@ mod tests {
         let sig = local.sign_digest(digest).unwrap();
         assert_eq!(sig.to_bytes()[..64], rs);
         assert_eq!(sig.v, 27 + recid);
-        let pk = k256_backend::recover(&digest.0, &sig.r.to_be_bytes(), &sig.s.to_be_bytes(), recid).unwrap();
+        let pk =
+            k256_backend::recover(&digest.0, &sig.r.to_be_bytes(), &sig.s.to_be_bytes(), recid)
+                .unwrap();
         assert_eq!(pk, k.public_uncompressed());
     }
 
@@ -321,10 +335,22 @@ mod tests {
         let sig = s.sign_digest(digest).unwrap();
         let high = Signature { s: ORDER - sig.s, v: if sig.v == 27 { 28 } else { 27 }, ..sig };
         assert_eq!(recover_address(digest, &high), Err(SignatureError::HighS));
-        assert_eq!(recover_address(digest, &Signature { v: 1, ..sig }), Err(SignatureError::BadV(1)));
-        assert_eq!(recover_address(digest, &Signature { r: U256::ZERO, ..sig }), Err(SignatureError::OutOfRange("r")));
-        assert_eq!(recover_address(digest, &Signature { r: ORDER, ..sig }), Err(SignatureError::OutOfRange("r")));
-        assert_eq!(recover_address(digest, &Signature { s: U256::ZERO, ..sig }), Err(SignatureError::OutOfRange("s")));
+        assert_eq!(
+            recover_address(digest, &Signature { v: 1, ..sig }),
+            Err(SignatureError::BadV(1))
+        );
+        assert_eq!(
+            recover_address(digest, &Signature { r: U256::ZERO, ..sig }),
+            Err(SignatureError::OutOfRange("r"))
+        );
+        assert_eq!(
+            recover_address(digest, &Signature { r: ORDER, ..sig }),
+            Err(SignatureError::OutOfRange("r"))
+        );
+        assert_eq!(
+            recover_address(digest, &Signature { s: U256::ZERO, ..sig }),
+            Err(SignatureError::OutOfRange("s"))
+        );
         assert_eq!(Signature::from_bytes(&[0; 64]), Err(SignatureError::Length(64)));
         // A valid-looking signature over another digest recovers someone else.
         assert_ne!(recover_address(keccak256(b"y"), &sig), Ok(s.address()));

@@ -90,7 +90,10 @@ impl<T: Serialize> Serialize for Signed<T> {
         Wire {
             value: &self.value,
             signature: &self.signature,
-            serialized_signature: format!("0x{}", alloy_primitives::hex::encode(self.signature.to_bytes())),
+            serialized_signature: format!(
+                "0x{}",
+                alloy_primitives::hex::encode(self.signature.to_bytes())
+            ),
         }
         .serialize(serializer)
     }

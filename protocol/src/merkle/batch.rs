@@ -109,13 +109,16 @@ impl BatchProof {
     /// Parses the wire form. Index order and sibling count are checked
     /// against the leaves by [`Self::root`].
     pub fn decode(bytes: &[u8]) -> Result<Self, BatchProofError> {
-        let (k, rest) = bytes.split_first_chunk::<2>().ok_or(BatchProofError::Malformed("no leaf count"))?;
+        let (k, rest) =
+            bytes.split_first_chunk::<2>().ok_or(BatchProofError::Malformed("no leaf count"))?;
         let k = usize::from(u16::from_be_bytes(*k));
         let (index_bytes, sibling_bytes) = rest
             .split_at_checked(4 * k)
             .ok_or(BatchProofError::Malformed("fewer index bytes than the leaf count says"))?;
-        if sibling_bytes.len() % 32 != 0 {
-            return Err(BatchProofError::Malformed("sibling bytes are not a whole number of hashes"));
+        if !sibling_bytes.len().is_multiple_of(32) {
+            return Err(BatchProofError::Malformed(
+                "sibling bytes are not a whole number of hashes",
+            ));
         }
         let indices = index_bytes
             .chunks_exact(4)
@@ -128,7 +131,12 @@ impl BatchProof {
 
 /// Hashes `leaves` at `indices` up to the root of a tree of `count` leaves,
 /// asking `sibling(height, position)` for every node it cannot compute.
-pub(super) fn fold<F>(indices: &[u32], leaves: &[B256], count: u64, mut sibling: F) -> Result<B256, BatchProofError>
+pub(super) fn fold<F>(
+    indices: &[u32],
+    leaves: &[B256],
+    count: u64,
+    mut sibling: F,
+) -> Result<B256, BatchProofError>
 where
     F: FnMut(usize, u64) -> Result<B256, BatchProofError>,
 {
@@ -137,8 +145,9 @@ where
         return Err(BatchProofError::LeafMismatch { leaves: leaves.len(), indices: indices.len() });
     }
     let zero = zero_hashes();
-    let mut nodes: Vec<(u64, B256)> = indices.iter().map(|&i| u64::from(i)).zip(leaves.iter().copied()).collect();
-    for h in 0..TREE_DEPTH {
+    let mut nodes: Vec<(u64, B256)> =
+        indices.iter().map(|&i| u64::from(i)).zip(leaves.iter().copied()).collect();
+    for (h, zero_h) in zero.iter().enumerate().take(TREE_DEPTH) {
         let mut parents = Vec::with_capacity(nodes.len().div_ceil(2));
         let mut i = 0;
         while i < nodes.len() {
@@ -149,7 +158,7 @@ where
                 i += 1;
                 hash_pair(&node, &nodes[i].1)
             } else if (pos + 1) << h >= count {
-                hash_pair(&node, &zero[h])
+                hash_pair(&node, zero_h)
             } else {
                 hash_pair(&node, &sibling(h, pos + 1)?)
             };
@@ -196,7 +205,9 @@ mod tests {
     #[test]
     fn batch_proofs_give_the_historic_root_and_round_trip() {
         let p = prover(50);
-        for (indices, count) in [(vec![0], 1), (vec![3, 4, 9], 10), (vec![0, 1, 2, 3], 4), (vec![5, 17, 40, 41], 50)] {
+        for (indices, count) in
+            [(vec![0], 1), (vec![3, 4, 9], 10), (vec![0, 1, 2, 3], 4), (vec![5, 17, 40, 41], 50)]
+        {
             let proof = p.prove_batch(&indices, count).unwrap();
             let leaves: Vec<_> = indices.iter().map(|&i| p.leaf(i).unwrap()).collect();
             assert_eq!(proof.root(&leaves, count).unwrap(), p.root_at(count).unwrap());
@@ -220,7 +231,10 @@ mod tests {
         let p = prover(8);
         let leaf = |i| p.leaf(i).unwrap();
         let proof = p.prove_batch(&[1, 2], 8).unwrap();
-        assert_eq!(proof.root(&[leaf(1)], 8), Err(BatchProofError::LeafMismatch { leaves: 1, indices: 2 }));
+        assert_eq!(
+            proof.root(&[leaf(1)], 8),
+            Err(BatchProofError::LeafMismatch { leaves: 1, indices: 2 })
+        );
         let mut short = proof.clone();
         short.siblings.pop();
         assert_eq!(short.root(&[leaf(1), leaf(2)], 8), Err(BatchProofError::MissingSibling));
@@ -228,8 +242,14 @@ mod tests {
         long.siblings.push(B256::ZERO);
         assert_eq!(long.root(&[leaf(1), leaf(2)], 8), Err(BatchProofError::UnusedSiblings(1)));
         let swapped = BatchProof { indices: vec![2, 1], siblings: proof.siblings.clone() };
-        assert_eq!(swapped.root(&[leaf(2), leaf(1)], 8), Err(BatchProofError::NotAscending { prev: 2, next: 1 }));
-        assert!(matches!(proof.root(&[leaf(1), leaf(2)], 2), Err(BatchProofError::IndexBeyondCount { .. })));
+        assert_eq!(
+            swapped.root(&[leaf(2), leaf(1)], 8),
+            Err(BatchProofError::NotAscending { prev: 2, next: 1 })
+        );
+        assert!(matches!(
+            proof.root(&[leaf(1), leaf(2)], 2),
+            Err(BatchProofError::IndexBeyondCount { .. })
+        ));
         assert!(BatchProof::decode(&[0]).is_err());
         assert!(BatchProof::decode(&[0, 2, 0, 0, 0, 1]).is_err());
         assert!(BatchProof::decode(&[0, 0, 1]).is_err());

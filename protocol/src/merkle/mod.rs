@@ -66,7 +66,11 @@ impl Proof {
 pub fn branch_root(leaf: B256, path: &[B256; TREE_DEPTH], index: u32) -> B256 {
     let mut node = leaf;
     for (i, sibling) in path.iter().enumerate() {
-        node = if (index >> i) & 1 == 1 { hash_pair(sibling, &node) } else { hash_pair(&node, sibling) };
+        node = if (index >> i) & 1 == 1 {
+            hash_pair(sibling, &node)
+        } else {
+            hash_pair(&node, sibling)
+        };
     }
     node
 }

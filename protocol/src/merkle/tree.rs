@@ -74,11 +74,11 @@ impl MerkleTree {
     pub fn root(&self) -> B256 {
         let zero = zero_hashes();
         let mut node = B256::ZERO;
-        for level in 0..TREE_DEPTH {
+        for (level, (branch, zero)) in self.branch.iter().zip(zero).enumerate() {
             node = if (self.count >> level) & 1 == 1 {
-                hash_pair(&self.branch[level], &node)
+                hash_pair(branch, &node)
             } else {
-                hash_pair(&node, &zero[level])
+                hash_pair(&node, zero)
             };
         }
         node

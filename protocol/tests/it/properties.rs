@@ -40,8 +40,11 @@ fn b256() -> impl Strategy<Value = B256> {
 }
 
 fn signature() -> impl Strategy<Value = Signature> {
-    (any::<[u8; 32]>(), any::<[u8; 32]>(), any::<u8>())
-        .prop_map(|(r, s, v)| Signature { r: U256::from_be_bytes(r), s: U256::from_be_bytes(s), v })
+    (any::<[u8; 32]>(), any::<[u8; 32]>(), any::<u8>()).prop_map(|(r, s, v)| Signature {
+        r: U256::from_be_bytes(r),
+        s: U256::from_be_bytes(s),
+        v,
+    })
 }
 
 proptest! {
@@ -116,7 +119,7 @@ proptest! {
         prop_assert_eq!(proof.root(&proved, count as u64).unwrap(), naive_root(&leaves[..count]));
         let decoded = BatchProof::decode(&proof.encode()).unwrap();
         prop_assert_eq!(&decoded, &proof);
-        let mut wrong = proved.clone();
+        let mut wrong = proved;
         wrong[0].0[5] ^= 0x80;
         prop_assert_ne!(proof.root(&wrong, count as u64).ok(), Some(naive_root(&leaves[..count])));
     }

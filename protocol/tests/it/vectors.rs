@@ -3,8 +3,9 @@
 use std::str::FromStr;
 
 use metalayer_protocol::{
-    Address, B256, Bytes, Checkpoint, CheckpointWithMessageId, Message, eip191_hash_bytes,
+    Address, B256, Bytes, Checkpoint, CheckpointWithMessageId, Message,
     checkpoint::domain_hash,
+    eip191_hash_bytes,
     merkle::{MerkleProver, MerkleTree, branch_root},
     metadata::{MessageIdMultisigMetadata, order_signatures},
     signature::{Signature, recover_address},
@@ -30,7 +31,8 @@ fn hex_bytes(v: &Value) -> Vec<u8> {
 fn message_encoding_and_id() {
     let cases: Value = serde_json::from_str(&vector("message.json")).unwrap();
     for case in cases.as_array().unwrap() {
-        let body: Vec<u8> = case["body"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+        let body: Vec<u8> =
+            case["body"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
         let message = Message {
             version: case["version"].as_u64().unwrap() as u8,
             nonce: case["nonce"].as_u64().unwrap() as u32,
@@ -51,7 +53,11 @@ fn checkpoint_domain_hashes() {
     assert_eq!(cases.as_array().unwrap().len(), 3);
     for case in cases.as_array().unwrap() {
         let domain = case["domain"].as_u64().unwrap() as u32;
-        assert_eq!(domain_hash(domain, b256(&case["mailbox"])), b256(&case["expectedDomainHash"]), "domain {domain}");
+        assert_eq!(
+            domain_hash(domain, b256(&case["mailbox"])),
+            b256(&case["expectedDomainHash"]),
+            "domain {domain}"
+        );
     }
 }
 
@@ -153,8 +159,12 @@ fn multisig() -> Multisig {
         .iter()
         .map(|a| Address::from_str(a.as_str().unwrap()).unwrap())
         .collect();
-    let signatures =
-        v["signatures"].as_array().unwrap().iter().map(|s| Signature::from_bytes(&hex_bytes(s)).unwrap()).collect();
+    let signatures = v["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| Signature::from_bytes(&hex_bytes(s)).unwrap())
+        .collect();
     Multisig { v, message, checkpoint, validators, signatures }
 }
 
@@ -178,14 +188,19 @@ fn multisig_metadata_blobs() {
     let f = multisig();
     let c = &f.checkpoint.checkpoint;
     // Collected out of order and with a duplicate: ordering restores the list order.
-    let collected: Vec<(Address, Signature)> = [2, 0, 1, 0].iter().map(|&i| (f.validators[i], f.signatures[i])).collect();
+    let collected: Vec<(Address, Signature)> =
+        [2, 0, 1, 0].iter().map(|&i| (f.validators[i], f.signatures[i])).collect();
     for (threshold, key) in [
         (2, "message_id_multisig_metadata_threshold2_validators01"),
         (3, "message_id_multisig_metadata_threshold3"),
     ] {
         let signatures = order_signatures(&f.validators, threshold, collected.clone()).unwrap();
-        let metadata =
-            MessageIdMultisigMetadata { merkle_tree_hook: c.merkle_tree_hook, root: c.root, index: c.index, signatures };
+        let metadata = MessageIdMultisigMetadata {
+            merkle_tree_hook: c.merkle_tree_hook,
+            root: c.root,
+            index: c.index,
+            signatures,
+        };
         let expected = hex_bytes(&f.v[key]);
         assert_eq!(metadata.encode(), expected, "{key}");
         assert_eq!(expected.len(), 68 + 65 * threshold);
