@@ -2,8 +2,11 @@
 //!
 //! Each contract module carries `BYTECODE` (creation code) and `DEPLOYED_BYTECODE`
 //! (runtime code), the call and event types, and a provider-backed instance type.
-//! Overloaded functions get numbered suffixes in declaration order (for example
-//! `Mailbox::dispatch_0Call` is `dispatch(uint32,bytes32,bytes)`).
+//! Overloaded functions get numbered suffixes in the artifact's ABI order:
+//! `Mailbox::dispatch_0Call` is `dispatch(uint32,bytes32,bytes,bytes,address)`,
+//! `dispatch_1Call` is `dispatch(uint32,bytes32,bytes,bytes)` and `dispatch_2Call` is
+//! `dispatch(uint32,bytes32,bytes)`; `quoteDispatch_0..3` follow the same ABI order
+//! (`quoteDispatch_2Call` is the hook interface's `quoteDispatch(bytes,bytes)`).
 #![allow(missing_docs, clippy::too_many_arguments)]
 
 use alloy::sol;

@@ -40,5 +40,8 @@
 
 pub mod bindings;
 pub mod deploy;
+pub mod metadata;
 
-pub use deploy::{CoreConfig, CoreDeployment, DeployError, RemoteGasConfig, deploy_core};
+pub use deploy::{
+    CoreConfig, CoreDeployment, DefaultIsm, DeployError, RemoteGasConfig, deploy_core,
+};

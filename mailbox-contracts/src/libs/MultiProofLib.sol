@@ -110,8 +110,8 @@ library MultiProofLib {
         }
         uint256 previous = 0;
         for (uint256 i = 0; i < k; ++i) {
-            uint256 at = 2 + i * 4;
-            uint256 index = uint32(bytes4(proof[at:at + 4]));
+            uint256 pos = 2 + i * 4;
+            uint256 index = uint32(bytes4(proof[pos:pos + 4]));
             if (i > 0 && index <= previous) revert LeafIndexesNotAscending(i);
             require(index < count, "Invalid merkle index metadata");
             previous = index;

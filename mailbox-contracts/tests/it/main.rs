@@ -1,1 +1,10 @@
-//! Integration tests.
+//! Integration tests: the committed contract bytecode running in revm, no mocks.
+//! Checkpoints are signed and metadata built with the protocol crate.
+
+mod batch;
+mod delivery;
+mod dispatch;
+mod fixture;
+mod harness;
+mod ism_rejections;
+mod periphery;
