@@ -42,3 +42,5 @@ pub mod trie;
 pub mod metrics;
 pub mod node;
 pub mod rpc;
+pub mod config;
+pub mod service;
