@@ -21,7 +21,7 @@ const SOLC_VERSION = '0.8.37';
 const SETTINGS = {
   evmVersion: 'cancun',
   optimizer: { enabled: true, runs: 20000 },
-  viaIR: false,
+  viaIR: true,
   metadata: { appendCBOR: false },
   outputSelection: {
     '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] },

@@ -296,10 +296,28 @@ contract Mailbox is Owned, IPostDispatchHook {
     /// @notice Delivers `message` if the recipient's ISM accepts `metadata`.
     function process(bytes calldata metadata, bytes calldata message) external payable {
         (uint32 origin, bytes32 sender, address recipient, bytes32 id) = _checkMessage(message);
-        IInterchainSecurityModule ism = recipientIsm(recipient);
+        address ism = address(recipientIsm(recipient));
         _markDelivered(id, origin, sender, recipient);
-        require(ism.verify(metadata, message), "Mailbox: ISM verification failed");
+        _verifyForwarding(ism, metadata);
         _handle(recipient, origin, sender, message.body(), msg.value);
+    }
+
+    /// @dev Calls `ism.verify(metadata, message)`. `process(bytes,bytes)` and
+    /// `verify(bytes,bytes)` share their argument encoding, so the arguments are forwarded
+    /// as they arrived, behind the other selector. An ISM revert is passed on as is.
+    function _verifyForwarding(address ism, bytes calldata) private {
+        bool accepted;
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, shl(224, 0xf7e83aee))
+            calldatacopy(add(p, 4), 4, sub(calldatasize(), 4))
+            if iszero(call(gas(), ism, 0, p, calldatasize(), 0x00, 0x20)) {
+                returndatacopy(p, 0, returndatasize())
+                revert(p, returndatasize())
+            }
+            accepted := and(gt(returndatasize(), 0x1f), eq(mload(0x00), 1))
+        }
+        require(accepted, "Mailbox: ISM verification failed");
     }
 
     /// @notice Delivers several messages from one origin under one batch proof.
@@ -346,12 +364,25 @@ contract Mailbox is Owned, IPostDispatchHook {
         returns (uint32 origin, bytes32 sender, address recipient, bytes32 id)
     {
         message.checkLength();
-        require(message.version() == VERSION, "Mailbox: bad version");
-        require(message.destination() == localDomain, "Mailbox: unexpected destination");
-        origin = message.origin();
-        sender = message.sender();
-        recipient = message.recipient().bytes32ToAddress();
-        id = message.id();
+        uint32 originDomain;
+        uint256 version;
+        uint256 destination;
+        bytes32 recipientWord;
+        assembly ("memory-safe") {
+            let o := message.offset
+            version := byte(0, calldataload(o))
+            originDomain := shr(224, calldataload(add(o, 5)))
+            sender := calldataload(add(o, 9))
+            destination := shr(224, calldataload(add(o, 41)))
+            recipientWord := calldataload(add(o, 45))
+            let p := mload(0x40)
+            calldatacopy(p, o, message.length)
+            id := keccak256(p, message.length)
+        }
+        require(version == VERSION, "Mailbox: bad version");
+        require(destination == localDomain, "Mailbox: unexpected destination");
+        recipient = recipientWord.bytes32ToAddress();
+        origin = originDomain;
     }
 
     function _markDelivered(bytes32 id, uint32 origin, bytes32 sender, address recipient) private {
@@ -361,14 +392,23 @@ contract Mailbox is Owned, IPostDispatchHook {
         emit ProcessId(id);
     }
 
-    function _handle(address recipient, uint32 origin, bytes32 sender, bytes calldata body, uint256 value)
+    function _handle(address recipient, uint32 originDomain, bytes32 sender, bytes calldata body, uint256 value)
         private
     {
-        bytes memory data = abi.encodeCall(IMessageRecipient.handle, (origin, sender, body));
         if (recipient.code.length == 0) revert RecipientNotAContract(recipient);
+        // abi.encodeCall(IMessageRecipient.handle, (originDomain, sender, body)), built in place.
+        bytes4 selector = IMessageRecipient.handle.selector;
         assembly ("memory-safe") {
-            if iszero(call(gas(), recipient, value, add(data, 0x20), mload(data), 0, 0)) {
-                let p := mload(0x40)
+            let p := mload(0x40)
+            mstore(p, selector)
+            mstore(add(p, 0x04), originDomain)
+            mstore(add(p, 0x24), sender)
+            mstore(add(p, 0x44), 0x60)
+            mstore(add(p, 0x64), body.length)
+            calldatacopy(add(p, 0x84), body.offset, body.length)
+            mstore(add(add(p, 0x84), body.length), 0)
+            let size := add(0x84, and(add(body.length, 31), not(31)))
+            if iszero(call(gas(), recipient, value, p, size, 0, 0)) {
                 returndatacopy(p, 0, returndatasize())
                 revert(p, returndatasize())
             }

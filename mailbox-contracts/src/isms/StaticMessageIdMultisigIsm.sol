@@ -21,16 +21,22 @@ contract StaticMessageIdMultisigIsm is StaticMultisigIsm {
     function verify(bytes calldata metadata, bytes calldata message) external view returns (bool) {
         if (metadata.length < 68) revert MetadataTooShort(metadata.length, 68);
         message.checkLength();
-        bytes32 root = bytes32(metadata[32:64]);
+        bytes32 hook;
+        bytes32 root;
+        uint32 index;
+        uint32 originDomain;
+        bytes32 id;
+        assembly ("memory-safe") {
+            hook := calldataload(metadata.offset)
+            root := calldataload(add(metadata.offset, 32))
+            index := shr(224, calldataload(add(metadata.offset, 64)))
+            originDomain := shr(224, calldataload(add(message.offset, 5)))
+            let p := mload(0x40)
+            calldatacopy(p, message.offset, message.length)
+            id := keccak256(p, message.length)
+        }
         _checkRoot(root);
-        bytes32 digest = CheckpointLib.digest(
-            message.origin(),
-            bytes32(metadata[0:32]),
-            root,
-            uint32(bytes4(metadata[64:68])),
-            message.id()
-        );
-        _verifySignatures(digest, metadata[68:]);
+        _verifySignatures(CheckpointLib.digest(originDomain, hook, root, index, id), metadata[68:]);
         return true;
     }
 }

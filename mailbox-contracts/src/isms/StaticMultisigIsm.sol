@@ -64,23 +64,80 @@ abstract contract StaticMultisigIsm is IInterchainSecurityModule {
     }
 
     /// @dev Reverts unless the first `threshold` of the 65-byte signatures in `signatures`
-    /// come from validators, in list order, each at most once.
+    /// come from validators, in list order, each at most once. The loop is assembly: it
+    /// runs once per signature on every delivery. On failure it records what failed and
+    /// the Solidity code after it reverts with the reason.
     function _verifySignatures(bytes32 digest, bytes calldata signatures) internal view {
-        (uint256 ptr, uint256 n, uint256 t) = _loadValidators();
-        if (signatures.length < t * 65) revert TooFewSignatures(signatures.length / 65, t);
-        uint256 j = 0;
-        uint256 used = 0;
-        uint256 sig;
+        uint256 failure; // 0 ok, 1 too few, 2 high s, 3 bad v, 4 zero signer, 5 no match
+        uint256 detail;
+        uint256 used;
+        uint256 t;
+        uint256 halfN = SignatureLib.HALF_N;
         assembly ("memory-safe") {
-            sig := signatures.offset
+            let size := codesize()
+            codecopy(0x00, sub(size, 2), 2)
+            let word := mload(0x00)
+            t := byte(0, word)
+            let n := byte(1, word)
+            let validators := mload(0x40)
+            codecopy(validators, sub(sub(size, 2), mul(n, 20)), mul(n, 20))
+            let buf := add(validators, mul(n, 20))
+            switch lt(signatures.length, mul(t, 65))
+            case 1 {
+                failure := 1
+                detail := div(signatures.length, 65)
+            }
+            default {
+                let j := 0
+                let sig := signatures.offset
+                for { let i := 0 } lt(i, t) { i := add(i, 1) } {
+                    let r := calldataload(sig)
+                    let s := calldataload(add(sig, 0x20))
+                    let v := byte(0, calldataload(add(sig, 0x40)))
+                    sig := add(sig, 65)
+                    detail := i
+                    if gt(s, halfN) {
+                        failure := 2
+                        break
+                    }
+                    if iszero(or(eq(v, 27), eq(v, 28))) {
+                        failure := 3
+                        break
+                    }
+                    mstore(buf, digest)
+                    mstore(add(buf, 0x20), v)
+                    mstore(add(buf, 0x40), r)
+                    mstore(add(buf, 0x60), s)
+                    let ok := staticcall(gas(), 0x01, buf, 0x80, buf, 0x20)
+                    // Nothing returned (invalid signature) counts as the zero address.
+                    let signer := mul(mload(buf), and(ok, eq(returndatasize(), 0x20)))
+                    if iszero(signer) {
+                        failure := 4
+                        break
+                    }
+                    for {} and(lt(j, n), iszero(eq(shr(96, mload(add(validators, mul(j, 20)))), signer))) {
+                        j := add(j, 1)
+                    } {}
+                    if eq(j, n) {
+                        failure := 5
+                        detail := signer
+                        break
+                    }
+                    used := or(used, shl(j, 1))
+                    j := add(j, 1)
+                }
+            }
         }
-        for (uint256 i = 0; i < t; ++i) {
-            address signer = SignatureLib.recoverAt(digest, sig + i * 65, i);
-            while (j < n && _validatorAt(ptr, j) != signer) ++j;
-            if (j == n) _rejectSigner(signer, ptr, n, used);
-            used |= 1 << j;
-            ++j;
-        }
+        if (failure != 0) _reject(failure, detail, used, t);
+    }
+
+    function _reject(uint256 failure, uint256 detail, uint256 used, uint256 t) private pure {
+        if (failure == 1) revert TooFewSignatures(detail, t);
+        if (failure == 2) revert SignatureLib.SignatureHighS(detail);
+        if (failure == 3) revert SignatureLib.SignatureBadV(detail);
+        if (failure == 4) revert SignatureLib.SignatureRecoversToZero(detail);
+        (uint256 ptr, uint256 n,) = _loadValidators();
+        _rejectSigner(address(uint160(detail)), ptr, n, used);
     }
 
     /// @dev Explains why `signer` did not match the rest of the list.
