@@ -41,10 +41,10 @@ fn dispatch_mean(standalone_tree: bool) -> f64 {
     let mut chain = Chain::new();
     let owner = Address::repeat_byte(1);
     let args = Mailbox::constructorCall { domain: DESTINATION, initialOwner: owner }.abi_encode();
-    let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, args));
+    let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, &args));
     let hook = if standalone_tree {
         let args = MerkleTreeHook::constructorCall { mailboxAddress: mailbox }.abi_encode();
-        chain.deploy(owner, creation(&MerkleTreeHook::BYTECODE, args))
+        chain.deploy(owner, creation(&MerkleTreeHook::BYTECODE, &args))
     } else {
         mailbox
     };
@@ -69,7 +69,12 @@ fn dispatch_mean(standalone_tree: bool) -> f64 {
 
 /// A destination stack for `n`-of-`t` whose default ISM is the MerkleRoot one if asked,
 /// and an origin with `messages` messages to the stack's null recipient.
-fn setup(n: usize, t: u8, merkle_root: bool, messages: usize) -> (Validators, Stack, Origin, Vec<metalayer_protocol::Message>) {
+fn setup(
+    n: usize,
+    t: u8,
+    merkle_root: bool,
+    messages: usize,
+) -> (Validators, Stack, Origin, Vec<metalayer_protocol::Message>) {
     let validators = Validators::new(n, t, 3);
     let mut stack = Stack::new(&validators);
     if merkle_root {
@@ -87,7 +92,9 @@ fn process_message_id(n: usize, t: u8) -> f64 {
     let total: u64 = messages
         .iter()
         .enumerate()
-        .map(|(i, m)| stack.process(&origin.message_id_metadata(&validators, i as u32), m).ok().gas_used)
+        .map(|(i, m)| {
+            stack.process(&origin.message_id_metadata(&validators, i as u32), m).ok().gas_used
+        })
         .sum();
     total as f64 / messages.len() as f64
 }
@@ -99,7 +106,12 @@ fn process_merkle_root(n: usize, t: u8) -> f64 {
     let total: u64 = messages
         .iter()
         .enumerate()
-        .map(|(i, m)| stack.process(&origin.merkle_root_metadata(&validators, i as u32, last), m).ok().gas_used)
+        .map(|(i, m)| {
+            stack
+                .process(&origin.merkle_root_metadata(&validators, i as u32, last), m)
+                .ok()
+                .gas_used
+        })
         .sum();
     total as f64 / messages.len() as f64
 }
@@ -127,10 +139,23 @@ fn batch_per_message(k: usize) -> f64 {
 
 fn rows() -> Vec<Row> {
     let mut rows = vec![
-        Row { name: "dispatch, embedded tree (mean of 100)".into(), gas: dispatch_mean(false), floor: None, hyperlane: Some(68_131.0), goal: Some(51_000.0) },
-        Row { name: "dispatch, MerkleTreeHook (mean of 100)".into(), gas: dispatch_mean(true), floor: None, hyperlane: Some(68_131.0), goal: Some(51_000.0) },
+        Row {
+            name: "dispatch, embedded tree (mean of 100)".into(),
+            gas: dispatch_mean(false),
+            floor: None,
+            hyperlane: Some(68_131.0),
+            goal: Some(51_000.0),
+        },
+        Row {
+            name: "dispatch, MerkleTreeHook (mean of 100)".into(),
+            gas: dispatch_mean(true),
+            floor: None,
+            hyperlane: Some(68_131.0),
+            goal: Some(51_000.0),
+        },
     ];
-    for (n, t, hl) in [(1, 1, 74_046.0), (5, 3, 86_056.0), (10, 6, 103_900.0), (18, 13, 144_973.0)] {
+    for (n, t, hl) in [(1, 1, 74_046.0), (5, 3, 86_056.0), (10, 6, 103_900.0), (18, 13, 144_973.0)]
+    {
         let goal = if t == 3 { 69_000.0 } else { 0.8 * hl };
         rows.push(Row {
             name: format!("process MessageId {t}-of-{n}"),
@@ -140,7 +165,13 @@ fn rows() -> Vec<Row> {
             goal: Some(goal),
         });
     }
-    rows.push(Row { name: "process MerkleRoot 3-of-5".into(), gas: process_merkle_root(5, 3), floor: Some(floor(3)), hyperlane: Some(116_396.0), goal: Some(0.8 * 116_396.0) });
+    rows.push(Row {
+        name: "process MerkleRoot 3-of-5".into(),
+        gas: process_merkle_root(5, 3),
+        floor: Some(floor(3)),
+        hyperlane: Some(116_396.0),
+        goal: Some(0.8 * 116_396.0),
+    });
     for k in [1, 16, 64] {
         rows.push(Row {
             name: format!("batch 3-of-5, k = {k}, per message"),

@@ -32,7 +32,7 @@ pub enum DeployError {
         step: &'static str,
         /// The transport or contract error.
         #[source]
-        source: alloy::contract::Error,
+        source: Box<alloy::contract::Error>,
     },
     /// A transaction was sent but its receipt never arrived.
     #[error("{step}: waiting for the receipt failed: {source}")]
@@ -41,7 +41,7 @@ pub enum DeployError {
         step: &'static str,
         /// The error.
         #[source]
-        source: alloy::providers::PendingTransactionError,
+        source: Box<alloy::providers::PendingTransactionError>,
     },
     /// A transaction was mined but reverted.
     #[error("{step}: the transaction reverted")]
@@ -129,18 +129,17 @@ pub struct CoreDeployment {
 }
 
 /// Deploys the core stack described by `config`; the provider's default sender pays.
-pub async fn deploy_core<P, N>(provider: P, config: &CoreConfig) -> Result<CoreDeployment, DeployError>
+pub async fn deploy_core<P, N>(
+    provider: P,
+    config: &CoreConfig,
+) -> Result<CoreDeployment, DeployError>
 where
     P: Provider<N> + Clone,
     N: Network,
 {
     check(config)?;
-    let deployer = provider
-        .get_accounts()
-        .await
-        .ok()
-        .and_then(|a| a.first().copied())
-        .unwrap_or(config.owner);
+    let deployer =
+        provider.get_accounts().await.ok().and_then(|a| a.first().copied()).unwrap_or(config.owner);
     let mailbox = Mailbox::deploy(provider.clone(), config.local_domain, deployer)
         .await
         .map_err(contract("deploy Mailbox"))?;
@@ -162,7 +161,8 @@ where
         .await
         .map_err(contract("deploy StaticMerkleRootMultisigIsmFactory"))?;
     let (v, t) = (config.validators.clone(), config.threshold);
-    let deploy_id = StaticMessageIdMultisigIsmFactory::deployCall { validators: v.clone(), threshold: t };
+    let deploy_id =
+        StaticMessageIdMultisigIsmFactory::deployCall { validators: v.clone(), threshold: t };
     confirm("deploy MessageId ISM", id_factory.call_builder(&deploy_id).send().await).await?;
     let message_id_ism = id_factory
         .getAddress(v.clone(), t)
@@ -257,7 +257,7 @@ where
 }
 
 fn contract(step: &'static str) -> impl Fn(alloy::contract::Error) -> DeployError {
-    move |source| DeployError::Contract { step, source }
+    move |source| DeployError::Contract { step, source: Box::new(source) }
 }
 
 async fn confirm<N: Network>(
@@ -265,7 +265,9 @@ async fn confirm<N: Network>(
     sent: Result<alloy::providers::PendingTransactionBuilder<N>, alloy::contract::Error>,
 ) -> Result<(), DeployError> {
     let pending = sent.map_err(contract(step))?;
-    let receipt =
-        pending.get_receipt().await.map_err(|source| DeployError::Pending { step, source })?;
+    let receipt = pending
+        .get_receipt()
+        .await
+        .map_err(|source| DeployError::Pending { step, source: Box::new(source) })?;
     if receipt.status() { Ok(()) } else { Err(DeployError::Reverted { step }) }
 }

@@ -2,7 +2,9 @@
 //! protection shared with `process`.
 
 use alloy::primitives::Bytes;
-use metalayer_contracts::bindings::{Mailbox, StaticMerkleRootMultisigIsm as RootIsm, TestRecipient};
+use metalayer_contracts::bindings::{
+    Mailbox, StaticMerkleRootMultisigIsm as RootIsm, TestRecipient,
+};
 use metalayer_contracts::metadata::BatchMultisigMetadata;
 use metalayer_protocol::Message;
 
@@ -10,7 +12,12 @@ use crate::fixture::{Origin, Stack, Validators};
 use crate::harness::Receipt;
 
 /// Batch metadata for the leaves `indices`, signed at `signed`.
-pub(crate) fn batch_metadata(origin: &Origin, validators: &Validators, indices: &[u32], signed: u32) -> Vec<u8> {
+pub(crate) fn batch_metadata(
+    origin: &Origin,
+    validators: &Validators,
+    indices: &[u32],
+    signed: u32,
+) -> Vec<u8> {
     let checkpoint = origin.checkpoint_at(signed);
     BatchMultisigMetadata {
         merkle_tree_hook: origin.hook,
@@ -71,7 +78,11 @@ fn a_batch_delivers_every_message_once_and_delivered_reports_them() {
     let single = s.origin.merkle_root_metadata(&s.validators, 0, 19);
     let one = s.stack.process(&single, &s.messages[0].clone()).ok();
     let per_message = receipt.gas_used / indices.len() as u64;
-    assert!(per_message < one.gas_used, "batch {per_message} per message vs single {}", one.gas_used);
+    assert!(
+        per_message < one.gas_used,
+        "batch {per_message} per message vs single {}",
+        one.gas_used
+    );
 }
 
 #[test]

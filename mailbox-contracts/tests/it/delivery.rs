@@ -32,7 +32,7 @@ fn message_id_3_of_5_reaches_the_recipient() {
     let processor = stack.chain.view(stack.mailbox, &Mailbox::processorCall { id: message.id() });
     assert_eq!(processor, stack.relayer);
     let at = stack.chain.view(stack.mailbox, &Mailbox::processedAtCall { id: message.id() });
-    assert_eq!(u64::from(at.to::<u64>()), stack.chain.block_number());
+    assert_eq!(at.to::<u64>(), stack.chain.block_number());
 
     // Process then ProcessId, with the message's fields as topics.
     let logs: Vec<_> = receipt.logs.iter().filter(|l| l.address == stack.mailbox).collect();
@@ -52,8 +52,7 @@ fn merkle_root_delivery_with_a_later_checkpoint_reaches_the_recipient() {
     let ism = stack.merkle_root_ism;
     stack.set_recipient_ism(ism);
     let mut origin = Origin::new();
-    let messages: Vec<_> =
-        (0..6u8).map(|i| origin.dispatch(stack.recipient, &[i; 32])).collect();
+    let messages: Vec<_> = (0..6u8).map(|i| origin.dispatch(stack.recipient, &[i; 32])).collect();
     // Leaf 2 proven against the checkpoint signed at leaf 5.
     let metadata = origin.merkle_root_metadata(&validators, 2, 5);
     stack.process(&metadata, &messages[2]).ok();

@@ -12,23 +12,61 @@ use crate::harness::Chain;
 
 /// Topic hashes as listed in SPEC 2.5, independent of the bindings.
 const TOPICS: [(&str, B256); 12] = [
-    ("Dispatch(address,uint32,bytes32,bytes)", b256!("769f711d20c679153d382254f59892613b58a97cc876b249134ac25c80f9c814")),
-    ("DispatchId(bytes32)", b256!("788dbc1b7152732178210e7f4d9d010ef016f9eafbe66786bd7169f56e0c353a")),
-    ("Process(uint32,bytes32,address)", b256!("0d381c2a574ae8f04e213db7cfb4df8df712cdbd427d9868ffef380660ca6574")),
-    ("ProcessId(bytes32)", b256!("1cae38cdd3d3919489272725a5ae62a4f48b2989b0dae843d3c279fee18073a9")),
-    ("InsertedIntoTree(bytes32,uint32)", b256!("253a3a04cab70d47c1504809242d9350cd81627b4f1d50753e159cf8cd76ed33")),
-    ("GasPayment(bytes32,uint32,uint256,uint256)", b256!("65695c3748edae85a24cc2c60b299b31f463050bc259150d2e5802ec8d11720a")),
-    ("ValidatorAnnouncement(address,string)", b256!("78066d8adb677a1353d1fc8be28cf03e2a8de7157bbab979953587d78076c11e")),
-    ("DefaultIsmSet(address)", b256!("a76ad0adbf45318f8633aa0210f711273d50fbb6fef76ed95bbae97082c75daa")),
-    ("DefaultHookSet(address)", b256!("65a63e5066ee2fcdf9d32a7f1bf7ce71c76066f19d0609dddccd334ab87237d7")),
-    ("RequiredHookSet(address)", b256!("329ec8e2438a73828ecf31a6568d7a91d7b1d79e342b0692914fd053d1a002b1")),
-    ("DestinationGasConfigSet(uint32,address,uint96)", b256!("676a23191c2989bd7cc8446122cca792bcdaa0f2d6bbd9c30d8ca031ca946343")),
-    ("RemoteGasDataSet(uint32,uint128,uint128)", b256!("b48c1cb713397fc0c0649596c221270fec0b3de3f85ccf6a734411a2fe57a694")),
+    (
+        "Dispatch(address,uint32,bytes32,bytes)",
+        b256!("769f711d20c679153d382254f59892613b58a97cc876b249134ac25c80f9c814"),
+    ),
+    (
+        "DispatchId(bytes32)",
+        b256!("788dbc1b7152732178210e7f4d9d010ef016f9eafbe66786bd7169f56e0c353a"),
+    ),
+    (
+        "Process(uint32,bytes32,address)",
+        b256!("0d381c2a574ae8f04e213db7cfb4df8df712cdbd427d9868ffef380660ca6574"),
+    ),
+    (
+        "ProcessId(bytes32)",
+        b256!("1cae38cdd3d3919489272725a5ae62a4f48b2989b0dae843d3c279fee18073a9"),
+    ),
+    (
+        "InsertedIntoTree(bytes32,uint32)",
+        b256!("253a3a04cab70d47c1504809242d9350cd81627b4f1d50753e159cf8cd76ed33"),
+    ),
+    (
+        "GasPayment(bytes32,uint32,uint256,uint256)",
+        b256!("65695c3748edae85a24cc2c60b299b31f463050bc259150d2e5802ec8d11720a"),
+    ),
+    (
+        "ValidatorAnnouncement(address,string)",
+        b256!("78066d8adb677a1353d1fc8be28cf03e2a8de7157bbab979953587d78076c11e"),
+    ),
+    (
+        "DefaultIsmSet(address)",
+        b256!("a76ad0adbf45318f8633aa0210f711273d50fbb6fef76ed95bbae97082c75daa"),
+    ),
+    (
+        "DefaultHookSet(address)",
+        b256!("65a63e5066ee2fcdf9d32a7f1bf7ce71c76066f19d0609dddccd334ab87237d7"),
+    ),
+    (
+        "RequiredHookSet(address)",
+        b256!("329ec8e2438a73828ecf31a6568d7a91d7b1d79e342b0692914fd053d1a002b1"),
+    ),
+    (
+        "DestinationGasConfigSet(uint32,address,uint96)",
+        b256!("676a23191c2989bd7cc8446122cca792bcdaa0f2d6bbd9c30d8ca031ca946343"),
+    ),
+    (
+        "RemoteGasDataSet(uint32,uint128,uint128)",
+        b256!("b48c1cb713397fc0c0649596c221270fec0b3de3f85ccf6a734411a2fe57a694"),
+    ),
 ];
 
 #[test]
 fn event_signatures_in_the_bindings_match_the_spec() {
-    use metalayer_contracts::bindings::{InterchainGasPaymaster as Igp, StorageGasOracle, ValidatorAnnounce};
+    use metalayer_contracts::bindings::{
+        InterchainGasPaymaster as Igp, StorageGasOracle, ValidatorAnnounce,
+    };
     for (sig, topic) in TOPICS {
         assert_eq!(keccak256(sig), topic, "{sig}");
     }
@@ -87,7 +125,8 @@ fn dispatch_emits_the_v3_message_and_the_embedded_tree_matches_the_protocol_tree
     let mut tree = MerkleTree::new();
     for n in 0..33u32 {
         let body = n.to_be_bytes().repeat(8);
-        let receipt = stack.chain.send_call(sender, stack.mailbox, &dispatch_call(recipient, &body)).ok();
+        let receipt =
+            stack.chain.send_call(sender, stack.mailbox, &dispatch_call(recipient, &body)).ok();
         let expected = Message {
             version: 3,
             nonce: n,
@@ -129,19 +168,26 @@ fn the_standalone_merkle_tree_hook_matches_the_protocol_tree() {
     let mut chain = Chain::new();
     let owner = Address::repeat_byte(1);
     let args = Mailbox::constructorCall { domain: DESTINATION, initialOwner: owner }.abi_encode();
-    let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, args));
+    let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, &args));
     let hook_args = MerkleTreeHook::constructorCall { mailboxAddress: mailbox }.abi_encode();
-    let hook = chain.deploy(owner, creation(&MerkleTreeHook::BYTECODE, hook_args));
-    let init = Mailbox::initializeCall { newOwner: owner, ism: hook, hook, required: Address::ZERO };
+    let hook = chain.deploy(owner, creation(&MerkleTreeHook::BYTECODE, &hook_args));
+    let init =
+        Mailbox::initializeCall { newOwner: owner, ism: hook, hook, required: Address::ZERO };
     chain.send_call(owner, mailbox, &init).ok();
 
     // An empty tree has no checkpoint, and its root is the empty-tree root.
-    assert!(!chain.simulate(owner, hook, MerkleTreeHook::latestCheckpointCall {}.abi_encode().into()).success);
+    assert!(
+        !chain
+            .simulate(owner, hook, MerkleTreeHook::latestCheckpointCall {}.abi_encode().into())
+            .success
+    );
     assert_eq!(chain.view(hook, &MerkleTreeHook::rootCall {}), MerkleTree::new().root());
 
     let mut tree = MerkleTree::new();
     for n in 0..20u32 {
-        let receipt = chain.send_call(owner, mailbox, &dispatch_call(B256::repeat_byte(7), &[n as u8; 32])).ok();
+        let receipt = chain
+            .send_call(owner, mailbox, &dispatch_call(B256::repeat_byte(7), &[n as u8; 32]))
+            .ok();
         let inserted = receipt
             .logs
             .iter()
@@ -157,7 +203,8 @@ fn the_standalone_merkle_tree_hook_matches_the_protocol_tree() {
     assert_eq!(&t._0, tree.branch());
 
     // Only the in-flight message may be inserted.
-    let forged = MerkleTreeHook::postDispatchCall { metadata: Bytes::new(), message: vec![3u8; 100].into() };
+    let forged =
+        MerkleTreeHook::postDispatchCall { metadata: Bytes::new(), message: vec![3u8; 100].into() };
     let receipt = chain.send_call(owner, hook, &forged);
     assert_eq!(receipt.revert_string().as_deref(), Some("message not dispatching"));
 }

@@ -22,8 +22,8 @@ pub(crate) const ORIGIN: u32 = 1000;
 pub(crate) const DESTINATION: u32 = 2000;
 
 /// Creation code followed by ABI-encoded constructor arguments.
-pub(crate) fn creation(code: &Bytes, args: Vec<u8>) -> Bytes {
-    [code.as_ref(), &args].concat().into()
+pub(crate) fn creation(code: &Bytes, args: &[u8]) -> Bytes {
+    [code.as_ref(), args].concat().into()
 }
 
 /// A validator set with its keys, in list order.
@@ -54,7 +54,11 @@ impl Validators {
     }
 
     /// Signatures over `checkpoint` by the validators at `which` (in that order).
-    pub(crate) fn sign(&self, checkpoint: &CheckpointWithMessageId, which: &[usize]) -> Vec<Signature> {
+    pub(crate) fn sign(
+        &self,
+        checkpoint: &CheckpointWithMessageId,
+        which: &[usize],
+    ) -> Vec<Signature> {
         let digest = checkpoint.digest();
         which
             .iter()
@@ -125,7 +129,12 @@ impl Origin {
     }
 
     /// MerkleRoot metadata proving leaf `index` against the checkpoint at `signed`.
-    pub(crate) fn merkle_root_metadata(&self, validators: &Validators, index: u32, signed: u32) -> Vec<u8> {
+    pub(crate) fn merkle_root_metadata(
+        &self,
+        validators: &Validators,
+        index: u32,
+        signed: u32,
+    ) -> Vec<u8> {
         let checkpoint = self.checkpoint_at(signed);
         let proof = self.tree.prove_at(index, u64::from(signed) + 1).expect("provable leaf");
         MerkleRootMultisigMetadata {
@@ -141,7 +150,10 @@ impl Origin {
 }
 
 /// MessageId metadata for `checkpoint` with the given signatures.
-pub(crate) fn message_id_metadata(checkpoint: &CheckpointWithMessageId, signatures: Vec<Signature>) -> Vec<u8> {
+pub(crate) fn message_id_metadata(
+    checkpoint: &CheckpointWithMessageId,
+    signatures: Vec<Signature>,
+) -> Vec<u8> {
     MessageIdMultisigMetadata {
         merkle_tree_hook: checkpoint.checkpoint.merkle_tree_hook,
         root: checkpoint.checkpoint.root,
@@ -179,7 +191,7 @@ impl Stack {
         let owner = Address::repeat_byte(0x01);
         let relayer = Address::repeat_byte(0x02);
         let args = Mailbox::constructorCall { domain: DESTINATION, initialOwner: owner };
-        let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, args.abi_encode()));
+        let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, &args.abi_encode()));
         let set = validators.addresses();
         let t = validators.threshold;
         let id_factory = chain.deploy(owner, StaticMessageIdMultisigIsmFactory::BYTECODE.clone());
@@ -188,7 +200,7 @@ impl Stack {
             chain.deploy(owner, StaticMerkleRootMultisigIsmFactory::BYTECODE.clone());
         let merkle_root_ism = deploy_ism(&mut chain, owner, root_factory, &set, t);
         let recipient_args = TestRecipient::constructorCall { initialOwner: owner }.abi_encode();
-        let recipient = chain.deploy(owner, creation(&TestRecipient::BYTECODE, recipient_args));
+        let recipient = chain.deploy(owner, creation(&TestRecipient::BYTECODE, &recipient_args));
         let null_recipient = chain.deploy(owner, NullRecipient::BYTECODE.clone());
         let init = Mailbox::initializeCall {
             newOwner: owner,
@@ -198,7 +210,16 @@ impl Stack {
         };
         chain.send_call(owner, mailbox, &init).ok();
         chain.next_block();
-        Self { chain, owner, relayer, mailbox, message_id_ism, merkle_root_ism, recipient, null_recipient }
+        Self {
+            chain,
+            owner,
+            relayer,
+            mailbox,
+            message_id_ism,
+            merkle_root_ism,
+            recipient,
+            null_recipient,
+        }
     }
 
     /// Submits `process(metadata, message)` from the relayer.
@@ -223,8 +244,15 @@ impl Stack {
 }
 
 /// Deploys the ISM for `set`/`t` through `factory` and returns its address.
-pub(crate) fn deploy_ism(chain: &mut Chain, from: Address, factory: Address, set: &[Address], t: u8) -> Address {
-    let deploy = StaticMessageIdMultisigIsmFactory::deployCall { validators: set.to_vec(), threshold: t };
+pub(crate) fn deploy_ism(
+    chain: &mut Chain,
+    from: Address,
+    factory: Address,
+    set: &[Address],
+    t: u8,
+) -> Address {
+    let deploy =
+        StaticMessageIdMultisigIsmFactory::deployCall { validators: set.to_vec(), threshold: t };
     chain.send_call(from, factory, &deploy).ok();
     let predicted = StaticMessageIdMultisigIsmFactory::getAddressCall {
         validators: set.to_vec(),

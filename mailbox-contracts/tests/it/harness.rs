@@ -99,26 +99,16 @@ impl Chain {
     }
 
     fn tx(from: Address, kind: TxKind, data: Bytes, value: U256) -> TxEnv {
-        TxEnv::builder()
-            .caller(from)
-            .kind(kind)
-            .data(data)
-            .value(value)
-            .gas_price(0)
-            .build_fill()
+        TxEnv::builder().caller(from).kind(kind).data(data).value(value).gas_price(0).build_fill()
     }
 
     fn receipt(result: ExecutionResult) -> Receipt {
         let gas_used = result.tx_gas_used();
         let created = result.created_address();
         match result {
-            ExecutionResult::Success { logs, output, .. } => Receipt {
-                success: true,
-                gas_used,
-                logs,
-                output: output.into_data(),
-                created,
-            },
+            ExecutionResult::Success { logs, output, .. } => {
+                Receipt { success: true, gas_used, logs, output: output.into_data(), created }
+            }
             ExecutionResult::Revert { output, .. } => {
                 Receipt { success: false, gas_used, logs: vec![], output, created }
             }
@@ -142,7 +132,12 @@ impl Chain {
     }
 
     /// Runs and commits a typed call.
-    pub(crate) fn send_call<C: SolCall>(&mut self, from: Address, to: Address, call: &C) -> Receipt {
+    pub(crate) fn send_call<C: SolCall>(
+        &mut self,
+        from: Address,
+        to: Address,
+        call: &C,
+    ) -> Receipt {
         self.send(from, to, call.abi_encode().into(), U256::ZERO)
     }
 

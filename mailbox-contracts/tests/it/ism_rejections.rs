@@ -1,9 +1,13 @@
 //! Every way a delivery must fail, each with its reason.
 
 use alloy::primitives::{B256, U256};
-use metalayer_contracts::bindings::{Mailbox, StaticMerkleRootMultisigIsm as RootIsm, StaticMessageIdMultisigIsm as IdIsm};
+use metalayer_contracts::bindings::{
+    Mailbox, StaticMerkleRootMultisigIsm as RootIsm, StaticMessageIdMultisigIsm as IdIsm,
+};
 use metalayer_protocol::merkle::MerkleTree;
-use metalayer_protocol::{Checkpoint, CheckpointWithMessageId, LocalSigner, Message, Signature, Signer};
+use metalayer_protocol::{
+    Checkpoint, CheckpointWithMessageId, LocalSigner, Message, Signature, Signer,
+};
 
 use crate::fixture::{Origin, Stack, Validators, message_id_metadata};
 use crate::harness::Receipt;
