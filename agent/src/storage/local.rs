@@ -1,0 +1,223 @@
+//! Checkpoint storage in a local directory (`file://` locations).
+//!
+//! Every write goes to a temporary file in the same directory, is flushed to
+//! disk, renamed over the target and the directory flushed, so a crash leaves
+//! either the old object or the new one, never half of one.
+
+use std::{
+    fs, io,
+    io::{Read, Write},
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use async_trait::async_trait;
+use metalayer_protocol::signed::StorageLayout;
+
+use super::{MAX_OBJECT_BYTES, ObjectBackend, StorageError};
+
+/// A directory of checkpoint objects, named as SPEC §4.3 names local ones.
+#[derive(Debug, Clone)]
+pub struct LocalStorage {
+    root: PathBuf,
+    location: String,
+}
+
+impl LocalStorage {
+    /// Storage rooted at `root`, made absolute against the current directory
+    /// (so the announced location means the same to every reader). The
+    /// directory is created on the first write.
+    pub fn new(root: impl AsRef<Path>) -> Result<Self, StorageError> {
+        let given = root.as_ref();
+        let setup = |reason: String| StorageError::Setup {
+            location: format!("file://{}", given.display()),
+            reason,
+        };
+        if given.as_os_str().is_empty() {
+            return Err(setup("the directory path is empty".into()));
+        }
+        let root = std::path::absolute(given)
+            .map_err(|e| setup(format!("cannot make the path absolute: {e}")))?;
+        let Some(text) = root.to_str() else {
+            return Err(setup("the directory path is not valid UTF-8".into()));
+        };
+        let location = format!("file://{text}");
+        Ok(Self { root, location })
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StorageError {
+        let path = path.display().to_string();
+        move |source| StorageError::Io { op, path, source }
+    }
+}
+
+/// Distinguishes temporary files of concurrent writes within one process.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn read_capped(path: &Path, location: &str, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+    let file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LocalStorage::io_error("opening", path)(e)),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_OBJECT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(LocalStorage::io_error("reading", path))?;
+    if bytes.len() as u64 > MAX_OBJECT_BYTES {
+        return Err(StorageError::TooLarge {
+            location: location.to_owned(),
+            object: name.to_owned(),
+            size: bytes.len() as u64,
+            limit: MAX_OBJECT_BYTES,
+        });
+    }
+    Ok(Some(bytes))
+}
+
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+    fs::create_dir_all(dir).map_err(LocalStorage::io_error("creating directory", dir))?;
+    let target = dir.join(name);
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file =
+            fs::File::create(&temp).map_err(LocalStorage::io_error("creating", &temp))?;
+        file.write_all(bytes).map_err(LocalStorage::io_error("writing", &temp))?;
+        file.sync_all().map_err(LocalStorage::io_error("flushing", &temp))?;
+        fs::rename(&temp, &target).map_err(LocalStorage::io_error("renaming into", &target))
+    })();
+    if result.is_err() {
+        // Best effort: a leftover temporary file is harmless but untidy.
+        let _ = fs::remove_file(&temp);
+    }
+    result?;
+    sync_dir(dir)
+}
+
+/// Makes a rename or removal in `dir` durable.
+fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+    #[cfg(unix)]
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(LocalStorage::io_error("flushing directory", dir))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn remove(dir: &Path, name: &str) -> Result<(), StorageError> {
+    let path = dir.join(name);
+    match fs::remove_file(&path) {
+        Ok(()) => sync_dir(dir),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(LocalStorage::io_error("removing", &path)(e)),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    path: &Path,
+    job: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(job).await.map_err(|e| StorageError::Io {
+        op: what,
+        path: path.display().to_string(),
+        source: io::Error::other(e.to_string()),
+    })?
+}
+
+#[async_trait]
+impl ObjectBackend for LocalStorage {
+    fn layout(&self) -> StorageLayout {
+        StorageLayout::Local
+    }
+
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let path = self.root.join(name);
+        let (location, name) = (self.location.clone(), name.to_owned());
+        blocking("reading", &path.clone(), move || read_capped(&path, &location, &name)).await
+    }
+
+    async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
+        let (dir, name) = (self.root.clone(), name.to_owned());
+        blocking("writing", &self.root, move || write_atomically(&dir, &name, &bytes)).await
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), StorageError> {
+        let (dir, name) = (self.root.clone(), name.to_owned());
+        blocking("removing", &self.root, move || remove(&dir, &name)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_are_absolute_file_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LocalStorage::new(dir.path()).unwrap();
+        assert_eq!(storage.location(), format!("file://{}", dir.path().display()));
+        let relative = LocalStorage::new("checkpoints").unwrap();
+        assert!(relative.location().starts_with("file:///"), "{}", relative.location());
+        assert!(relative.location().ends_with("/checkpoints"));
+        assert!(matches!(LocalStorage::new(""), Err(StorageError::Setup { .. })));
+    }
+
+    #[tokio::test]
+    async fn writes_replace_whole_files_and_leave_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("nested/store");
+        let storage = LocalStorage::new(&root).unwrap();
+        storage.put("a.json", b"first".to_vec()).await.unwrap();
+        storage.put("a.json", b"second".to_vec()).await.unwrap();
+        assert_eq!(storage.get("a.json").await.unwrap().as_deref(), Some(&b"second"[..]));
+        let names: Vec<_> = fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.json")]);
+    }
+
+    #[tokio::test]
+    async fn oversized_files_are_refused_and_missing_ones_are_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LocalStorage::new(dir.path()).unwrap();
+        assert_eq!(storage.get("absent.json").await.unwrap(), None);
+        fs::write(dir.path().join("big.json"), vec![b' '; MAX_OBJECT_BYTES as usize + 1]).unwrap();
+        let err = storage.get("big.json").await.unwrap_err();
+        assert!(matches!(err, StorageError::TooLarge { .. }), "{err}");
+        assert!(err.to_string().contains("big.json"), "{err}");
+        fs::write(dir.path().join("edge.json"), vec![b' '; MAX_OBJECT_BYTES as usize]).unwrap();
+        assert!(storage.get("edge.json").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn deleting_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LocalStorage::new(dir.path()).unwrap();
+        storage.delete("flag.json").await.unwrap();
+        storage.put("flag.json", b"{}".to_vec()).await.unwrap();
+        storage.delete("flag.json").await.unwrap();
+        assert!(!dir.path().join("flag.json").exists());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn unwritable_directories_are_io_errors_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        fs::write(&blocker, b"not a directory").unwrap();
+        let storage = LocalStorage::new(blocker.join("sub")).unwrap();
+        let err = storage.put("a.json", b"x".to_vec()).await.unwrap_err();
+        assert!(matches!(err, StorageError::Io { .. }), "{err}");
+        assert!(err.to_string().contains("sub"), "{err}");
+    }
+}
