@@ -138,12 +138,23 @@ where
     N: Network,
 {
     check(config)?;
-    let deployer =
-        provider.get_accounts().await.ok().and_then(|a| a.first().copied()).unwrap_or(config.owner);
-    let mailbox = Mailbox::deploy(provider.clone(), config.local_domain, deployer)
+    // The Mailbox goes first: its receipt names the sending account, which owns the
+    // oracle and the IGP until they are configured and handed to `config.owner`.
+    let step = "deploy Mailbox";
+    let receipt = Mailbox::deploy_builder(provider.clone(), config.local_domain, config.owner)
+        .send()
         .await
-        .map_err(contract("deploy Mailbox"))?;
-    let deployed_block = provider.get_block_number().await.unwrap_or_default();
+        .map_err(contract(step))?
+        .get_receipt()
+        .await
+        .map_err(|source| DeployError::Pending { step, source: Box::new(source) })?;
+    if !receipt.status() {
+        return Err(DeployError::Reverted { step });
+    }
+    let deployer = receipt.from();
+    let deployed_block = receipt.block_number().unwrap_or_default();
+    let mailbox_address = receipt.contract_address().ok_or(DeployError::Reverted { step })?;
+    let mailbox = Mailbox::new(mailbox_address, provider.clone());
     let oracle = StorageGasOracle::deploy(provider.clone(), deployer)
         .await
         .map_err(contract("deploy StorageGasOracle"))?;

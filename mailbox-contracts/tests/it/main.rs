@@ -3,6 +3,7 @@
 
 mod batch;
 mod delivery;
+mod deploy;
 mod dispatch;
 mod fixture;
 mod harness;
