@@ -1,5 +1,10 @@
 //! Checkpoint storage in an S3 bucket, or any S3-compatible object store
 //! reached through an endpoint override (`s3://bucket/region[/folder]`).
+//!
+//! Relayers read anonymously, so a validator's bucket must let anyone
+//! `s3:GetObject` and `s3:ListBucket`: without the list right S3 answers a
+//! read of a not-yet-written checkpoint with 403 instead of 404, which this
+//! backend reports as an error rather than as an absent object.
 
 use std::{fmt, sync::Arc, time::Duration};
 

@@ -302,3 +302,63 @@ async fn unreachable_s3_servers_are_errors() {
     let err = storage.write_checkpoint(&checkpoint(0, 1)).await.unwrap_err();
     assert!(err.to_string().contains("checkpoint_0_with_id.json"), "{err}");
 }
+
+/// Names the directory the crash-test writer writes to.
+const CRASH_WRITER_DIR: &str = "AGENT_IT_CRASH_WRITER_DIR";
+/// Objects the crash-test writer rewrites each round.
+const CRASH_OBJECTS: u32 = 16;
+
+fn crash_payload(round: u32, index: u32) -> Vec<u8> {
+    format!("{{\"round\":{round},\"index\":{index},\"pad\":\"{}\"}}", "x".repeat(40_000))
+        .into_bytes()
+}
+
+/// The child process of `local_writes_survive_kill_9`: rewrites objects in
+/// a loop until killed. Does nothing when run directly.
+#[tokio::test]
+#[ignore = "run by local_writes_survive_kill_9 in a child process"]
+async fn crash_writer_child() {
+    let Ok(dir) = std::env::var(CRASH_WRITER_DIR) else { return };
+    let storage = LocalStorage::new(dir).unwrap();
+    let start = storage.latest_index().await.unwrap().map_or(0, |i| i + 1);
+    for round in start.. {
+        for index in 0..CRASH_OBJECTS {
+            storage.put(&format!("blob_{index}.json"), crash_payload(round, index)).await.unwrap();
+        }
+        storage.raise_latest_index(round).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn local_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = LocalStorage::new(dir.path()).unwrap();
+    for cycle in 0..5u32 {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "storage::crash_writer_child", "--ignored", "--test-threads=1"])
+            .env(CRASH_WRITER_DIR, dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Let it finish a few rounds, then kill it mid-stream (SIGKILL).
+        let target = storage.latest_index().await.unwrap().map_or(0, |i| i + 1) + 3;
+        while storage.latest_index().await.unwrap().is_none_or(|i| i < target) {
+            assert!(child.try_wait().unwrap().is_none(), "the writer exited on its own");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        // Every object is some round's complete payload, never a prefix.
+        let latest = storage.latest_index().await.unwrap().unwrap();
+        for index in 0..CRASH_OBJECTS {
+            let bytes = storage.get(&format!("blob_{index}.json")).await.unwrap().unwrap();
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("cycle {cycle}: blob_{index}.json is torn: {e}"));
+            let round = value["round"].as_u64().unwrap() as u32;
+            assert!(round >= latest && round <= latest + 1, "cycle {cycle}: round {round}");
+            assert_eq!(bytes, crash_payload(round, index), "cycle {cycle}, blob {index}");
+        }
+    }
+}
