@@ -158,16 +158,24 @@ impl<'de> Deserialize<'de> for ReorgPeriod {
 
 /// A list, or one string holding a comma-separated list.
 fn one_or_more<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMore {
-        One(String),
-        More(Vec<String>),
+    struct Visitor;
+    impl<'de> de::Visitor<'de> for Visitor {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of URLs or one string of comma-separated URLs")
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Vec<String>, E> {
+            Ok(s.split(',').map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()).collect())
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut urls = Vec::new();
+            while let Some(url) = seq.next_element::<String>()? {
+                urls.push(url);
+            }
+            Ok(urls)
+        }
     }
-    Ok(match OneOrMore::deserialize(deserializer)? {
-        OneOrMore::One(s) => s.split(',').map(|u| u.trim().to_owned()).collect(),
-        OneOrMore::More(v) => v,
-    })
+    deserializer.deserialize_any(Visitor)
 }
 
 /// Why chain settings were refused.
@@ -321,6 +329,13 @@ mod tests {
         assert_eq!(c.rpc_urls, ["http://a:1", "http://b:2"]);
         assert_eq!(c.rpc_mode, RpcMode::Quorum);
         assert!(chain("rpc_mode = \"majority\"").is_err());
+        let err = toml::from_str::<ChainSettings>(&CHAIN.replace(
+            "rpc_urls = [\"http://127.0.0.1:8545\", \"ws://127.0.0.1:8546\"]",
+            "rpc_urls = 8545",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("comma-separated URLs"), "{err}");
     }
 
     #[test]

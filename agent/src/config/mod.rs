@@ -150,10 +150,18 @@ impl ConfigLoader {
 
     /// The merged tree: the file (or an empty table), then every override.
     pub fn merged(&self) -> Result<toml::Table, ConfigError> {
-        let mut table = match &self.file {
-            Some(file) => read_file(file)?,
-            None => toml::Table::new(),
-        };
+        self.merge(self.base()?)
+    }
+
+    /// The file's table, or an empty one.
+    fn base(&self) -> Result<toml::Table, ConfigError> {
+        match &self.file {
+            Some(file) => read_file(file),
+            None => Ok(toml::Table::new()),
+        }
+    }
+
+    fn merge(&self, mut table: toml::Table) -> Result<toml::Table, ConfigError> {
         for o in &self.overrides {
             set_path(&mut table, &o.path, o.value.clone())
                 .map_err(|problem| ConfigError::Override { origin: o.origin.clone(), problem })?;
@@ -163,30 +171,58 @@ impl ConfigLoader {
 
     /// Loads the settings.
     pub fn load<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        let tree = toml::Value::Table(self.merged()?);
+        let base = self.base()?;
+        let tree = toml::Value::Table(self.merge(base.clone())?);
         serde_path_to_error::deserialize(tree).map_err(|e| {
             let mut key: Vec<String> = e.path().iter().filter_map(segment_name).collect();
             let message = e.inner().message().trim().to_owned();
-            if let Some(field) = unknown_field(&message) {
+            let origin = if let Some(field) = named_field(&message, "missing field `") {
+                // Nobody set a missing key: name whoever made its table.
+                let origin = self.origin_of_table(&base, &key);
                 key.push(field.to_owned());
-            }
-            let origin = self.origin_of(&key);
+                origin
+            } else {
+                if let Some(field) = named_field(&message, "unknown field `") {
+                    key.push(field.to_owned());
+                }
+                self.origin_of(&key)
+            };
             let key = if key.is_empty() { "(top level)".to_owned() } else { key.join(".") };
             ConfigError::Invalid { key, origin, message }
         })
     }
 
-    /// Which layer last set `key` or a table holding it.
+    /// Which layer last set `key`, a table holding it, or a value inside it.
     fn origin_of(&self, key: &[String]) -> String {
         let from_override = self
             .overrides
             .iter()
             .rev()
-            .find(|o| key.starts_with(&o.path) || o.path.starts_with(key));
-        match (from_override, &self.file) {
-            (Some(o), _) if !key.is_empty() => o.origin.clone(),
-            (_, Some(file)) => format!("config file {}", file.display()),
-            (_, None) => "defaults (no config file given)".to_owned(),
+            .find(|o| !key.is_empty() && (key.starts_with(&o.path) || o.path.starts_with(key)));
+        match from_override {
+            Some(o) => o.origin.clone(),
+            None => self.file_origin(),
+        }
+    }
+
+    /// Which layer created the table at `path`: the file if it has it, else
+    /// the first override that set something inside it.
+    fn origin_of_table(&self, base: &toml::Table, path: &[String]) -> String {
+        let mut table = Some(base);
+        for segment in path {
+            table = table.and_then(|t| t.get(segment)).and_then(toml::Value::as_table);
+        }
+        let creator = self.overrides.iter().find(|o| o.path.starts_with(path));
+        match (table, creator) {
+            (None, Some(o)) if !path.is_empty() => o.origin.clone(),
+            _ => self.file_origin(),
+        }
+    }
+
+    fn file_origin(&self) -> String {
+        match &self.file {
+            Some(file) => format!("config file {}", file.display()),
+            None => "defaults (no config file given)".to_owned(),
         }
     }
 }
@@ -210,9 +246,10 @@ fn segment_name(segment: &serde_path_to_error::Segment) -> Option<String> {
     }
 }
 
-/// The field named by serde's "unknown field `x`, expected …" message.
-fn unknown_field(message: &str) -> Option<&str> {
-    message.strip_prefix("unknown field `")?.split('`').next()
+/// The field named by serde's "unknown field `x`, expected …" or "missing
+/// field `x`" message, given the text before the name.
+fn named_field<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
+    message.strip_prefix(prefix)?.split('`').next()
 }
 
 /// `CHAINS__ALPHA__RPC_URLS` → `["chains", "alpha", "rpc_urls"]`.
@@ -398,6 +435,46 @@ mod tests {
         let missing = dir.path().join("absent.toml");
         let err = ConfigLoader::new().file(&missing).load::<Settings>().unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn missing_keys_in_tables_made_by_overrides_name_the_override() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Chains {
+            chains: std::collections::BTreeMap<String, Chain>,
+        }
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Chain {
+            domain: u32,
+            url: String,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(&dir, "[chains.alpha]\ndomain = 1\nurl = \"http://a\"\n");
+        let err = ConfigLoader::new()
+            .file(&file)
+            .env_vars(vars(&[("METALAYER_CHAINS__BETA__URL", "http://b")]))
+            .unwrap()
+            .load::<Chains>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("chains.beta.domain"), "{err}");
+        assert!(err.contains("METALAYER_CHAINS__BETA__URL"), "{err}");
+        // A sibling set by a flag does not make the flag the culprit.
+        let file = write(&dir, "[chains.alpha]\nurl = \"http://a\"\n");
+        let err = ConfigLoader::new()
+            .file(&file)
+            .sets(["chains.alpha.url=http://c"])
+            .unwrap()
+            .load::<Chains>()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("chains.alpha.domain") && err.contains("agent.toml"), "{err}");
+        let err = ConfigLoader::new().file(&file).load::<Chains>().unwrap_err().to_string();
+        assert!(err.contains("chains.alpha.domain") && err.contains("agent.toml"), "{err}");
     }
 
     #[test]

@@ -257,5 +257,9 @@ mod tests {
         assert_eq!(settings.open().unwrap().announcement_location(), "s3://bkt/us-east-1");
         let err = toml::from_str::<StorageSettings>("type = \"gcs\"\nbucket = \"b\"").unwrap_err();
         assert!(err.to_string().contains("gcs"), "{err}");
+        let err =
+            toml::from_str::<StorageSettings>("type = \"local\"\npath = \"x\"\nbucket = \"b\"")
+                .unwrap_err();
+        assert!(err.to_string().contains("bucket"), "{err}");
     }
 }
