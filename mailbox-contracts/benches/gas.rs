@@ -14,7 +14,7 @@ mod harness;
 #[path = "../tests/it/fixture.rs"]
 mod fixture;
 
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::primitives::{Address, B256, Bytes};
 use alloy::sol_types::SolConstructor;
 use fixture::{DESTINATION, Origin, Stack, Validators, creation};
 use harness::Chain;
@@ -213,5 +213,4 @@ fn main() {
             met
         );
     }
-    let _ = U256::ZERO;
 }
