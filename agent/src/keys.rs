@@ -74,9 +74,49 @@ pub enum KeyError {
 }
 
 /// A string that is zeroed when dropped and never printed.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
+///
+/// Only strings deserialise into it, and the error for anything else does
+/// not repeat the value: a numeric password given unquoted through an
+/// override must not end up in a log.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct SecretString(String);
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = SecretString;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<SecretString, E> {
+                Ok(SecretString(s.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, s: String) -> Result<SecretString, E> {
+                Ok(SecretString(s))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<SecretString, E> {
+                Err(E::custom(NOT_A_STRING))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<SecretString, E> {
+                Err(E::custom(NOT_A_STRING))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<SecretString, E> {
+                Err(E::custom(NOT_A_STRING))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<SecretString, E> {
+                Err(E::custom(NOT_A_STRING))
+            }
+        }
+        // `deserialize_any`: buffered enum content refuses a non-string before a
+        // `deserialize_string` visitor could hide the value.
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The error for a secret that is not a string; it never shows the value.
+const NOT_A_STRING: &str = "a secret must be a string (value not shown); in an environment \
+     variable or --set flag, quote values that look like numbers or booleans, e.g. '\"123456\"'";
 
 impl SecretString {
     /// Wraps a secret.
@@ -409,6 +449,20 @@ mod tests {
         let garbage = write_private(&dir, "garbage.json", "{\"version\": 3}", 0o600);
         let err = Key::from_keystore(&garbage, b"hunter2").unwrap_err();
         assert!(matches!(err, KeyError::Keystore { .. }), "{err}");
+    }
+
+    #[test]
+    fn secrets_that_are_not_strings_are_refused_without_the_value() {
+        let err =
+            toml::from_str::<KeySource>("type = \"hex\"\nkey = 987654321").unwrap_err().to_string();
+        assert!(err.contains("must be a string") && !err.contains("987654321"), "{err}");
+        let err =
+            toml::from_str::<KeySource>("type = \"keystore\"\npath = \"k\"\npassword = 31415926")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("must be a string") && !err.contains("31415926"), "{err}");
+        let source: KeySource = toml::from_str("type = \"hex\"\nkey = \"123\"").unwrap();
+        assert!(matches!(source, KeySource::Hex { key } if key.expose() == "123"));
     }
 
     #[test]

@@ -44,12 +44,17 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid TOML.
-    #[error("config file {file} is not valid TOML: {message}")]
+    /// The file is not valid TOML. The file's text is not quoted: it may
+    /// hold a key.
+    #[error("config file {file} is not valid TOML at line {line}, column {column}: {message}")]
     Parse {
         /// The file.
         file: PathBuf,
-        /// The parser's message, with line and column.
+        /// The line, from 1.
+        line: usize,
+        /// The column (in characters), from 1.
+        column: usize,
+        /// The parser's message.
         message: String,
     },
     /// An override could not be applied.
@@ -230,9 +235,13 @@ impl ConfigLoader {
 fn read_file(file: &Path) -> Result<toml::Table, ConfigError> {
     let text = std::fs::read_to_string(file)
         .map_err(|source| ConfigError::Read { file: file.to_owned(), source })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        file: file.to_owned(),
-        message: e.to_string().trim().to_owned(),
+    toml::from_str(&text).map_err(|e| {
+        let at = e.span().map_or(0, |span| span.start).min(text.len());
+        let before = text.get(..at).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+        let message = e.message().trim().replace('\n', "; ");
+        ConfigError::Parse { file: file.to_owned(), line, column, message }
     })
 }
 
@@ -428,10 +437,11 @@ mod tests {
         let file = write(&dir, "workers = 1\n");
         let err = ConfigLoader::new().file(&file).load::<Settings>().unwrap_err().to_string();
         assert!(err.contains("name") && err.contains("agent.toml"), "{err}");
-        let file = write(&dir, "name = \n");
+        let file = write(&dir, "name = \"n\"\nkey = \"0xfeedface\nworkers = 1\n");
         let err = ConfigLoader::new().file(&file).load::<Settings>().unwrap_err();
-        assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
-        assert!(err.to_string().contains("line 1"), "{err}");
+        assert!(matches!(err, ConfigError::Parse { line: 2, .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("line 2") && !text.contains("feedface"), "{text}");
         let missing = dir.path().join("absent.toml");
         let err = ConfigLoader::new().file(&missing).load::<Settings>().unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }), "{err}");
