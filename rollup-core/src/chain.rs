@@ -60,9 +60,12 @@ impl Chain {
                 .map_err(|e| StoreError::Corrupt(format!("stored genesis: {e}")))?,
             None => {
                 if store.head()?.is_some() {
-                    return Err(StoreError::Corrupt("blocks present but no genesis record".into()).into());
+                    return Err(
+                        StoreError::Corrupt("blocks present but no genesis record".into()).into()
+                    );
                 }
-                let raw = serde_json::to_vec(&genesis).map_err(|e| NodeError::Config(e.to_string()))?;
+                let raw =
+                    serde_json::to_vec(&genesis).map_err(|e| NodeError::Config(e.to_string()))?;
                 store.put_meta(META_GENESIS, &raw)?;
                 genesis
             }
@@ -87,7 +90,10 @@ impl Chain {
             if !a.code.is_empty() {
                 changes.codes.insert(code_hash, a.code.clone());
             }
-            changes.accounts.insert(*address, Some(AccountData { nonce: a.nonce, balance: a.balance, code_hash }));
+            changes.accounts.insert(
+                *address,
+                Some(AccountData { nonce: a.nonce, balance: a.balance, code_hash }),
+            );
             if !a.storage.is_empty() {
                 changes.storage.insert(*address, (false, a.storage.clone()));
             }
@@ -102,7 +108,12 @@ impl Chain {
         };
         let block = StoredBlock { header, txs: vec![], senders: vec![] };
         let hash = block.header.hash_slow();
-        self.store.commit_block(&BlockCommit { hash, block: &block, receipts: &[], changes: &changes })?;
+        self.store.commit_block(&BlockCommit {
+            hash,
+            block: &block,
+            receipts: &[],
+            changes: &changes,
+        })?;
         Ok(())
     }
 
@@ -114,7 +125,9 @@ impl Chain {
     /// The head block with its hash.
     pub fn head(&self) -> Result<(B256, StoredBlock), NodeError> {
         let n = self.head_number()?;
-        self.store.block(n)?.ok_or_else(|| StoreError::Corrupt(format!("head block {n} missing")).into())
+        self.store
+            .block(n)?
+            .ok_or_else(|| StoreError::Corrupt(format!("head block {n} missing")).into())
     }
 
     /// Parameters of the block that would follow the head at `timestamp`.
@@ -165,7 +178,8 @@ impl Chain {
         self.trie.apply(&changes);
         let state_root = self.trie.root();
         let state_root_secs = started.elapsed().as_secs_f64();
-        let receipts: Vec<ReceiptEnvelope> = exec.included.iter().map(|t| t.receipt.clone()).collect();
+        let receipts: Vec<ReceiptEnvelope> =
+            exec.included.iter().map(|t| t.receipt.clone()).collect();
         let mut bloom = Bloom::ZERO;
         for r in &receipts {
             bloom.accrue_bloom(r.logs_bloom());
@@ -195,12 +209,22 @@ impl Chain {
             self.trie = StateTrie::load(&self.store)?;
             return Err(e.into());
         }
-        Ok(MinedBlock { hash, block, receipts, rejected: exec.rejected, state_root_secs, execution_secs })
+        Ok(MinedBlock {
+            hash,
+            block,
+            receipts,
+            rejected: exec.rejected,
+            state_root_secs,
+            execution_secs,
+        })
     }
 
     /// Removes blocks above `number`, newest first, restoring the state.
     /// Returns the removed blocks with their hashes and receipts, newest first.
-    pub fn rollback_to(&mut self, number: u64) -> Result<Vec<(B256, StoredBlock, Vec<ReceiptEnvelope>)>, NodeError> {
+    pub fn rollback_to(
+        &mut self,
+        number: u64,
+    ) -> Result<Vec<(B256, StoredBlock, Vec<ReceiptEnvelope>)>, NodeError> {
         let mut removed = Vec::new();
         while self.head_number()? > number {
             let hash = self.head()?.0;

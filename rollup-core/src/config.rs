@@ -39,15 +39,19 @@ pub struct FileConfig {
 impl FileConfig {
     /// Reads a TOML config file.
     pub fn read(path: &std::path::Path) -> Result<Self, NodeError> {
-        let text = std::fs::read_to_string(path).map_err(|e| NodeError::Config(format!("config file {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| NodeError::Config(format!("config file {}: {e}", path.display())))
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| NodeError::Config(format!("config file {}: {e}", path.display())))?;
+        toml::from_str(&text)
+            .map_err(|e| NodeError::Config(format!("config file {}: {e}", path.display())))
     }
 }
 
 /// Parses a block time: "0" or "instant", "<n>ms", "<n>s" or a plain number of seconds.
 pub fn parse_block_time(text: &str) -> Result<MiningMode, NodeError> {
     let t = text.trim();
-    let bad = || NodeError::Config(format!("block time \"{text}\": expected e.g. 1s, 50ms, 0 or instant"));
+    let bad = || {
+        NodeError::Config(format!("block time \"{text}\": expected e.g. 1s, 50ms, 0 or instant"))
+    };
     if t == "instant" {
         return Ok(MiningMode::Instant);
     }
@@ -78,7 +82,10 @@ mod tests {
     fn block_times() {
         assert_eq!(parse_block_time("0").ok(), Some(MiningMode::Instant));
         assert_eq!(parse_block_time("1s").ok(), Some(MiningMode::Interval(Duration::from_secs(1))));
-        assert_eq!(parse_block_time("50ms").ok(), Some(MiningMode::Interval(Duration::from_millis(50))));
+        assert_eq!(
+            parse_block_time("50ms").ok(),
+            Some(MiningMode::Interval(Duration::from_millis(50)))
+        );
         assert_eq!(parse_block_time("2").ok(), Some(MiningMode::Interval(Duration::from_secs(2))));
         assert!(parse_block_time("10ms").is_err());
         assert!(parse_block_time("soon").is_err());

@@ -13,7 +13,7 @@ use revm::context_interface::either::Either;
 use revm::primitives::hardfork::SpecId;
 use revm::{ExecuteCommitEvm, ExecuteEvm, MainBuilder, MainContext};
 
-use crate::error::{NodeError, StoreError};
+use crate::error::NodeError;
 use crate::state::StateDb;
 
 /// Per-transaction gas cap of the current rules (EIP-7825).
@@ -117,7 +117,11 @@ pub fn execute_block(
     block: &BlockParams,
     candidates: impl IntoIterator<Item = (TxEnvelope, Address)>,
 ) -> Result<BlockExecution, NodeError> {
-    let mut evm = Context::mainnet().with_db(db).with_block(block.env()).with_cfg(cfg_env(chain_id)).build_mainnet();
+    let mut evm = Context::mainnet()
+        .with_db(db)
+        .with_block(block.env())
+        .with_cfg(cfg_env(chain_id))
+        .build_mainnet();
     let mut out = BlockExecution::default();
     for (tx, sender) in candidates {
         let hash = *tx.tx_hash();
@@ -139,8 +143,13 @@ pub fn execute_block(
         let success = result.is_success();
         let logs: Vec<Log> = result.into_logs();
         let bloom = logs_bloom(logs.iter());
-        let receipt = Receipt { status: Eip658Value::Eip658(success), cumulative_gas_used: out.gas_used, logs };
-        let receipt = ReceiptEnvelope::from_typed(tx.tx_type(), ReceiptWithBloom::new(receipt, bloom));
+        let receipt = Receipt {
+            status: Eip658Value::Eip658(success),
+            cumulative_gas_used: out.gas_used,
+            logs,
+        };
+        let receipt =
+            ReceiptEnvelope::from_typed(tx.tx_type(), ReceiptWithBloom::new(receipt, bloom));
         out.included.push(ExecutedTx { tx, sender, receipt, gas_used });
     }
     Ok(out)
@@ -192,13 +201,19 @@ pub enum CallOutcome {
 }
 
 /// Executes a call without committing anything.
-pub fn call(db: &mut StateDb<'_>, chain_id: u64, block: &BlockParams, req: &CallRequest) -> Result<CallOutcome, NodeError> {
+pub fn call(
+    db: &mut StateDb<'_>,
+    chain_id: u64,
+    block: &BlockParams,
+    req: &CallRequest,
+) -> Result<CallOutcome, NodeError> {
     let mut cfg = cfg_env(chain_id);
     cfg.disable_nonce_check = true;
     cfg.disable_base_fee = true;
     cfg.disable_block_gas_limit = true;
     cfg.disable_eip3607 = true;
-    let mut evm = Context::mainnet().with_db(db).with_block(block.env()).with_cfg(cfg).build_mainnet();
+    let mut evm =
+        Context::mainnet().with_db(db).with_block(block.env()).with_cfg(cfg).build_mainnet();
     let tx = TxEnv {
         tx_type: if req.access_list.is_empty() { 0 } else { 1 },
         caller: req.from,
@@ -215,13 +230,17 @@ pub fn call(db: &mut StateDb<'_>, chain_id: u64, block: &BlockParams, req: &Call
     let result = match evm.transact(tx) {
         Ok(r) => r.result,
         Err(EVMError::Transaction(e)) => return Err(NodeError::Invalid(e.to_string())),
-        Err(EVMError::Database(e)) => return Err(NodeError::Store(StoreError::from(e))),
+        Err(EVMError::Database(e)) => return Err(NodeError::Store(e)),
         Err(e) => return Err(NodeError::Evm(e.to_string())),
     };
     let gas_used = result.tx_gas_used();
     Ok(match result {
-        ExecutionResult::Success { output, .. } => CallOutcome::Success { output: output.into_data(), gas_used },
+        ExecutionResult::Success { output, .. } => {
+            CallOutcome::Success { output: output.into_data(), gas_used }
+        }
         ExecutionResult::Revert { output, .. } => CallOutcome::Revert { output, gas_used },
-        ExecutionResult::Halt { reason, .. } => CallOutcome::Halt { reason: format!("{reason:?}"), gas_used },
+        ExecutionResult::Halt { reason, .. } => {
+            CallOutcome::Halt { reason: format!("{reason:?}"), gas_used }
+        }
     })
 }

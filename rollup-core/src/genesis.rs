@@ -127,7 +127,10 @@ impl Genesis {
             return Err(NodeError::Config("chain id must not be 0".into()));
         }
         if self.gas_limit < 21_000 {
-            return Err(NodeError::Config(format!("block gas limit {} is below 21000", self.gas_limit)));
+            return Err(NodeError::Config(format!(
+                "block gas limit {} is below 21000",
+                self.gas_limit
+            )));
         }
         Ok(())
     }

@@ -32,15 +32,15 @@
 //!   survive a restart; mined ones always do.
 
 pub mod chain;
+pub mod config;
 pub mod error;
 pub mod executor;
 pub mod genesis;
+pub mod metrics;
+pub mod node;
 pub mod pool;
+pub mod rpc;
+pub mod service;
 pub mod state;
 pub mod store;
 pub mod trie;
-pub mod metrics;
-pub mod node;
-pub mod rpc;
-pub mod config;
-pub mod service;

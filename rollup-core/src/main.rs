@@ -14,7 +14,11 @@ use metalayer_rollup::service::RunningNode;
 
 /// Command-line flags; each overrides the config file and its environment variable.
 #[derive(Debug, Parser)]
-#[command(name = "metalayer-rollup", version, about = "A revm rollup node with sled state and Ethereum JSON-RPC")]
+#[command(
+    name = "metalayer-rollup",
+    version,
+    about = "A revm rollup node with sled state and Ethereum JSON-RPC"
+)]
 struct Cli {
     /// TOML config file (keys as the long flags: chain-id, block-time, ...).
     #[arg(long, env = "METALAYER_ROLLUP_CONFIG")]
@@ -81,9 +85,11 @@ async fn main() -> eyre::Result<()> {
     if let Some(v) = cli.accounts.or(file.accounts) {
         genesis.dev_accounts = v;
     }
-    let mining = parse_block_time(cli.block_time.as_deref().or(file.block_time.as_deref()).unwrap_or("1s"))?;
+    let mining =
+        parse_block_time(cli.block_time.as_deref().or(file.block_time.as_deref()).unwrap_or("1s"))?;
     let data_dir = cli.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("rollup-data"));
-    let listen = cli.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8545)));
+    let listen =
+        cli.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8545)));
     let metrics_addr = cli.metrics.or(file.metrics);
     let config = NodeConfig { data_dir: data_dir.clone(), genesis, mining, pool_capacity: 100_000 };
     let running = RunningNode::start(config, listen, RpcLimits::default())
@@ -92,8 +98,11 @@ async fn main() -> eyre::Result<()> {
     print_banner(&running, mining)?;
     if let Some(addr) = metrics_addr {
         let node = running.node.clone();
-        let app = axum::Router::new().route("/metrics", axum::routing::get(move || async move { node.metrics.render() }));
-        let listener = tokio::net::TcpListener::bind(addr).await.wrap_err_with(|| format!("binding metrics on {addr}"))?;
+        let app = axum::Router::new()
+            .route("/metrics", axum::routing::get(move || async move { node.metrics.render() }));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .wrap_err_with(|| format!("binding metrics on {addr}"))?;
         tracing::info!(%addr, "metrics on /metrics");
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -122,7 +131,10 @@ fn print_banner(running: &RunningNode, mining: MiningMode) -> eyre::Result<()> {
     for (i, s) in signers.iter().enumerate() {
         println!("({i}) 0x{}", alloy::primitives::hex::encode(s.to_bytes()));
     }
-    println!("\nWallet\n==================\nMnemonic:          {}\nDerivation path:   m/44'/60'/0'/0/", g.mnemonic);
+    println!(
+        "\nWallet\n==================\nMnemonic:          {}\nDerivation path:   m/44'/60'/0'/0/",
+        g.mnemonic
+    );
     println!("\nChain ID\n==================\n{}", g.chain_id);
     println!("\nHead block: {}", chain.head_number()?);
     match mining {

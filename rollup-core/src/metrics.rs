@@ -47,7 +47,8 @@ impl Metrics {
             Ok(h)
         };
         let rpc_seconds = HistogramVec::new(
-            HistogramOpts::new("rpc_seconds", "JSON-RPC call latency by method").buckets(buckets.clone()),
+            HistogramOpts::new("rpc_seconds", "JSON-RPC call latency by method")
+                .buckets(buckets.clone()),
             &["method"],
         )?;
         registry.register(Box::new(rpc_seconds.clone()))?;
@@ -57,8 +58,14 @@ impl Metrics {
             gas: counter("gas_used_total", "Gas used by produced blocks")?,
             head: gauge("head_block", "Head block number")?,
             pool_size: gauge("pool_transactions", "Transactions waiting in the pool")?,
-            state_root_seconds: histogram("state_root_seconds", "Time to compute a block's state root")?,
-            execution_seconds: histogram("block_execution_seconds", "Time to execute a block's transactions")?,
+            state_root_seconds: histogram(
+                "state_root_seconds",
+                "Time to compute a block's state root",
+            )?,
+            execution_seconds: histogram(
+                "block_execution_seconds",
+                "Time to execute a block's transactions",
+            )?,
             rpc_seconds,
             registry,
         })

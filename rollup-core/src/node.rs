@@ -168,7 +168,8 @@ impl Node {
     /// returns once it is mined (or dropped).
     pub async fn submit_raw(&self, raw: &[u8]) -> Result<B256, NodeError> {
         let tx = TxEnvelope::decode_2718_exact(raw).map_err(|e| TxError::Decode(e.to_string()))?;
-        let sender = alloy::consensus::transaction::SignerRecoverable::recover_signer(&tx).map_err(|e| TxError::InvalidSignature(e.to_string()))?;
+        let sender = alloy::consensus::transaction::SignerRecoverable::recover_signer(&tx)
+            .map_err(|e| TxError::InvalidSignature(e.to_string()))?;
         self.submit(tx, sender).await
     }
 
@@ -231,7 +232,10 @@ impl Node {
         }
         let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
         if account.balance < cost {
-            return Err(TxError::InsufficientFunds { balance: account.balance.to_string(), cost: cost.to_string() });
+            return Err(TxError::InsufficientFunds {
+                balance: account.balance.to_string(),
+                cost: cost.to_string(),
+            });
         }
         Ok(())
     }
@@ -243,16 +247,34 @@ impl Node {
     }
 
     /// Mines one block from the pool, applying `overrides` first.
-    pub fn mine_one(&self, overrides: Option<StateChanges>, extra_data: Bytes) -> Result<Arc<MinedBlock>, NodeError> {
+    pub fn mine_one(
+        &self,
+        overrides: Option<StateChanges>,
+        extra_data: Bytes,
+    ) -> Result<Arc<MinedBlock>, NodeError> {
         let mut chain = self.chain_mut();
         let timestamp = now_secs();
         let base_fee = chain.next_block_params(timestamp)?.base_fee;
         let candidates = {
             let store = &chain.store;
-            let nonce = |a: Address| store.account(a).ok().flatten().map(|x| x.nonce).unwrap_or_default();
+            let nonce =
+                |a: Address| store.account(a).ok().flatten().map(|x| x.nonce).unwrap_or_default();
             self.pool().best(nonce, base_fee)
         };
-        let mined = Arc::new(chain.mine(timestamp, extra_data, overrides, candidates)?);
+        let hashes: Vec<B256> = candidates.iter().map(|(tx, _)| *tx.tx_hash()).collect();
+        let mined = match chain.mine(timestamp, extra_data, overrides, candidates) {
+            Ok(m) => Arc::new(m),
+            Err(e) => {
+                // Drop the candidates so senders waiting on them are released, not stuck.
+                let mut pool = self.pool();
+                for h in &hashes {
+                    pool.remove(h);
+                }
+                drop((pool, chain));
+                self.head.send_modify(|_| {});
+                return Err(e);
+            }
+        };
         {
             let mut pool = self.pool();
             for (tx, sender) in mined.block.txs.iter().zip(&mined.block.senders) {
@@ -282,7 +304,8 @@ impl Node {
     fn has_executable(&self) -> bool {
         let chain = self.chain();
         let store = &chain.store;
-        let nonce = |a: Address| store.account(a).ok().flatten().map(|x| x.nonce).unwrap_or_default();
+        let nonce =
+            |a: Address| store.account(a).ok().flatten().map(|x| x.nonce).unwrap_or_default();
         let base_fee = chain.next_block_params(now_secs()).map(|p| p.base_fee).unwrap_or_default();
         !self.pool().best(nonce, base_fee).is_empty()
     }
@@ -322,16 +345,20 @@ impl Node {
 
     /// Replaces the last `depth` blocks with `depth` new ones holding `txs`
     /// (raw transaction, block offset within the new branch).
-    pub fn reorg(&self, depth: u64, txs: Vec<(TxEnvelope, Address, u64)>) -> Result<(), NodeError> {
+    pub fn reorg(&self, depth: u64, txs: &[(TxEnvelope, Address, u64)]) -> Result<(), NodeError> {
         let head = self.chain().head_number()?;
         if depth == 0 || depth > head {
-            return Err(NodeError::Invalid(format!("reorg depth {depth} must be between 1 and the head number {head}")));
+            return Err(NodeError::Invalid(format!(
+                "reorg depth {depth} must be between 1 and the head number {head}"
+            )));
         }
         self.rollback_to(head - depth)?;
         for offset in 0..depth {
-            let branch: Vec<_> = txs.iter().filter(|t| t.2 == offset).map(|t| (t.0.clone(), t.1)).collect();
+            let branch: Vec<_> =
+                txs.iter().filter(|t| t.2 == offset).map(|t| (t.0.clone(), t.1)).collect();
             let mut chain = self.chain_mut();
-            let mined = Arc::new(chain.mine(now_secs(), Bytes::from_static(b"reorg"), None, branch)?);
+            let mined =
+                Arc::new(chain.mine(now_secs(), Bytes::from_static(b"reorg"), None, branch)?);
             drop(chain);
             let number = mined.block.header.number;
             let _ = self.events.send(ChainEvent::Block(mined));

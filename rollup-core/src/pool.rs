@@ -68,7 +68,8 @@ impl TxPool {
             let bumped = |old: u128, new: u128| new >= old + old * REPLACEMENT_BUMP / 100;
             let old_tip = old.tx.max_priority_fee_per_gas().unwrap_or(old.tx.max_fee_per_gas());
             let new_tip = tx.max_priority_fee_per_gas().unwrap_or(tx.max_fee_per_gas());
-            if !bumped(old.tx.max_fee_per_gas(), tx.max_fee_per_gas()) || !bumped(old_tip, new_tip) {
+            if !bumped(old.tx.max_fee_per_gas(), tx.max_fee_per_gas()) || !bumped(old_tip, new_tip)
+            {
                 return Err(TxError::ReplacementUnderpriced);
             }
             self.by_hash.remove(old.tx.tx_hash());
@@ -117,7 +118,11 @@ impl TxPool {
 
     /// Executable transactions in block order: per sender, consecutive nonces
     /// from the state nonce; across senders, highest effective tip first.
-    pub fn best(&self, state_nonce: impl Fn(Address) -> u64, base_fee: u64) -> Vec<(TxEnvelope, Address)> {
+    pub fn best(
+        &self,
+        state_nonce: impl Fn(Address) -> u64,
+        base_fee: u64,
+    ) -> Vec<(TxEnvelope, Address)> {
         #[derive(PartialEq, Eq, PartialOrd, Ord)]
         struct Head(u128, std::cmp::Reverse<u64>, Address, u64);
         let tip = |tx: &TxEnvelope| tx.effective_tip_per_gas(base_fee).unwrap_or(0);

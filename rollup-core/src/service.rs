@@ -22,7 +22,11 @@ pub struct RunningNode {
 impl RunningNode {
     /// Opens the chain in `config.data_dir` and serves JSON-RPC on `listen`
     /// (port 0 picks a free port).
-    pub async fn start(config: NodeConfig, listen: SocketAddr, limits: RpcLimits) -> Result<Self, NodeError> {
+    pub async fn start(
+        config: NodeConfig,
+        listen: SocketAddr,
+        limits: RpcLimits,
+    ) -> Result<Self, NodeError> {
         let node = Node::start(config)?;
         let (rpc_addr, handle) = serve(node.clone(), listen, limits)
             .await

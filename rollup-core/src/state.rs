@@ -98,8 +98,11 @@ impl<'a> StateDb<'a> {
 
     /// Sets code in the overlay and points the account at it.
     pub fn set_code(&mut self, address: Address, code: Bytes) -> Result<(), StoreError> {
-        let mut acc = self.account(address)?.unwrap_or(AccountData { code_hash: KECCAK256_EMPTY, ..Default::default() });
-        acc.code_hash = if code.is_empty() { KECCAK256_EMPTY } else { alloy::primitives::keccak256(&code) };
+        let mut acc = self
+            .account(address)?
+            .unwrap_or(AccountData { code_hash: KECCAK256_EMPTY, ..Default::default() });
+        acc.code_hash =
+            if code.is_empty() { KECCAK256_EMPTY } else { alloy::primitives::keccak256(&code) };
         if !code.is_empty() {
             self.overlay.codes.insert(acc.code_hash, code);
         }
@@ -108,7 +111,12 @@ impl<'a> StateDb<'a> {
     }
 
     /// Writes a storage slot in the overlay; `wipe` clears the account's storage first.
-    pub fn set_storage(&mut self, address: Address, slots: impl IntoIterator<Item = (U256, U256)>, wipe: bool) {
+    pub fn set_storage(
+        &mut self,
+        address: Address,
+        slots: impl IntoIterator<Item = (U256, U256)>,
+        wipe: bool,
+    ) {
         let entry = self.overlay.storage.entry(address).or_default();
         if wipe {
             *entry = (true, HashMap::new());
@@ -117,7 +125,7 @@ impl<'a> StateDb<'a> {
     }
 
     /// Folds one transaction's state diff from revm into the overlay.
-    fn apply(&mut self, address: Address, account: Account) {
+    fn apply(&mut self, address: Address, account: &Account) {
         if !account.is_touched() {
             return;
         }
@@ -137,9 +145,14 @@ impl<'a> StateDb<'a> {
             self.overlay.codes.insert(info.code_hash, code.original_bytes());
         }
         let empty = info.nonce == 0 && info.balance.is_zero() && info.code_hash == KECCAK256_EMPTY;
-        let record = (!empty).then_some(AccountData { nonce: info.nonce, balance: info.balance, code_hash: info.code_hash });
+        let record = (!empty).then_some(AccountData {
+            nonce: info.nonce,
+            balance: info.balance,
+            code_hash: info.code_hash,
+        });
         self.overlay.accounts.insert(address, record);
-        let mut changed = account.changed_storage_slots().map(|(k, v)| (*k, v.present_value)).peekable();
+        let mut changed =
+            account.changed_storage_slots().map(|(k, v)| (*k, v.present_value)).peekable();
         if changed.peek().is_some() {
             self.overlay.storage.entry(address).or_default().1.extend(changed);
         }
@@ -154,6 +167,8 @@ impl Database for StateDb<'_> {
             balance: a.balance,
             nonce: a.nonce,
             code_hash: a.code_hash,
+            // `None` makes revm ask `code_by_hash` (the default is empty code).
+            code: None,
             ..Default::default()
         }))
     }
@@ -166,7 +181,8 @@ impl Database for StateDb<'_> {
             return Ok(code);
         }
         let raw = self.code(code_hash)?;
-        let code = Bytecode::new_raw_checked(raw.clone()).unwrap_or_else(|_| Bytecode::new_legacy(raw));
+        let code =
+            Bytecode::new_raw_checked(raw.clone()).unwrap_or_else(|_| Bytecode::new_legacy(raw));
         self.codes.put(code_hash, code.clone());
         Ok(code)
     }
@@ -183,7 +199,7 @@ impl Database for StateDb<'_> {
 impl DatabaseCommit for StateDb<'_> {
     fn commit(&mut self, changes: AddressMap<Account>) {
         for (address, account) in changes {
-            self.apply(address, account);
+            self.apply(address, &account);
         }
     }
 }

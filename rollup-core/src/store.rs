@@ -169,7 +169,10 @@ impl ChainStore {
 
     /// Number of the block with `hash`.
     pub fn block_number(&self, hash: B256) -> Result<Option<u64>, StoreError> {
-        self.tree.get(key(P_HASH, &[hash.as_slice()]))?.map(|v| u64_at(&v, "hash index")).transpose()
+        self.tree
+            .get(key(P_HASH, &[hash.as_slice()]))?
+            .map(|v| u64_at(&v, "hash index"))
+            .transpose()
     }
 
     /// Block number and index of a mined transaction.
@@ -209,7 +212,11 @@ impl ChainStore {
     }
 
     /// Account as it was at the end of block `number`.
-    pub fn account_at(&self, address: Address, number: u64) -> Result<Option<AccountData>, StoreError> {
+    pub fn account_at(
+        &self,
+        address: Address,
+        number: u64,
+    ) -> Result<Option<AccountData>, StoreError> {
         let from = key(P_HIST_ACCOUNT, &[address.as_slice(), &(number + 1).to_be_bytes()]);
         let to = key(P_HIST_ACCOUNT, &[address.as_slice(), &u64::MAX.to_be_bytes()]);
         match self.tree.range(from..=to).next() {
@@ -222,7 +229,12 @@ impl ChainStore {
     }
 
     /// Storage value as it was at the end of block `number`.
-    pub fn storage_at(&self, address: Address, slot: U256, number: u64) -> Result<U256, StoreError> {
+    pub fn storage_at(
+        &self,
+        address: Address,
+        slot: U256,
+        number: u64,
+    ) -> Result<U256, StoreError> {
         let s = slot.to_be_bytes::<32>();
         let from = key(P_HIST_STORAGE, &[address.as_slice(), &s, &(number + 1).to_be_bytes()]);
         let to = key(P_HIST_STORAGE, &[address.as_slice(), &s, &u64::MAX.to_be_bytes()]);
@@ -233,7 +245,9 @@ impl ChainStore {
     }
 
     /// Every account, for rebuilding the state trie cache.
-    pub fn all_accounts(&self) -> impl Iterator<Item = Result<(Address, AccountData), StoreError>> + '_ {
+    pub fn all_accounts(
+        &self,
+    ) -> impl Iterator<Item = Result<(Address, AccountData), StoreError>> + '_ {
         self.tree.scan_prefix([P_ACCOUNT]).map(|e| {
             let (k, v) = e?;
             Ok((Address::from_slice(&k[1..]), AccountData::decode(&v)?))
@@ -241,13 +255,19 @@ impl ChainStore {
     }
 
     /// Every non-zero storage slot, as (account, slot, value).
-    pub fn all_storage(&self) -> impl Iterator<Item = Result<(Address, U256, U256), StoreError>> + '_ {
+    pub fn all_storage(
+        &self,
+    ) -> impl Iterator<Item = Result<(Address, U256, U256), StoreError>> + '_ {
         self.tree.scan_prefix([P_STORAGE]).map(|e| {
             let (k, v) = e?;
             if k.len() != 53 {
                 return Err(StoreError::Corrupt("storage key length".into()));
             }
-            Ok((Address::from_slice(&k[1..21]), U256::from_be_slice(&k[21..]), U256::from_be_slice(&v)))
+            Ok((
+                Address::from_slice(&k[1..21]),
+                U256::from_be_slice(&k[21..]),
+                U256::from_be_slice(&v),
+            ))
         })
     }
 
@@ -283,7 +303,14 @@ impl ChainStore {
         Ok(Some(acc))
     }
 
-    fn index_range(&self, prefix: u8, id: &[u8], from: u64, to: u64, out: &mut BTreeSet<u64>) -> Result<(), StoreError> {
+    fn index_range(
+        &self,
+        prefix: u8,
+        id: &[u8],
+        from: u64,
+        to: u64,
+        out: &mut BTreeSet<u64>,
+    ) -> Result<(), StoreError> {
         let lo = key(prefix, &[id, &from.to_be_bytes()]);
         let hi = key(prefix, &[id, &to.to_be_bytes()]);
         for e in self.tree.range(lo..=hi) {
@@ -342,7 +369,10 @@ impl ChainStore {
                 if old == value {
                     continue;
                 }
-                batch.insert(key(P_HIST_STORAGE, &[address.as_slice(), &s, &nb]), &old.to_be_bytes::<32>());
+                batch.insert(
+                    key(P_HIST_STORAGE, &[address.as_slice(), &s, &nb]),
+                    &old.to_be_bytes::<32>(),
+                );
                 changed_slots.push((*address, slot));
                 let k = key(P_STORAGE, &[address.as_slice(), &s]);
                 if value.is_zero() {
@@ -365,13 +395,15 @@ impl ChainStore {
     /// Removes the head block and restores the state before it, atomically.
     /// Returns the removed block and its receipts.
     pub fn rollback_head(&self) -> Result<(StoredBlock, Vec<ReceiptEnvelope>), StoreError> {
-        let number = self.head()?.ok_or_else(|| StoreError::Corrupt("no head to roll back".into()))?;
+        let number =
+            self.head()?.ok_or_else(|| StoreError::Corrupt("no head to roll back".into()))?;
         if number == 0 {
             return Err(StoreError::Corrupt("cannot roll back the genesis block".into()));
         }
         let nb = number.to_be_bytes();
-        let (hash, block) =
-            self.block(number)?.ok_or_else(|| StoreError::Corrupt(format!("head block {number} missing")))?;
+        let (hash, block) = self
+            .block(number)?
+            .ok_or_else(|| StoreError::Corrupt(format!("head block {number} missing")))?;
         let receipts = self.receipts(number)?;
         let raw_changes = self
             .tree
@@ -383,7 +415,11 @@ impl ChainStore {
             let hk = key(P_HIST_ACCOUNT, &[address.as_slice(), &nb]);
             let old = self.tree.get(&hk)?.unwrap_or_default();
             let k = key(P_ACCOUNT, &[address.as_slice()]);
-            if old.is_empty() { batch.remove(k) } else { batch.insert(k, old) }
+            if old.is_empty() {
+                batch.remove(k)
+            } else {
+                batch.insert(k, old)
+            }
             batch.remove(hk);
         }
         for (address, slot) in slots {
@@ -391,7 +427,11 @@ impl ChainStore {
             let hk = key(P_HIST_STORAGE, &[address.as_slice(), &s, &nb]);
             let old = self.tree.get(&hk)?.map(|v| U256::from_be_slice(&v)).unwrap_or_default();
             let k = key(P_STORAGE, &[address.as_slice(), &s]);
-            if old.is_zero() { batch.remove(k) } else { batch.insert(k, &old.to_be_bytes::<32>()) }
+            if old.is_zero() {
+                batch.remove(k)
+            } else {
+                batch.insert(k, &old.to_be_bytes::<32>())
+            }
             batch.remove(hk);
         }
         for (k, _) in log_index_keys(&receipts, number) {

@@ -9,12 +9,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use alloy::primitives::{Address, B256, U256, keccak256};
-use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, Nibbles, TrieAccount};
 use alloy_rlp::Encodable;
+use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, Nibbles, TrieAccount};
 
 use crate::error::StoreError;
-use crate::store::{ChainStore, StateChanges};
 use crate::store::AccountData;
+use crate::store::{ChainStore, StateChanges};
 
 /// In-memory state, ordered for the trie, with cached storage roots.
 #[derive(Debug, Default, Clone)]
@@ -74,6 +74,8 @@ impl StateTrie {
     }
 
     /// The state root, recomputing the storage roots of accounts touched since the last call.
+    // `TrieAccount` gains a field under alloy-trie's `account-ext` feature: keep the update.
+    #[allow(clippy::needless_update)]
     pub fn root(&mut self) -> B256 {
         for h in self.dirty.drain() {
             let root = match self.storage.get(&h) {
@@ -127,6 +129,7 @@ mod tests {
     use alloy::primitives::{KECCAK256_EMPTY, address};
 
     #[test]
+    #[allow(clippy::needless_update)]
     fn matches_alloy_trie_reference_roots() {
         let a = address!("0x00000000000000000000000000000000000000aa");
         let b = address!("0x00000000000000000000000000000000000000bb");
@@ -138,10 +141,29 @@ mod tests {
         let mut trie = StateTrie::default();
         trie.apply(&changes);
         let got = trie.root();
-        let b_root = alloy_trie::root::storage_root_unhashed([(B256::from(U256::from(1)), U256::from(7))]);
+        let b_root =
+            alloy_trie::root::storage_root_unhashed([(B256::from(U256::from(1)), U256::from(7))]);
         let expected = alloy_trie::root::state_root_unhashed([
-            (a, TrieAccount { nonce: 1, balance: U256::from(10), storage_root: EMPTY_ROOT_HASH, code_hash: KECCAK256_EMPTY, ..Default::default() }),
-            (b, TrieAccount { nonce: 1, balance: U256::from(10), storage_root: b_root, code_hash: KECCAK256_EMPTY, ..Default::default() }),
+            (
+                a,
+                TrieAccount {
+                    nonce: 1,
+                    balance: U256::from(10),
+                    storage_root: EMPTY_ROOT_HASH,
+                    code_hash: KECCAK256_EMPTY,
+                    ..Default::default()
+                },
+            ),
+            (
+                b,
+                TrieAccount {
+                    nonce: 1,
+                    balance: U256::from(10),
+                    storage_root: b_root,
+                    code_hash: KECCAK256_EMPTY,
+                    ..Default::default()
+                },
+            ),
         ]);
         assert_eq!(got, expected);
         assert_ne!(got, EMPTY_ROOT_HASH);

@@ -10,9 +10,19 @@ use alloy_rlp::Encodable;
 use crate::store::StoredBlock;
 
 /// A transaction as `eth_getTransactionByHash` shows it.
-pub(super) fn rpc_tx(tx: &TxEnvelope, sender: Address, block: Option<(B256, &StoredBlock, usize)>) -> Transaction {
+pub(super) fn rpc_tx(
+    tx: &TxEnvelope,
+    sender: Address,
+    block: Option<(B256, &StoredBlock, usize)>,
+) -> Transaction {
     let (block_hash, block_number, index, base_fee, ts) = match block {
-        Some((h, b, i)) => (Some(h), Some(b.header.number), Some(i as u64), b.header.base_fee_per_gas, Some(b.header.timestamp)),
+        Some((h, b, i)) => (
+            Some(h),
+            Some(b.header.number),
+            Some(i as u64),
+            b.header.base_fee_per_gas,
+            Some(b.header.timestamp),
+        ),
         None => (None, None, None, None, None),
     };
     Transaction {
@@ -29,14 +39,25 @@ pub(super) fn rpc_tx(tx: &TxEnvelope, sender: Address, block: Option<(B256, &Sto
 pub(super) fn rpc_block(hash: B256, block: &StoredBlock, full: bool) -> Block {
     let transactions = if full {
         BlockTransactions::Full(
-            block.txs.iter().zip(&block.senders).enumerate().map(|(i, (tx, s))| rpc_tx(tx, *s, Some((hash, block, i)))).collect(),
+            block
+                .txs
+                .iter()
+                .zip(&block.senders)
+                .enumerate()
+                .map(|(i, (tx, s))| rpc_tx(tx, *s, Some((hash, block, i))))
+                .collect(),
         )
     } else {
         BlockTransactions::Hashes(block.txs.iter().map(|t| *t.tx_hash()).collect())
     };
     let size = block.header.length() + block.txs.iter().map(Encodable::length).sum::<usize>() + 3;
     Block {
-        header: Header { hash, inner: block.header.clone(), total_difficulty: Some(U256::ZERO), size: Some(U256::from(size)) },
+        header: Header {
+            hash,
+            inner: block.header.clone(),
+            total_difficulty: Some(U256::ZERO),
+            size: Some(U256::from(size)),
+        },
         uncles: vec![],
         transactions,
         withdrawals: Some(Withdrawals::default()),
@@ -44,7 +65,12 @@ pub(super) fn rpc_block(hash: B256, block: &StoredBlock, full: bool) -> Block {
 }
 
 /// The logs of a block's receipts with their positions filled in.
-pub(super) fn block_logs(hash: B256, block: &StoredBlock, receipts: &[ReceiptEnvelope], removed: bool) -> Vec<Log> {
+pub(super) fn block_logs(
+    hash: B256,
+    block: &StoredBlock,
+    receipts: &[ReceiptEnvelope],
+    removed: bool,
+) -> Vec<Log> {
     let mut out = Vec::new();
     let mut log_index = 0u64;
     for (i, r) in receipts.iter().enumerate() {
@@ -66,7 +92,12 @@ pub(super) fn block_logs(hash: B256, block: &StoredBlock, receipts: &[ReceiptEnv
 }
 
 /// The receipt of transaction `index` of a block.
-pub(super) fn rpc_receipt(hash: B256, block: &StoredBlock, receipts: &[ReceiptEnvelope], index: usize) -> Option<TransactionReceipt> {
+pub(super) fn rpc_receipt(
+    hash: B256,
+    block: &StoredBlock,
+    receipts: &[ReceiptEnvelope],
+    index: usize,
+) -> Option<TransactionReceipt> {
     let tx = block.txs.get(index)?;
     let sender = *block.senders.get(index)?;
     let receipt = receipts.get(index)?;

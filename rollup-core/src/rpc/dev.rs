@@ -18,12 +18,16 @@ use crate::store::AccountData;
 /// Most blocks one `anvil_mine` may produce.
 const MAX_MINE: u64 = 10_000;
 
-pub(super) fn register(m: &mut RpcModule<RpcCtx>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+pub(super) fn register(
+    m: &mut RpcModule<RpcCtx>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     blocking(m, "anvil_mine", |c, p| {
         let count: Option<U64> = p.sequence().optional_next()?;
         let count = count.map_or(1, |c| c.to::<u64>());
         if count > MAX_MINE {
-            return Err(invalid_params(format!("anvil_mine: block count {count} exceeds {MAX_MINE}")));
+            return Err(invalid_params(format!(
+                "anvil_mine: block count {count} exceeds {MAX_MINE}"
+            )));
         }
         for _ in 0..count {
             c.node.mine_one(None, Bytes::new())?;
@@ -78,11 +82,19 @@ pub(super) fn register(m: &mut RpcModule<RpcCtx>) -> Result<(), jsonrpsee::core:
     Ok(())
 }
 
-fn edit(c: &RpcCtx, address: Address, f: impl FnOnce(&mut AccountData), code: Option<Bytes>, slot: Option<(U256, U256)>) -> RpcResult<()> {
+fn edit(
+    c: &RpcCtx,
+    address: Address,
+    f: impl FnOnce(&mut AccountData),
+    code: Option<Bytes>,
+    slot: Option<(U256, U256)>,
+) -> RpcResult<()> {
     let overlay = {
         let chain = c.node.chain();
         let mut db = chain.state(None);
-        let mut acc = db.account(address)?.unwrap_or(AccountData { code_hash: KECCAK256_EMPTY, ..Default::default() });
+        let mut acc = db
+            .account(address)?
+            .unwrap_or(AccountData { code_hash: KECCAK256_EMPTY, ..Default::default() });
         f(&mut acc);
         db.set_account(address, acc);
         if let Some(code) = code {
@@ -100,19 +112,25 @@ fn edit(c: &RpcCtx, address: Address, f: impl FnOnce(&mut AccountData), code: Op
 /// `anvil_reorg(depth, [[rawTx, blockOffset], ...])`: drops the last `depth`
 /// blocks and mines `depth` new ones, placing each raw transaction in the
 /// block at its offset (0 = first new block).
-fn reorg(c: &RpcCtx, p: Params<'_>) -> RpcResult<()> {
+fn reorg(c: &RpcCtx, p: &Params<'_>) -> RpcResult<()> {
     let mut seq = p.sequence();
     let depth: u64 = seq.next::<U64>()?.to();
     let txs: Option<Vec<(Bytes, u64)>> = seq.optional_next()?;
     let mut decoded = Vec::new();
     for (i, (raw, offset)) in txs.unwrap_or_default().into_iter().enumerate() {
         if offset >= depth {
-            return Err(invalid_params(format!("anvil_reorg: transaction {i} has block offset {offset}, beyond depth {depth}")));
+            return Err(invalid_params(format!(
+                "anvil_reorg: transaction {i} has block offset {offset}, beyond depth {depth}"
+            )));
         }
-        let tx = TxEnvelope::decode_2718_exact(&raw).map_err(|e| invalid_params(format!("anvil_reorg: transaction {i}: {e}")))?;
-        let sender = alloy::consensus::transaction::SignerRecoverable::recover_signer(&tx).map_err(|e| invalid_params(format!("anvil_reorg: transaction {i}: invalid signature: {e}")))?;
+        let tx = TxEnvelope::decode_2718_exact(&raw)
+            .map_err(|e| invalid_params(format!("anvil_reorg: transaction {i}: {e}")))?;
+        let sender = alloy::consensus::transaction::SignerRecoverable::recover_signer(&tx)
+            .map_err(|e| {
+                invalid_params(format!("anvil_reorg: transaction {i}: invalid signature: {e}"))
+            })?;
         decoded.push((tx, sender, offset));
     }
-    c.node.reorg(depth, decoded)?;
+    c.node.reorg(depth, &decoded)?;
     Ok(())
 }

@@ -19,11 +19,15 @@ use crate::store::AccountData;
 /// Tip the node suggests, in wei.
 const SUGGESTED_TIP: u128 = 1_000_000_000;
 
-pub(super) fn register(m: &mut RpcModule<RpcCtx>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+pub(super) fn register(
+    m: &mut RpcModule<RpcCtx>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     blocking(m, "eth_chainId", |c, _| Ok(U64::from(c.node.chain_id())))?;
     blocking(m, "net_version", |c, _| Ok(c.node.chain_id().to_string()))?;
     blocking(m, "net_listening", |_, _| Ok(true))?;
-    blocking(m, "web3_clientVersion", |_, _| Ok(format!("metalayer-rollup/{}", env!("CARGO_PKG_VERSION"))))?;
+    blocking(m, "web3_clientVersion", |_, _| {
+        Ok(format!("metalayer-rollup/{}", env!("CARGO_PKG_VERSION")))
+    })?;
     blocking(m, "eth_syncing", |_, _| Ok(false))?;
     blocking(m, "eth_accounts", |c, _| Ok(c.node.accounts().to_vec()))?;
     blocking(m, "eth_blockNumber", |c, _| Ok(U64::from(c.node.chain().head_number()?)))?;
@@ -35,11 +39,15 @@ pub(super) fn register(m: &mut RpcModule<RpcCtx>) -> Result<(), jsonrpsee::core:
         let Some(n) = resolve_tag(&chain, tag)? else { return Ok(None) };
         Ok(chain.store.block(n)?.map(|(_, b)| U64::from(b.txs.len())))
     })?;
-    blocking(m, "eth_getBalance", |c, p| Ok(account_field(c, p)?.map(|a| a.balance).unwrap_or_default()))?;
+    blocking(m, "eth_getBalance", |c, p| {
+        Ok(account_field(c, p)?.map(|a| a.balance).unwrap_or_default())
+    })?;
     blocking(m, "eth_getTransactionCount", get_transaction_count)?;
     blocking(m, "eth_getCode", get_code)?;
     blocking(m, "eth_getStorageAt", get_storage_at)?;
-    blocking(m, "eth_gasPrice", |c, _| Ok(U256::from(u128::from(next_base_fee(&c.node.chain())?) + SUGGESTED_TIP)))?;
+    blocking(m, "eth_gasPrice", |c, _| {
+        Ok(U256::from(u128::from(next_base_fee(&c.node.chain())?) + SUGGESTED_TIP))
+    })?;
     blocking(m, "eth_maxPriorityFeePerGas", |_, _| Ok(U256::from(SUGGESTED_TIP)))?;
     blocking(m, "eth_feeHistory", fee_history)?;
     blocking(m, "eth_call", eth_call)?;
@@ -52,7 +60,11 @@ pub(super) fn register(m: &mut RpcModule<RpcCtx>) -> Result<(), jsonrpsee::core:
         let Some(n) = resolve_tag(&chain, tag)? else { return Ok(None) };
         let Some((hash, block)) = chain.store.block(n)? else { return Ok(None) };
         let receipts = chain.store.receipts(n)?;
-        Ok(Some((0..block.txs.len()).filter_map(|i| rpc_receipt(hash, &block, &receipts, i)).collect::<Vec<_>>()))
+        Ok(Some(
+            (0..block.txs.len())
+                .filter_map(|i| rpc_receipt(hash, &block, &receipts, i))
+                .collect::<Vec<_>>(),
+        ))
     })?;
     blocking(m, "eth_getLogs", |c, p| {
         let filter: Filter = p.sequence().next()?;
@@ -62,7 +74,11 @@ pub(super) fn register(m: &mut RpcModule<RpcCtx>) -> Result<(), jsonrpsee::core:
         let raw: Bytes = p.sequence().next::<Bytes>()?;
         let started = std::time::Instant::now();
         let out: RpcResult<B256> = c.node.submit_raw(&raw).await.map_err(Into::into);
-        c.node.metrics.rpc_seconds.with_label_values(&["eth_sendRawTransaction"]).observe(started.elapsed().as_secs_f64());
+        c.node
+            .metrics
+            .rpc_seconds
+            .with_label_values(&["eth_sendRawTransaction"])
+            .observe(started.elapsed().as_secs_f64());
         out
     })?;
     m.register_async_method("eth_sendTransaction", |p, c, _| async move {
@@ -77,7 +93,7 @@ fn next_base_fee(chain: &Chain) -> RpcResult<u64> {
     Ok(chain.next_base_fee_of(&chain.head()?.1.header))
 }
 
-fn get_block_by_number(c: &RpcCtx, p: Params<'_>) -> RpcResult<Option<alloy::rpc::types::Block>> {
+fn get_block_by_number(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Option<alloy::rpc::types::Block>> {
     let mut seq = p.sequence();
     let tag: BlockNumberOrTag = seq.next()?;
     let full: Option<bool> = seq.optional_next()?;
@@ -86,7 +102,7 @@ fn get_block_by_number(c: &RpcCtx, p: Params<'_>) -> RpcResult<Option<alloy::rpc
     Ok(chain.store.block(n)?.map(|(h, b)| rpc_block(h, &b, full.unwrap_or(false))))
 }
 
-fn get_block_by_hash(c: &RpcCtx, p: Params<'_>) -> RpcResult<Option<alloy::rpc::types::Block>> {
+fn get_block_by_hash(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Option<alloy::rpc::types::Block>> {
     let mut seq = p.sequence();
     let hash: B256 = seq.next()?;
     let full: Option<bool> = seq.optional_next()?;
@@ -95,7 +111,7 @@ fn get_block_by_hash(c: &RpcCtx, p: Params<'_>) -> RpcResult<Option<alloy::rpc::
     Ok(chain.store.block(n)?.map(|(h, b)| rpc_block(h, &b, full.unwrap_or(false))))
 }
 
-fn account_field(c: &RpcCtx, p: Params<'_>) -> RpcResult<Option<AccountData>> {
+fn account_field(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Option<AccountData>> {
     let mut seq = p.sequence();
     let address: Address = seq.next()?;
     let block: Option<BlockId> = seq.optional_next()?;
@@ -104,7 +120,7 @@ fn account_field(c: &RpcCtx, p: Params<'_>) -> RpcResult<Option<AccountData>> {
     Ok(chain.state(at).account(address)?)
 }
 
-fn get_transaction_count(c: &RpcCtx, p: Params<'_>) -> RpcResult<U64> {
+fn get_transaction_count(c: &RpcCtx, p: &Params<'_>) -> RpcResult<U64> {
     let mut seq = p.sequence();
     let address: Address = seq.next()?;
     let block: Option<BlockId> = seq.optional_next()?;
@@ -116,7 +132,7 @@ fn get_transaction_count(c: &RpcCtx, p: Params<'_>) -> RpcResult<U64> {
     Ok(U64::from(chain.state(at).account(address)?.map(|a| a.nonce).unwrap_or_default()))
 }
 
-fn get_code(c: &RpcCtx, p: Params<'_>) -> RpcResult<Bytes> {
+fn get_code(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Bytes> {
     let mut seq = p.sequence();
     let address: Address = seq.next()?;
     let block: Option<BlockId> = seq.optional_next()?;
@@ -129,7 +145,7 @@ fn get_code(c: &RpcCtx, p: Params<'_>) -> RpcResult<Bytes> {
     }
 }
 
-fn get_storage_at(c: &RpcCtx, p: Params<'_>) -> RpcResult<B256> {
+fn get_storage_at(c: &RpcCtx, p: &Params<'_>) -> RpcResult<B256> {
     let mut seq = p.sequence();
     let address: Address = seq.next()?;
     let slot: U256 = seq.next()?;
@@ -139,13 +155,18 @@ fn get_storage_at(c: &RpcCtx, p: Params<'_>) -> RpcResult<B256> {
     Ok(B256::from(chain.state(at).slot(address, slot)?))
 }
 
-fn fee_history(c: &RpcCtx, p: Params<'_>) -> RpcResult<FeeHistory> {
+fn fee_history(c: &RpcCtx, p: &Params<'_>) -> RpcResult<FeeHistory> {
     let mut seq = p.sequence();
     let count: U64 = seq.next()?;
     let newest: BlockNumberOrTag = seq.next()?;
     let percentiles: Option<Vec<f64>> = seq.optional_next()?;
-    if percentiles.as_ref().is_some_and(|p| p.iter().any(|x| !(0.0..=100.0).contains(x)) || !p.is_sorted()) {
-        return Err(invalid_params("reward percentiles must be ascending values between 0 and 100"));
+    if percentiles
+        .as_ref()
+        .is_some_and(|p| p.iter().any(|x| !(0.0..=100.0).contains(x)) || !p.is_sorted())
+    {
+        return Err(invalid_params(
+            "reward percentiles must be ascending values between 0 and 100",
+        ));
     }
     let chain = c.node.chain();
     let newest = resolve_tag(&chain, newest)?.unwrap_or(chain.head_number()?);
@@ -160,7 +181,8 @@ fn fee_history(c: &RpcCtx, p: Params<'_>) -> RpcResult<FeeHistory> {
         history.base_fee_per_gas.push(u128::from(base));
         history.gas_used_ratio.push(h.gas_used as f64 / h.gas_limit.max(1) as f64);
         if let Some(ps) = &percentiles {
-            let mut tips: Vec<u128> = block.txs.iter().map(|t| t.effective_tip_per_gas(base).unwrap_or(0)).collect();
+            let mut tips: Vec<u128> =
+                block.txs.iter().map(|t| t.effective_tip_per_gas(base).unwrap_or(0)).collect();
             tips.sort_unstable();
             reward.push(
                 ps.iter()
@@ -200,11 +222,19 @@ fn call_request(chain: &Chain, req: &TransactionRequest) -> CallRequest {
     }
 }
 
-fn run_call(chain: &Chain, at: Option<u64>, req: &CallRequest, overrides: Option<&StateOverride>) -> RpcResult<CallOutcome> {
+fn run_call(
+    chain: &Chain,
+    at: Option<u64>,
+    req: &CallRequest,
+    overrides: Option<&StateOverride>,
+) -> RpcResult<CallOutcome> {
     let mut db = chain.state(at);
     if let Some(o) = overrides {
         for (address, ov) in o.iter() {
-            let mut acc = db.account(*address)?.unwrap_or(AccountData { code_hash: alloy::primitives::KECCAK256_EMPTY, ..Default::default() });
+            let mut acc = db.account(*address)?.unwrap_or(AccountData {
+                code_hash: alloy::primitives::KECCAK256_EMPTY,
+                ..Default::default()
+            });
             if let Some(b) = ov.balance {
                 acc.balance = b;
             }
@@ -216,17 +246,28 @@ fn run_call(chain: &Chain, at: Option<u64>, req: &CallRequest, overrides: Option
                 db.set_code(*address, code.clone())?;
             }
             if let Some(state) = &ov.state {
-                db.set_storage(*address, state.iter().map(|(k, v)| (U256::from_be_bytes(k.0), U256::from_be_bytes(v.0))), true);
+                db.set_storage(
+                    *address,
+                    state.iter().map(|(k, v)| (U256::from_be_bytes(k.0), U256::from_be_bytes(v.0))),
+                    true,
+                );
             }
             if let Some(diff) = &ov.state_diff {
-                db.set_storage(*address, diff.iter().map(|(k, v)| (U256::from_be_bytes(k.0), U256::from_be_bytes(v.0))), false);
+                db.set_storage(
+                    *address,
+                    diff.iter().map(|(k, v)| (U256::from_be_bytes(k.0), U256::from_be_bytes(v.0))),
+                    false,
+                );
             }
         }
     }
     let block = match at {
         None => chain.next_block_params(now())?,
         Some(n) => {
-            let (hash, b) = chain.store.block(n)?.ok_or_else(|| err(SERVER, format!("header not found: block {n}")))?;
+            let (hash, b) = chain
+                .store
+                .block(n)?
+                .ok_or_else(|| err(SERVER, format!("header not found: block {n}")))?;
             crate::executor::BlockParams {
                 number: n,
                 timestamp: b.header.timestamp,
@@ -241,10 +282,13 @@ fn run_call(chain: &Chain, at: Option<u64>, req: &CallRequest, overrides: Option
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
-fn eth_call(c: &RpcCtx, p: Params<'_>) -> RpcResult<Bytes> {
+fn eth_call(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Bytes> {
     let mut seq = p.sequence();
     let req: TransactionRequest = seq.next()?;
     let block: Option<BlockId> = seq.optional_next()?;
@@ -258,7 +302,7 @@ fn eth_call(c: &RpcCtx, p: Params<'_>) -> RpcResult<Bytes> {
     }
 }
 
-fn estimate_gas(c: &RpcCtx, p: Params<'_>) -> RpcResult<U64> {
+fn estimate_gas(c: &RpcCtx, p: &Params<'_>) -> RpcResult<U64> {
     let mut seq = p.sequence();
     let req: TransactionRequest = seq.next()?;
     let block: Option<BlockId> = seq.optional_next()?;
@@ -270,7 +314,9 @@ fn estimate_gas(c: &RpcCtx, p: Params<'_>) -> RpcResult<U64> {
     let used = match run_call(&chain, at, &call, overrides.as_ref())? {
         CallOutcome::Success { gas_used, .. } => gas_used,
         CallOutcome::Revert { output, .. } => return Err(reverted(&output)),
-        CallOutcome::Halt { reason, .. } => return Err(err(SERVER, format!("gas required exceeds allowance ({cap}): {reason}"))),
+        CallOutcome::Halt { reason, .. } => {
+            return Err(err(SERVER, format!("gas required exceeds allowance ({cap}): {reason}")));
+        }
     };
     let mut ok = |gas: u64| -> RpcResult<bool> {
         call.gas = gas;
@@ -292,18 +338,26 @@ fn estimate_gas(c: &RpcCtx, p: Params<'_>) -> RpcResult<U64> {
     Ok(U64::from(hi))
 }
 
-fn get_transaction(c: &RpcCtx, p: Params<'_>) -> RpcResult<Option<alloy::rpc::types::Transaction>> {
+fn get_transaction(
+    c: &RpcCtx,
+    p: &Params<'_>,
+) -> RpcResult<Option<alloy::rpc::types::Transaction>> {
     let hash: B256 = p.sequence().next()?;
     let chain = c.node.chain();
     if let Some((n, i)) = chain.store.tx_location(hash)? {
         let Some((bh, block)) = chain.store.block(n)? else { return Ok(None) };
-        let (Some(tx), Some(sender)) = (block.txs.get(i), block.senders.get(i)) else { return Ok(None) };
+        let (Some(tx), Some(sender)) = (block.txs.get(i), block.senders.get(i)) else {
+            return Ok(None);
+        };
         return Ok(Some(rpc_tx(tx, *sender, Some((bh, &block, i)))));
     }
     Ok(c.node.pool().get(&hash).map(|p| rpc_tx(&p.tx, p.sender, None)))
 }
 
-fn get_receipt(c: &RpcCtx, p: Params<'_>) -> RpcResult<Option<alloy::rpc::types::TransactionReceipt>> {
+fn get_receipt(
+    c: &RpcCtx,
+    p: &Params<'_>,
+) -> RpcResult<Option<alloy::rpc::types::TransactionReceipt>> {
     let hash: B256 = p.sequence().next()?;
     let chain = c.node.chain();
     let Some((n, i)) = chain.store.tx_location(hash)? else { return Ok(None) };
@@ -325,7 +379,14 @@ pub(super) fn logs(c: &RpcCtx, filter: &Filter, after: Option<u64>) -> RpcResult
             let resolve = |t: Option<BlockNumberOrTag>| -> RpcResult<u64> {
                 Ok(resolve_tag(&chain, t.unwrap_or(BlockNumberOrTag::Latest))?.unwrap_or(head))
             };
-            (resolve(from_block)?, resolve(to_block)?)
+            let (from, to) = (resolve(from_block)?, resolve(to_block)?);
+            // The cap applies to the range asked for, even where it runs past the head.
+            if let Some(BlockNumberOrTag::Number(asked)) = to_block
+                && asked.saturating_sub(from) >= c.limits.max_log_range
+            {
+                return Err(range_error(c.limits.max_log_range, from, asked));
+            }
+            (from, to)
         }
     };
     let from = after.map_or(from, |a| from.max(a + 1));
@@ -333,14 +394,11 @@ pub(super) fn logs(c: &RpcCtx, filter: &Filter, after: Option<u64>) -> RpcResult
         return Ok(vec![]);
     }
     if to - from >= c.limits.max_log_range {
-        return Err(err(LIMIT_EXCEEDED, format!(
-            "query exceeds max block range {}: blocks {from} to {to} span {}",
-            c.limits.max_log_range,
-            to - from + 1
-        )));
+        return Err(range_error(c.limits.max_log_range, from, to));
     }
     let addresses: Vec<Address> = filter.address.iter().copied().collect();
-    let topics: Vec<Vec<B256>> = filter.topics.iter().map(|t| t.iter().copied().collect()).collect();
+    let topics: Vec<Vec<B256>> =
+        filter.topics.iter().map(|t| t.iter().copied().collect()).collect();
     let blocks: Vec<u64> = match chain.store.candidate_log_blocks(&addresses, &topics, from, to)? {
         Some(set) => set.into_iter().collect(),
         None => (from..=to).collect(),
@@ -357,20 +415,41 @@ pub(super) fn logs(c: &RpcCtx, filter: &Filter, after: Option<u64>) -> RpcResult
             }
         }
         if out.len() > c.limits.max_logs {
-            return Err(err(LIMIT_EXCEEDED, format!("query returned more than {} logs: narrow the block range", c.limits.max_logs)));
+            return Err(err(
+                LIMIT_EXCEEDED,
+                format!(
+                    "query returned more than {} logs: narrow the block range",
+                    c.limits.max_logs
+                ),
+            ));
         }
     }
     Ok(out)
 }
 
+fn range_error(cap: u64, from: u64, to: u64) -> jsonrpsee::types::ErrorObjectOwned {
+    err(
+        LIMIT_EXCEEDED,
+        format!(
+            "query exceeds max block range {cap}: blocks {from} to {to} span {}",
+            to - from + 1
+        ),
+    )
+}
+
 fn sign_request(c: &RpcCtx, mut req: TransactionRequest) -> RpcResult<(TxEnvelope, Address)> {
     let from = req.from.ok_or_else(|| invalid_params("eth_sendTransaction: missing \"from\""))?;
-    let signer = c.node.signer(&from).ok_or_else(|| err(SERVER, format!("unknown account {from}: not a dev account of this node")))?;
+    let signer = c.node.signer(&from).ok_or_else(|| {
+        err(SERVER, format!("unknown account {from}: not a dev account of this node"))
+    })?;
     req.nonce = Some(match req.nonce {
         Some(n) => n,
         None => c.node.pending_nonce(from)?,
     });
     req.chain_id = Some(c.node.chain_id());
+    if req.to.is_none() {
+        req.to = Some(TxKind::Create);
+    }
     {
         let chain = c.node.chain();
         if req.gas.is_none() {
@@ -379,7 +458,9 @@ fn sign_request(c: &RpcCtx, mut req: TransactionRequest) -> RpcResult<(TxEnvelop
             let used = match run_call(&chain, None, &call, None)? {
                 CallOutcome::Success { gas_used, .. } => gas_used,
                 CallOutcome::Revert { output, .. } => return Err(reverted(&output)),
-                CallOutcome::Halt { reason, .. } => return Err(err(SERVER, format!("execution halted: {reason}"))),
+                CallOutcome::Halt { reason, .. } => {
+                    return Err(err(SERVER, format!("execution halted: {reason}")));
+                }
             };
             req.gas = Some((used * 64 / 63 + 2_300).min(call.gas));
         }
@@ -390,8 +471,12 @@ fn sign_request(c: &RpcCtx, mut req: TransactionRequest) -> RpcResult<(TxEnvelop
             req.max_fee_per_gas = Some(req.max_fee_per_gas.unwrap_or(2 * base + tip));
         }
     }
-    let mut typed = req.build_typed_tx().map_err(|_| invalid_params("eth_sendTransaction: request does not make a complete transaction"))?;
-    let sig = signer.sign_transaction_sync(&mut typed).map_err(|e| err(SERVER, format!("signing failed: {e}")))?;
+    let mut typed = req.build_typed_tx().map_err(|_| {
+        invalid_params("eth_sendTransaction: request does not make a complete transaction")
+    })?;
+    let sig = signer
+        .sign_transaction_sync(&mut typed)
+        .map_err(|e| err(SERVER, format!("signing failed: {e}")))?;
     let tx: TxEnvelope = typed.into_signed(sig).into();
     Ok((tx, from))
 }

@@ -55,7 +55,10 @@ impl Filters {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, f| f.polled.elapsed() < FILTER_TTL);
         if map.len() >= MAX_FILTERS {
-            return Err(err(super::LIMIT_EXCEEDED, "too many filters installed: uninstall some first"));
+            return Err(err(
+                super::LIMIT_EXCEEDED,
+                "too many filters installed: uninstall some first",
+            ));
         }
         let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
         *next += 1;
@@ -65,7 +68,9 @@ impl Filters {
     }
 }
 
-pub(super) fn register(m: &mut RpcModule<RpcCtx>) -> Result<(), jsonrpsee::core::RegisterMethodError> {
+pub(super) fn register(
+    m: &mut RpcModule<RpcCtx>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError> {
     blocking(m, "eth_newFilter", |c, p| {
         let filter: Filter = p.sequence().next()?;
         let head = c.node.chain().head_number()?;
@@ -83,10 +88,18 @@ pub(super) fn register(m: &mut RpcModule<RpcCtx>) -> Result<(), jsonrpsee::core:
     blocking(m, "eth_getFilterChanges", filter_changes)?;
     blocking(m, "eth_getFilterLogs", |c, p| {
         let id: U256 = p.sequence().next()?;
-        let kind = c.filters.map.lock().unwrap_or_else(|e| e.into_inner()).get(&id).map(|f| f.kind.clone());
+        let kind = c
+            .filters
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .map(|f| f.kind.clone());
         match kind {
             Some(FilterKind::Logs(f)) => logs(c, &f, None),
-            Some(FilterKind::Blocks) => Err(invalid_params(format!("filter {id:#x} is a block filter, not a log filter"))),
+            Some(FilterKind::Blocks) => {
+                Err(invalid_params(format!("filter {id:#x} is a block filter, not a log filter")))
+            }
             None => Err(err(super::SERVER, "filter not found")),
         }
     })?;
@@ -94,7 +107,7 @@ pub(super) fn register(m: &mut RpcModule<RpcCtx>) -> Result<(), jsonrpsee::core:
     Ok(())
 }
 
-fn filter_changes(c: &RpcCtx, p: Params<'_>) -> RpcResult<Changes> {
+fn filter_changes(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Changes> {
     let id: U256 = p.sequence().next()?;
     let head = c.node.chain().head_number()?;
     let (kind, last) = {
@@ -120,7 +133,12 @@ fn filter_changes(c: &RpcCtx, p: Params<'_>) -> RpcResult<Changes> {
     }
 }
 
-async fn subscribe(params: Params<'static>, pending: PendingSubscriptionSink, ctx: std::sync::Arc<RpcCtx>, _: jsonrpsee::Extensions) -> jsonrpsee::core::SubscriptionResult {
+async fn subscribe(
+    params: Params<'static>,
+    pending: PendingSubscriptionSink,
+    ctx: std::sync::Arc<RpcCtx>,
+    _: jsonrpsee::Extensions,
+) -> jsonrpsee::core::SubscriptionResult {
     let mut seq = params.sequence();
     let kind: String = match seq.next() {
         Ok(k) => k,
@@ -139,7 +157,11 @@ async fn subscribe(params: Params<'static>, pending: PendingSubscriptionSink, ct
             }
         },
         other => {
-            pending.reject(invalid_params(format!("unsupported subscription \"{other}\": use newHeads or logs"))).await;
+            pending
+                .reject(invalid_params(format!(
+                    "unsupported subscription \"{other}\": use newHeads or logs"
+                )))
+                .await;
             return Ok(());
         }
     };
@@ -160,7 +182,8 @@ async fn subscribe(params: Params<'static>, pending: PendingSubscriptionSink, ct
         };
         let mut out: Vec<Box<serde_json::value::RawValue>> = Vec::new();
         match (&event, &filter) {
-            (ChainEvent::Block(b), None) => out.push(serde_json::value::to_raw_value(&rpc_block(b.hash, &b.block, false).header)?),
+            (ChainEvent::Block(b), None) => out
+                .push(serde_json::value::to_raw_value(&rpc_block(b.hash, &b.block, false).header)?),
             (ChainEvent::Block(b), Some(f)) => {
                 for log in block_logs(b.hash, &b.block, &b.receipts, false) {
                     if f.matches_address(log.address()) && f.matches_topics(log.topics()) {

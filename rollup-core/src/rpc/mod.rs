@@ -76,8 +76,15 @@ impl IdProvider for HexIdProvider {
 }
 
 /// Starts the JSON-RPC server on `addr`; returns its bound address and handle.
-pub async fn serve(node: Arc<Node>, addr: SocketAddr, limits: RpcLimits) -> std::io::Result<(SocketAddr, ServerHandle)> {
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7);
+pub async fn serve(
+    node: Arc<Node>,
+    addr: SocketAddr,
+    limits: RpcLimits,
+) -> std::io::Result<(SocketAddr, ServerHandle)> {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
     let config = ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
         .max_response_body_size(limits.max_response_bytes)
@@ -103,15 +110,19 @@ fn module(ctx: RpcCtx) -> Result<RpcModule<RpcCtx>, jsonrpsee::core::RegisterMet
 pub(crate) fn blocking<T>(
     m: &mut RpcModule<RpcCtx>,
     name: &'static str,
-    f: fn(&RpcCtx, Params<'_>) -> RpcResult<T>,
+    f: fn(&RpcCtx, &Params<'_>) -> RpcResult<T>,
 ) -> Result<(), jsonrpsee::core::RegisterMethodError>
 where
     T: Serialize + Clone + Send + 'static,
 {
     m.register_blocking_method(name, move |params, ctx, _| {
         let started = Instant::now();
-        let out = f(&ctx, params);
-        ctx.node.metrics.rpc_seconds.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
+        let out = f(&ctx, &params);
+        ctx.node
+            .metrics
+            .rpc_seconds
+            .with_label_values(&[name])
+            .observe(started.elapsed().as_secs_f64());
         out
     })?;
     Ok(())
@@ -142,6 +153,8 @@ pub(crate) fn state_at(chain: &Chain, id: Option<BlockId>) -> RpcResult<Option<u
     match resolve_id(chain, id)? {
         Some(n) if n == head => Ok(None),
         Some(n) => Ok(Some(n)),
-        None => Err(error::err(SERVER, format!("header not found: block {id} is not in the chain"))),
+        None => {
+            Err(error::err(SERVER, format!("header not found: block {id} is not in the chain")))
+        }
     }
 }

@@ -1,0 +1,174 @@
+//! Blocks, headers, fees and the basic read methods.
+
+use alloy::consensus::proofs::calculate_transaction_root;
+use alloy::consensus::{TxEip1559, TxEip2930, TxEnvelope, TxLegacy};
+use alloy::eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
+use alloy::eips::{BlockId, BlockNumberOrTag};
+use alloy::network::TransactionBuilder;
+use alloy::primitives::{Address, TxKind, U256};
+use alloy::providers::Provider;
+use alloy::rpc::types::TransactionRequest;
+
+use crate::common::{TestResult, dev_signer, provider, sign, start};
+
+#[tokio::test]
+async fn identity_and_dev_accounts() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let node = start(dir.path()).await;
+    let p = provider(&node, 0);
+    assert_eq!(p.get_chain_id().await?, 31337);
+    assert_eq!(p.get_net_version().await?, 31337);
+    assert!(p.get_client_version().await?.starts_with("metalayer-rollup/"));
+    let accounts = p.get_accounts().await?;
+    assert_eq!(accounts.len(), 10);
+    assert_eq!(accounts[0], dev_signer(0).address());
+    assert_eq!(accounts[0], "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".parse::<Address>()?);
+    let ten_thousand_eth = U256::from(10_000u64) * U256::from(10u64).pow(U256::from(18u64));
+    assert_eq!(p.get_balance(accounts[9]).await?, ten_thousand_eth);
+    let syncing: bool = p.raw_request("eth_syncing".into(), ()).await?;
+    assert!(!syncing);
+    assert!(p.get_gas_price().await? > 0);
+    assert!(p.get_max_priority_fee_per_gas().await? > 0);
+    node.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn headers_chain_with_real_roots_and_moving_base_fee() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let node = start(dir.path()).await;
+    let p = provider(&node, 0);
+    let to = dev_signer(1).address();
+    for i in 0..3u64 {
+        let tx = TransactionRequest::default().with_to(to).with_value(U256::from(1000 + i));
+        assert!(p.send_transaction(tx).await?.get_receipt().await?.status());
+    }
+    let _: serde_json::Value = p.raw_request("anvil_mine".into(), (2u64,)).await?;
+    let head = p.get_block_number().await?;
+    assert_eq!(head, 5);
+    let mut prev: Option<alloy::rpc::types::Block> = None;
+    for n in 0..=head {
+        let block =
+            p.get_block_by_number(BlockNumberOrTag::Number(n)).full().await?.expect("block exists");
+        assert_eq!(
+            block.header.hash,
+            block.header.inner.hash_slow(),
+            "block {n} hash is the header's keccak"
+        );
+        let txs: Vec<TxEnvelope> =
+            block.transactions.txns().map(|t| t.inner.inner().clone()).collect();
+        assert_eq!(block.header.transactions_root, calculate_transaction_root(&txs));
+        if let Some(prev) = &prev {
+            assert_eq!(
+                block.header.parent_hash, prev.header.hash,
+                "block {n} chains to its parent"
+            );
+            let expected = calc_next_block_base_fee(
+                prev.header.gas_used,
+                prev.header.gas_limit,
+                prev.header.base_fee_per_gas.unwrap_or_default(),
+                BaseFeeParams::ethereum(),
+            );
+            assert_eq!(
+                block.header.base_fee_per_gas,
+                Some(expected),
+                "block {n} base fee follows EIP-1559"
+            );
+            if !txs.is_empty() {
+                assert_ne!(block.header.state_root, prev.header.state_root);
+            }
+        }
+        prev = Some(block);
+    }
+    let b4 = p.get_block_by_number(4.into()).await?.expect("block 4");
+    let b5 = p.get_block_by_number(5.into()).await?.expect("block 5");
+    assert!(
+        b5.header.base_fee_per_gas < b4.header.base_fee_per_gas,
+        "empty blocks lower the base fee"
+    );
+    assert_eq!(b5.header.state_root, b4.header.state_root, "empty blocks keep the state root");
+    for tag in [
+        BlockNumberOrTag::Latest,
+        BlockNumberOrTag::Safe,
+        BlockNumberOrTag::Finalized,
+        BlockNumberOrTag::Pending,
+    ] {
+        let b = p.get_block_by_number(tag).await?.expect("tagged block");
+        assert_eq!(b.header.number, head);
+    }
+    let genesis = p.get_block_by_number(BlockNumberOrTag::Earliest).await?.expect("genesis");
+    assert_eq!(genesis.header.number, 0);
+    let by_hash = p.get_block_by_hash(b4.header.hash).await?.expect("by hash");
+    assert_eq!(by_hash.header.number, 4);
+    assert!(p.get_block_by_number(99.into()).await?.is_none());
+    let history = p.get_fee_history(3, BlockNumberOrTag::Latest, &[50.0]).await?;
+    assert_eq!(history.base_fee_per_gas.len(), 4);
+    assert_eq!(history.gas_used_ratio.len(), 3);
+    assert_eq!(history.oldest_block, head - 2);
+    node.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn legacy_2930_and_1559_transactions_and_historical_state() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let node = start(dir.path()).await;
+    let p = provider(&node, 0);
+    let signer = dev_signer(3);
+    let from = signer.address();
+    let to = dev_signer(4).address();
+    let before = p.get_balance(to).await?;
+    let gas_price = 10_000_000_000u128;
+    let legacy = TxLegacy {
+        chain_id: Some(31337),
+        nonce: 0,
+        gas_price,
+        gas_limit: 21_000,
+        to: TxKind::Call(to),
+        value: U256::from(1),
+        input: Default::default(),
+    };
+    let eip2930 = TxEip2930 {
+        chain_id: 31337,
+        nonce: 1,
+        gas_price,
+        gas_limit: 30_000,
+        to: TxKind::Call(to),
+        value: U256::from(2),
+        ..Default::default()
+    };
+    let eip1559 = TxEip1559 {
+        chain_id: 31337,
+        nonce: 2,
+        gas_limit: 21_000,
+        max_fee_per_gas: gas_price,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(to),
+        value: U256::from(3),
+        ..Default::default()
+    };
+    let mut kinds = Vec::new();
+    for tx in [legacy.into(), eip2930.into(), eip1559.into()] {
+        let receipt = p.send_raw_transaction(&sign(&signer, tx)).await?.get_receipt().await?;
+        assert!(receipt.status());
+        kinds.push(receipt.transaction_type() as u8);
+    }
+    assert_eq!(kinds, vec![0, 1, 2]);
+    assert_eq!(p.get_balance(to).await?, before + U256::from(6));
+    assert_eq!(p.get_transaction_count(from).await?, 3);
+    assert_eq!(p.get_transaction_count(from).pending().await?, 3);
+    let head = p.get_block_number().await?;
+    assert_eq!(
+        p.get_balance(to).block_id(BlockId::number(head - 1)).await?,
+        before + U256::from(3)
+    );
+    assert_eq!(p.get_transaction_count(from).block_id(BlockId::number(head - 3)).await?, 0);
+    let gas = p
+        .estimate_gas(
+            TransactionRequest::default().with_from(from).with_to(to).with_value(U256::from(1)),
+        )
+        .await?;
+    assert_eq!(gas, 21_000);
+    node.stop().await;
+    Ok(())
+}
