@@ -1,0 +1,469 @@
+//! Reaching a chain: alloy over JSON-RPC, several endpoints per chain.
+//!
+//! Every read goes through [`ChainClient::read`], which applies a per-request
+//! timeout, falls back to the next endpoint on error, retries whole rounds
+//! with exponential backoff, and counts each request by endpoint, method and
+//! outcome. Safety-critical reads (what a validator signs against) use
+//! [`ChainClient::read_quorum`], which asks every endpoint and needs a strict
+//! majority of all of them to return the same answer.
+
+use std::{
+    fmt,
+    future::Future,
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    eips::{BlockId, BlockNumberOrTag},
+    network::TransactionBuilder,
+    primitives::{Address, Bytes, U256},
+    providers::{Provider, RootProvider},
+    rpc::types::{Filter, Log, TransactionRequest},
+    sol_types::SolCall,
+    transports::TransportError,
+};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+pub use crate::config::{ReorgPeriod, RpcMode};
+
+/// Timeouts and retries for one chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Limit on one request to one endpoint.
+    pub timeout: Duration,
+    /// Rounds over all endpoints before giving up.
+    pub rounds: u32,
+    /// Pause after the first failed round; doubled after each further one.
+    pub backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { timeout: Duration::from_secs(10), rounds: 3, backoff: Duration::from_millis(250) }
+    }
+}
+
+/// Why a chain could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// A configured RPC URL does not parse.
+    #[error("chain {chain}: RPC URL {url:?} is invalid: {reason}")]
+    BadUrl {
+        /// Chain name.
+        chain: String,
+        /// The URL as configured.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// No endpoint configured.
+    #[error("chain {0}: no RPC URL configured")]
+    NoEndpoints(String),
+    /// Every endpoint failed in every round.
+    #[error(
+        "chain {chain}: {method} failed on every endpoint; last error from {endpoint}: {error}"
+    )]
+    Unavailable {
+        /// Chain name.
+        chain: String,
+        /// What was asked.
+        method: &'static str,
+        /// The endpoint that failed last.
+        endpoint: String,
+        /// Its error.
+        error: String,
+    },
+    /// Too few endpoints agreed.
+    #[error(
+        "chain {chain}: {method} reached no quorum: {agreeing} of {endpoints} endpoints agree, {needed} needed"
+    )]
+    NoQuorum {
+        /// Chain name.
+        chain: String,
+        /// What was asked.
+        method: &'static str,
+        /// The largest group of equal answers.
+        agreeing: usize,
+        /// Endpoints asked.
+        endpoints: usize,
+        /// Majority needed.
+        needed: usize,
+    },
+    /// An answer that does not decode as the contract's return type.
+    #[error("chain {chain}: {method} returned data that does not decode: {reason}")]
+    Decode {
+        /// Chain name.
+        chain: String,
+        /// What was asked.
+        method: &'static str,
+        /// Decoder message.
+        reason: String,
+    },
+    /// The node does not know a block it was asked for.
+    #[error("chain {chain}: block {block} is unknown to the node")]
+    UnknownBlock {
+        /// Chain name.
+        chain: String,
+        /// The block asked for.
+        block: String,
+    },
+}
+
+/// Per-request RPC metrics, shared by every chain of an agent.
+#[derive(Debug, Clone)]
+pub struct RpcMetrics {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl RpcMetrics {
+    /// Registers `metalayer_rpc_requests_total` and
+    /// `metalayer_rpc_request_duration_seconds` in `registry`.
+    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "metalayer_rpc_requests_total",
+                "JSON-RPC requests by chain, endpoint, method and outcome",
+            ),
+            &["chain", "endpoint", "method", "status"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "metalayer_rpc_request_duration_seconds",
+                "JSON-RPC request latency",
+            )
+            .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["chain", "method"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        Ok(Self { requests, duration })
+    }
+
+    /// Metrics that are recorded nowhere (tools and tests).
+    pub fn unregistered() -> Self {
+        // Registering into a private registry cannot collide.
+        Self::new(&Registry::new()).unwrap_or_else(|_| unreachable!("fresh registry"))
+    }
+}
+
+struct Endpoint {
+    /// `host:port` only: URLs may carry API keys, which must not reach logs
+    /// or metric labels.
+    label: String,
+    provider: RootProvider,
+}
+
+/// A chain reached through one or more JSON-RPC endpoints.
+pub struct ChainClient {
+    chain: String,
+    endpoints: Vec<Endpoint>,
+    preferred: AtomicUsize,
+    policy: RetryPolicy,
+    metrics: RpcMetrics,
+}
+
+impl fmt::Debug for ChainClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let labels: Vec<&str> = self.endpoints.iter().map(|e| e.label.as_str()).collect();
+        f.debug_struct("ChainClient")
+            .field("chain", &self.chain)
+            .field("endpoints", &labels)
+            .finish()
+    }
+}
+
+impl ChainClient {
+    /// A client for `chain` over `urls` (`http(s)://` or `ws(s)://`), in
+    /// preference order. WebSocket endpoints are connected here.
+    pub async fn connect(
+        chain: &str,
+        urls: &[String],
+        policy: RetryPolicy,
+        metrics: RpcMetrics,
+    ) -> Result<Self, ChainError> {
+        if urls.is_empty() {
+            return Err(ChainError::NoEndpoints(chain.to_owned()));
+        }
+        let bad = |url: &str, reason: String| ChainError::BadUrl {
+            chain: chain.to_owned(),
+            url: redact(url),
+            reason,
+        };
+        let mut endpoints = Vec::with_capacity(urls.len());
+        for url in urls {
+            let parsed = url
+                .parse::<alloy::transports::http::reqwest::Url>()
+                .map_err(|e| bad(url, e.to_string()))?;
+            let label = format!(
+                "{}:{}",
+                parsed.host_str().unwrap_or("?"),
+                parsed.port_or_known_default().unwrap_or(0)
+            );
+            let provider = match parsed.scheme() {
+                "http" | "https" => RootProvider::new_http(parsed),
+                "ws" | "wss" => {
+                    RootProvider::connect(url).await.map_err(|e| bad(url, e.to_string()))?
+                }
+                other => return Err(bad(url, format!("scheme {other:?} is not http(s) or ws(s)"))),
+            };
+            endpoints.push(Endpoint { label, provider });
+        }
+        Ok(Self {
+            chain: chain.to_owned(),
+            endpoints,
+            preferred: AtomicUsize::new(0),
+            policy,
+            metrics,
+        })
+    }
+
+    /// The chain's name.
+    pub fn chain(&self) -> &str {
+        &self.chain
+    }
+
+    /// The provider of the endpoint that answered last: for sending
+    /// transactions through a wallet layer.
+    pub fn provider(&self) -> RootProvider {
+        self.endpoints[self.preferred.load(Ordering::Relaxed) % self.endpoints.len()]
+            .provider
+            .clone()
+    }
+
+    /// Runs `op` on one endpoint at a time until one answers, in rounds with
+    /// backoff; starts with the endpoint that answered last.
+    pub async fn read<T, F, Fut>(&self, method: &'static str, op: F) -> Result<T, ChainError>
+    where
+        F: Fn(RootProvider) -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
+        let n = self.endpoints.len();
+        let mut last = (String::new(), String::new());
+        let mut backoff = self.policy.backoff;
+        for round in 0..self.policy.rounds.max(1) {
+            if round > 0 {
+                tokio::time::sleep(backoff).await;
+                backoff = backoff.saturating_mul(2);
+            }
+            let first = self.preferred.load(Ordering::Relaxed);
+            for k in 0..n {
+                let i = (first + k) % n;
+                match self.attempt(i, method, &op).await {
+                    Ok(value) => {
+                        self.preferred.store(i, Ordering::Relaxed);
+                        return Ok(value);
+                    }
+                    Err(error) => {
+                        tracing::debug!(chain = %self.chain, endpoint = %self.endpoints[i].label, method, %error, "RPC request failed");
+                        last = (self.endpoints[i].label.clone(), error);
+                    }
+                }
+            }
+        }
+        Err(ChainError::Unavailable {
+            chain: self.chain.clone(),
+            method,
+            endpoint: last.0,
+            error: last.1,
+        })
+    }
+
+    /// Runs `op` on every endpoint at once; returns the answer a strict
+    /// majority of all endpoints gave.
+    pub async fn read_quorum<T, F, Fut>(&self, method: &'static str, op: F) -> Result<T, ChainError>
+    where
+        T: PartialEq,
+        F: Fn(RootProvider) -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
+        let n = self.endpoints.len();
+        if n == 1 {
+            return self.read(method, op).await;
+        }
+        let needed = n / 2 + 1;
+        let answers = futures::future::join_all((0..n).map(|i| self.attempt(i, method, &op))).await;
+        let ok: Vec<T> = answers.into_iter().filter_map(Result::ok).collect();
+        let mut best = (0, None);
+        for (i, candidate) in ok.iter().enumerate() {
+            let agreeing = ok.iter().filter(|other| *other == candidate).count();
+            if agreeing > best.0 {
+                best = (agreeing, Some(i));
+            }
+        }
+        match best {
+            (agreeing, Some(i)) if agreeing >= needed => {
+                Ok(ok.into_iter().nth(i).unwrap_or_else(|| unreachable!()))
+            }
+            (agreeing, _) => Err(ChainError::NoQuorum {
+                chain: self.chain.clone(),
+                method,
+                agreeing,
+                endpoints: n,
+                needed,
+            }),
+        }
+    }
+
+    async fn attempt<T, F, Fut>(&self, i: usize, method: &'static str, op: &F) -> Result<T, String>
+    where
+        F: Fn(RootProvider) -> Fut,
+        Fut: Future<Output = Result<T, TransportError>>,
+    {
+        let endpoint = &self.endpoints[i];
+        let start = Instant::now();
+        let outcome =
+            tokio::time::timeout(self.policy.timeout, op(endpoint.provider.clone())).await;
+        self.metrics
+            .duration
+            .with_label_values(&[&self.chain, method])
+            .observe(start.elapsed().as_secs_f64());
+        let (status, result) = match outcome {
+            Ok(Ok(value)) => ("ok", Ok(value)),
+            Ok(Err(e)) => ("error", Err(e.to_string())),
+            Err(_) => ("timeout", Err(format!("no answer within {:?}", self.policy.timeout))),
+        };
+        self.metrics
+            .requests
+            .with_label_values(&[&self.chain, &endpoint.label, method, status])
+            .inc();
+        result
+    }
+
+    /// The tip's block number.
+    pub async fn block_number(&self) -> Result<u64, ChainError> {
+        self.read("eth_blockNumber", |p| async move { p.get_block_number().await }).await
+    }
+
+    /// The newest block an agent may act on: `tip − n`, or the tagged block.
+    pub async fn final_block(&self, reorg: ReorgPeriod) -> Result<u64, ChainError> {
+        let tag = match reorg {
+            ReorgPeriod::Blocks(n) => return Ok(self.block_number().await?.saturating_sub(n)),
+            ReorgPeriod::Finalized => BlockNumberOrTag::Finalized,
+            ReorgPeriod::Safe => BlockNumberOrTag::Safe,
+        };
+        let block = self
+            .read("eth_getBlockByNumber", |p| async move { p.get_block_by_number(tag).await })
+            .await?;
+        block.map(|b| b.header.number).ok_or_else(|| ChainError::UnknownBlock {
+            chain: self.chain.clone(),
+            block: tag.to_string(),
+        })
+    }
+
+    /// `eth_getLogs`.
+    pub async fn logs(&self, filter: &Filter) -> Result<Vec<Log>, ChainError> {
+        self.read("eth_getLogs", |p| async move { p.get_logs(filter).await }).await
+    }
+
+    /// A contract read at `block`, decoded as `C`'s return type.
+    pub async fn call<C: SolCall>(
+        &self,
+        to: Address,
+        call: &C,
+        block: u64,
+    ) -> Result<C::Return, ChainError> {
+        let raw =
+            self.read(C::SIGNATURE, |p| Self::eth_call(p, to, call.abi_encode(), block)).await?;
+        self.decode::<C>(&raw)
+    }
+
+    /// A contract read at `block` that a strict majority of endpoints must
+    /// answer identically.
+    pub async fn call_quorum<C: SolCall>(
+        &self,
+        to: Address,
+        call: &C,
+        block: u64,
+    ) -> Result<C::Return, ChainError> {
+        let raw = self
+            .read_quorum(C::SIGNATURE, |p| Self::eth_call(p, to, call.abi_encode(), block))
+            .await?;
+        self.decode::<C>(&raw)
+    }
+
+    /// The same contract read from every endpoint separately, labelled by
+    /// endpoint: for diagnostics when endpoints disagree.
+    pub async fn call_each<C: SolCall>(
+        &self,
+        to: Address,
+        call: &C,
+        block: u64,
+    ) -> Vec<(String, Result<C::Return, String>)> {
+        let data = call.abi_encode();
+        let op = |p| Self::eth_call(p, to, data.clone(), block);
+        let answers = futures::future::join_all(
+            (0..self.endpoints.len()).map(|i| self.attempt(i, C::SIGNATURE, &op)),
+        )
+        .await;
+        self.endpoints
+            .iter()
+            .zip(answers)
+            .map(|(e, raw)| {
+                (
+                    e.label.clone(),
+                    raw.and_then(|raw| self.decode::<C>(&raw).map_err(|e| e.to_string())),
+                )
+            })
+            .collect()
+    }
+
+    async fn eth_call(
+        p: RootProvider,
+        to: Address,
+        data: Vec<u8>,
+        block: u64,
+    ) -> Result<Bytes, TransportError> {
+        let tx = TransactionRequest::default().with_to(to).with_input(data);
+        p.call(tx).block(BlockId::number(block)).await
+    }
+
+    fn decode<C: SolCall>(&self, raw: &[u8]) -> Result<C::Return, ChainError> {
+        C::abi_decode_returns(raw).map_err(|e| ChainError::Decode {
+            chain: self.chain.clone(),
+            method: C::SIGNATURE,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The code at `address` (empty for an account without code).
+    pub async fn code(&self, address: Address) -> Result<Bytes, ChainError> {
+        self.read("eth_getCode", |p| async move { p.get_code_at(address).await }).await
+    }
+
+    /// The balance of `address` at the tip.
+    pub async fn balance(&self, address: Address) -> Result<U256, ChainError> {
+        self.read("eth_getBalance", |p| async move { p.get_balance(address).await }).await
+    }
+}
+
+/// A URL fit for an error message: scheme, host and port only.
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let host = host.rsplit('@').next().unwrap_or(host);
+            format!("{scheme}://{host}/…")
+        }
+        None => String::from("(not a URL)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_urls_are_refused_without_their_secrets() {
+        let m = RpcMetrics::unregistered();
+        let p = RetryPolicy::default();
+        let err = ChainClient::connect("a", &["ftp://user:key@host:1/path".into()], p, m.clone())
+            .await
+            .unwrap_err();
+        let err = err.to_string();
+        assert!(err.contains("is not http(s) or ws(s)") && !err.contains("key"), "{err}");
+        assert!(ChainClient::connect("a", &[], p, m.clone()).await.is_err());
+        assert!(ChainClient::connect("a", &["http://[::1".into()], p, m).await.is_err());
+    }
+}

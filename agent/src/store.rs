@@ -1,0 +1,476 @@
+//! The agents' typed sled store: the one place that owns the on-disk schema.
+//!
+//! Every key starts with the origin domain (`be32`), so one store serves every
+//! chain an agent indexes. Trees:
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `dispatch` | domain ‖ be32 nonce | be64 block ‖ message bytes |
+//! | `nonce_by_id` | domain ‖ message id | be32 nonce |
+//! | `insertion` | domain ‖ be32 leaf index | message id ‖ be64 block |
+//! | `leaf_by_id` | domain ‖ message id | be32 leaf index |
+//! | `gas_payment` | domain ‖ message id ‖ be32 destination | be256 payment ‖ be256 gas amount (sums) |
+//! | `gas_payment_seen` | domain ‖ tx hash ‖ be64 log index | empty (each log counted once) |
+//! | `cursor` | utf8 name | be64 next block to index |
+//! | `contiguous` | utf8 name | be64 count of entries 0..n all present |
+//!
+//! A batch of indexed events and the cursor that follows it are written in
+//! one transaction: a crash leaves either both or neither, so indexing
+//! resumes from a cursor whose events are all stored.
+
+use std::path::Path;
+
+use alloy::primitives::{B256, U256};
+use metalayer_protocol::Message;
+use sled::{
+    Transactional,
+    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
+};
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (I/O, or a corrupt database).
+    #[error("agent store at {path}: {source}")]
+    Sled {
+        /// Database directory.
+        path: String,
+        /// The sled error.
+        #[source]
+        source: sled::Error,
+    },
+    /// A stored value does not have the schema's shape.
+    #[error("agent store: corrupt {tree} entry: {reason}")]
+    Corrupt {
+        /// Which tree.
+        tree: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// One `InsertedIntoTree` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insertion {
+    /// Leaf index.
+    pub index: u32,
+    /// The inserted message id.
+    pub message_id: B256,
+    /// Block it was emitted in.
+    pub block: u64,
+}
+
+/// One `GasPayment` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GasPayment {
+    /// The paid-for message.
+    pub message_id: B256,
+    /// Its destination domain.
+    pub destination: u32,
+    /// Gas amount paid for.
+    pub gas_amount: U256,
+    /// Payment in origin native units.
+    pub payment: U256,
+    /// Transaction that emitted it.
+    pub tx_hash: B256,
+    /// Its log index in the block.
+    pub log_index: u64,
+}
+
+/// The summed payments for one (message, destination).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GasPaymentTotal {
+    /// Sum of `payment`.
+    pub payment: U256,
+    /// Sum of `gas_amount`.
+    pub gas_amount: U256,
+}
+
+/// The typed agent store.
+#[derive(Debug, Clone)]
+pub struct AgentStore {
+    path: String,
+    db: sled::Db,
+    dispatch: sled::Tree,
+    nonce_by_id: sled::Tree,
+    insertion: sled::Tree,
+    leaf_by_id: sled::Tree,
+    gas_payment: sled::Tree,
+    gas_payment_seen: sled::Tree,
+    cursor: sled::Tree,
+    contiguous: sled::Tree,
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn key(domain: u32, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(4 + rest.len());
+    k.extend_from_slice(&domain.to_be_bytes());
+    k.extend_from_slice(rest);
+    k
+}
+
+fn be64(bytes: &[u8], tree: &'static str) -> Result<u64, StoreError> {
+    bytes.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).ok_or_else(|| {
+        StoreError::Corrupt { tree, reason: format!("{} bytes, expected 8", bytes.len()) }
+    })
+}
+
+fn be32(bytes: &[u8], tree: &'static str) -> Result<u32, StoreError> {
+    bytes.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes).ok_or_else(|| {
+        StoreError::Corrupt { tree, reason: format!("{} bytes, expected 4", bytes.len()) }
+    })
+}
+
+impl AgentStore {
+    /// Opens (or creates) the store in directory `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let name = path.display().to_string();
+        let err = |source| StoreError::Sled { path: name.clone(), source };
+        let db = sled::open(path).map_err(err)?;
+        let tree = |t: &str| db.open_tree(t).map_err(err);
+        Ok(Self {
+            dispatch: tree("dispatch")?,
+            nonce_by_id: tree("nonce_by_id")?,
+            insertion: tree("insertion")?,
+            leaf_by_id: tree("leaf_by_id")?,
+            gas_payment: tree("gas_payment")?,
+            gas_payment_seen: tree("gas_payment_seen")?,
+            cursor: tree("cursor")?,
+            contiguous: tree("contiguous")?,
+            path: name.clone(),
+            db,
+        })
+    }
+
+    fn sled_err(&self, source: sled::Error) -> StoreError {
+        StoreError::Sled { path: self.path.clone(), source }
+    }
+
+    fn tx_err(&self, e: TransactionError<StoreError>) -> StoreError {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(source) => self.sled_err(source),
+        }
+    }
+
+    /// Waits until everything written so far is on disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(drop).map_err(|e| self.sled_err(e))
+    }
+
+    /// The next block to index for the cursor `name`.
+    pub fn cursor(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        self.cursor.get(name).map_err(|e| self.sled_err(e))?.map(|v| be64(&v, "cursor")).transpose()
+    }
+
+    /// Moves the cursor `name` (used to rewind over a gap).
+    pub fn set_cursor(&self, name: &str, next_block: u64) -> Result<(), StoreError> {
+        self.cursor.insert(name, &next_block.to_be_bytes()).map(drop).map_err(|e| self.sled_err(e))
+    }
+
+    /// Stores dispatched messages and moves cursor `name`, atomically.
+    pub fn store_dispatches(
+        &self,
+        domain: u32,
+        messages: &[(u64, Message)],
+        cursor: (&str, u64),
+    ) -> Result<(), StoreError> {
+        (&self.dispatch, &self.nonce_by_id, &self.cursor)
+            .transaction(|(dispatch, by_id, cur)| -> TxResult<()> {
+                for (block, message) in messages {
+                    let mut value = block.to_be_bytes().to_vec();
+                    message.encode_into(&mut value);
+                    let nonce = message.nonce.to_be_bytes();
+                    dispatch.insert(key(domain, &nonce), value)?;
+                    by_id.insert(key(domain, message.id().as_slice()), &nonce)?;
+                }
+                cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
+                Ok(())
+            })
+            .map_err(|e| self.tx_err(e))?;
+        self.advance_contiguous(&format!("dispatch/{domain}"), &self.dispatch, domain)
+    }
+
+    /// The dispatched message with `nonce`, and its block.
+    pub fn dispatch(&self, domain: u32, nonce: u32) -> Result<Option<(u64, Message)>, StoreError> {
+        let Some(v) =
+            self.dispatch.get(key(domain, &nonce.to_be_bytes())).map_err(|e| self.sled_err(e))?
+        else {
+            return Ok(None);
+        };
+        let block = be64(&v, "dispatch")?;
+        let message = Message::decode(&v[8..])
+            .map_err(|e| StoreError::Corrupt { tree: "dispatch", reason: e.to_string() })?;
+        Ok(Some((block, message)))
+    }
+
+    /// The nonce of the dispatched message `id`.
+    pub fn nonce_of(&self, domain: u32, id: B256) -> Result<Option<u32>, StoreError> {
+        self.nonce_by_id
+            .get(key(domain, id.as_slice()))
+            .map_err(|e| self.sled_err(e))?
+            .map(|v| be32(&v, "nonce_by_id"))
+            .transpose()
+    }
+
+    /// Stores tree insertions and moves cursor `name`, atomically.
+    pub fn store_insertions(
+        &self,
+        domain: u32,
+        insertions: &[Insertion],
+        cursor: (&str, u64),
+    ) -> Result<(), StoreError> {
+        (&self.insertion, &self.leaf_by_id, &self.cursor)
+            .transaction(|(insertion, by_id, cur)| -> TxResult<()> {
+                for i in insertions {
+                    let mut value = i.message_id.to_vec();
+                    value.extend_from_slice(&i.block.to_be_bytes());
+                    insertion.insert(key(domain, &i.index.to_be_bytes()), value)?;
+                    by_id.insert(key(domain, i.message_id.as_slice()), &i.index.to_be_bytes())?;
+                }
+                cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
+                Ok(())
+            })
+            .map_err(|e| self.tx_err(e))?;
+        self.advance_contiguous(&format!("insertion/{domain}"), &self.insertion, domain)
+    }
+
+    /// The insertion at leaf `index`.
+    pub fn insertion(&self, domain: u32, index: u32) -> Result<Option<Insertion>, StoreError> {
+        let Some(v) =
+            self.insertion.get(key(domain, &index.to_be_bytes())).map_err(|e| self.sled_err(e))?
+        else {
+            return Ok(None);
+        };
+        if v.len() != 40 {
+            return Err(StoreError::Corrupt {
+                tree: "insertion",
+                reason: format!("{} bytes, expected 40", v.len()),
+            });
+        }
+        Ok(Some(Insertion {
+            index,
+            message_id: B256::from_slice(&v[..32]),
+            block: be64(&v[32..], "insertion")?,
+        }))
+    }
+
+    /// The leaf index of message `id`.
+    pub fn leaf_index(&self, domain: u32, id: B256) -> Result<Option<u32>, StoreError> {
+        self.leaf_by_id
+            .get(key(domain, id.as_slice()))
+            .map_err(|e| self.sled_err(e))?
+            .map(|v| be32(&v, "leaf_by_id"))
+            .transpose()
+    }
+
+    /// Number of dispatches stored without a gap from nonce 0.
+    pub fn contiguous_dispatches(&self, domain: u32) -> Result<u64, StoreError> {
+        self.contiguous_count(&format!("dispatch/{domain}"))
+    }
+
+    /// Number of insertions stored without a gap from leaf 0.
+    pub fn contiguous_insertions(&self, domain: u32) -> Result<u64, StoreError> {
+        self.contiguous_count(&format!("insertion/{domain}"))
+    }
+
+    /// The highest sequence number (nonce or leaf index) stored, gap or not.
+    pub fn highest_dispatch(&self, domain: u32) -> Result<Option<u32>, StoreError> {
+        self.highest(&self.dispatch, domain)
+    }
+
+    /// The highest leaf index stored, gap or not.
+    pub fn highest_insertion(&self, domain: u32) -> Result<Option<u32>, StoreError> {
+        self.highest(&self.insertion, domain)
+    }
+
+    fn highest(&self, tree: &sled::Tree, domain: u32) -> Result<Option<u32>, StoreError> {
+        let last = tree
+            .scan_prefix(domain.to_be_bytes())
+            .next_back()
+            .transpose()
+            .map_err(|e| self.sled_err(e))?;
+        last.map(|(k, _)| be32(&k[4..], "sequence key")).transpose()
+    }
+
+    fn contiguous_count(&self, name: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .contiguous
+            .get(name)
+            .map_err(|e| self.sled_err(e))?
+            .map(|v| be64(&v, "contiguous"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// Raises the gap-free watermark of a sequenced tree past every present entry.
+    fn advance_contiguous(
+        &self,
+        name: &str,
+        tree: &sled::Tree,
+        domain: u32,
+    ) -> Result<(), StoreError> {
+        let start = self.contiguous_count(name)?;
+        let mut next = start;
+        while next <= u64::from(u32::MAX)
+            && tree
+                .contains_key(key(domain, &(next as u32).to_be_bytes()))
+                .map_err(|e| self.sled_err(e))?
+        {
+            next += 1;
+        }
+        if next != start {
+            self.contiguous.insert(name, &next.to_be_bytes()).map_err(|e| self.sled_err(e))?;
+        }
+        Ok(())
+    }
+
+    /// Adds gas payments to their (message, destination) sums, counting each
+    /// log once however often it is indexed, and moves cursor `name`.
+    pub fn store_gas_payments(
+        &self,
+        domain: u32,
+        payments: &[GasPayment],
+        cursor: (&str, u64),
+    ) -> Result<(), StoreError> {
+        (&self.gas_payment, &self.gas_payment_seen, &self.cursor)
+            .transaction(|(totals, seen, cur)| -> TxResult<()> {
+                for p in payments {
+                    let mut log_key = p.tx_hash.to_vec();
+                    log_key.extend_from_slice(&p.log_index.to_be_bytes());
+                    if seen.insert(key(domain, &log_key), &[])?.is_some() {
+                        continue;
+                    }
+                    let mut total_key = p.message_id.to_vec();
+                    total_key.extend_from_slice(&p.destination.to_be_bytes());
+                    let total_key = key(domain, &total_key);
+                    let mut total = read_total(totals, &total_key)?;
+                    total.payment = total.payment.saturating_add(p.payment);
+                    total.gas_amount = total.gas_amount.saturating_add(p.gas_amount);
+                    let mut value = total.payment.to_be_bytes::<32>().to_vec();
+                    value.extend_from_slice(&total.gas_amount.to_be_bytes::<32>());
+                    totals.insert(total_key, value)?;
+                }
+                cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
+                Ok(())
+            })
+            .map_err(|e| self.tx_err(e))
+    }
+
+    /// The summed gas payments for `id` to `destination`, if any was seen.
+    pub fn gas_payment(
+        &self,
+        domain: u32,
+        id: B256,
+        destination: u32,
+    ) -> Result<Option<GasPaymentTotal>, StoreError> {
+        let mut k = id.to_vec();
+        k.extend_from_slice(&destination.to_be_bytes());
+        let Some(v) = self.gas_payment.get(key(domain, &k)).map_err(|e| self.sled_err(e))? else {
+            return Ok(None);
+        };
+        parse_total(&v).map(Some)
+    }
+}
+
+fn parse_total(v: &[u8]) -> Result<GasPaymentTotal, StoreError> {
+    if v.len() != 64 {
+        return Err(StoreError::Corrupt {
+            tree: "gas_payment",
+            reason: format!("{} bytes, expected 64", v.len()),
+        });
+    }
+    Ok(GasPaymentTotal {
+        payment: U256::from_be_slice(&v[..32]),
+        gas_amount: U256::from_be_slice(&v[32..]),
+    })
+}
+
+fn read_total(tree: &TransactionalTree, k: &[u8]) -> TxResult<GasPaymentTotal> {
+    match tree.get(k)? {
+        None => Ok(GasPaymentTotal::default()),
+        Some(v) => parse_total(&v).map_err(ConflictableTransactionError::Abort),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::Bytes;
+
+    fn message(nonce: u32) -> Message {
+        Message {
+            version: 3,
+            nonce,
+            origin: 7,
+            sender: B256::repeat_byte(1),
+            destination: 8,
+            recipient: B256::repeat_byte(2),
+            body: Bytes::from(vec![nonce as u8; 3]),
+        }
+    }
+
+    #[test]
+    fn dispatches_survive_reopen_and_track_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = AgentStore::open(dir.path()).unwrap();
+            store
+                .store_dispatches(
+                    7,
+                    &[(10, message(0)), (11, message(1)), (13, message(3))],
+                    ("d", 14),
+                )
+                .unwrap();
+            assert_eq!(store.contiguous_dispatches(7).unwrap(), 2);
+            assert_eq!(store.highest_dispatch(7).unwrap(), Some(3));
+            store.flush().unwrap();
+        }
+        let store = AgentStore::open(dir.path()).unwrap();
+        assert_eq!(store.cursor("d").unwrap(), Some(14));
+        assert_eq!(store.dispatch(7, 1).unwrap(), Some((11, message(1))));
+        assert_eq!(store.nonce_of(7, message(3).id()).unwrap(), Some(3));
+        assert_eq!(store.dispatch(8, 1).unwrap(), None, "domains do not mix");
+        store.store_dispatches(7, &[(12, message(2))], ("d", 15)).unwrap();
+        assert_eq!(store.contiguous_dispatches(7).unwrap(), 4);
+    }
+
+    #[test]
+    fn insertions_by_index_and_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AgentStore::open(dir.path()).unwrap();
+        let ins = |index| Insertion {
+            index,
+            message_id: B256::repeat_byte(index as u8 + 1),
+            block: 100 + u64::from(index),
+        };
+        store.store_insertions(1, &[ins(0), ins(1)], ("i", 5)).unwrap();
+        assert_eq!(store.insertion(1, 1).unwrap(), Some(ins(1)));
+        assert_eq!(store.leaf_index(1, B256::repeat_byte(2)).unwrap(), Some(1));
+        assert_eq!(store.contiguous_insertions(1).unwrap(), 2);
+        assert_eq!(store.insertion(1, 2).unwrap(), None);
+    }
+
+    #[test]
+    fn gas_payments_sum_and_count_each_log_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AgentStore::open(dir.path()).unwrap();
+        let pay = |log_index, payment| GasPayment {
+            message_id: B256::repeat_byte(9),
+            destination: 2,
+            gas_amount: U256::from(1000),
+            payment: U256::from(payment),
+            tx_hash: B256::repeat_byte(5),
+            log_index,
+        };
+        store.store_gas_payments(1, &[pay(0, 10), pay(1, 5)], ("g", 3)).unwrap();
+        store.store_gas_payments(1, &[pay(1, 5)], ("g", 4)).unwrap();
+        let total = store.gas_payment(1, B256::repeat_byte(9), 2).unwrap().unwrap();
+        assert_eq!(
+            total,
+            GasPaymentTotal { payment: U256::from(15), gas_amount: U256::from(2000) }
+        );
+        assert_eq!(store.gas_payment(1, B256::repeat_byte(9), 3).unwrap(), None);
+    }
+}
