@@ -17,7 +17,10 @@
 //! - [`telemetry`]: the `metalayer_` Prometheus registry, `/metrics` and `/health`
 //!   on one port, and human or JSON logs.
 
+pub mod chain;
 pub mod config;
+pub mod indexer;
 pub mod keys;
 pub mod storage;
+pub mod store;
 pub mod telemetry;
