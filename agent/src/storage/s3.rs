@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use metalayer_protocol::signed::StorageLayout;
 use object_store::{
-    ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, aws::AmazonS3Builder,
-    path::Path,
+    Attribute, Attributes, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions, PutPayload,
+    RetryConfig, aws::AmazonS3Builder, path::Path,
 };
 
 use super::{MAX_OBJECT_BYTES, ObjectBackend, StorageError};
@@ -274,8 +274,11 @@ impl ObjectBackend for S3Storage {
         self.with_timeout("writing", name, async {
             // S3 replaces an object whole: readers never see a partial write.
             let payload = PutPayload::from(bytes);
+            let mut attributes = Attributes::new();
+            attributes.insert(Attribute::ContentType, "application/json".into());
+            let options = PutOptions { attributes, ..PutOptions::default() };
             self.store
-                .put(&path, payload)
+                .put_opts(&path, payload, options)
                 .await
                 .map_err(|e| self.store_error("writing", name, e))?;
             Ok(())

@@ -6,9 +6,10 @@ use tokio::{
     net::TcpStream,
 };
 
-/// A response: status code and body.
+/// A response: status code, header lines and body.
 pub(crate) struct Response {
     pub(crate) status: u16,
+    pub(crate) head: String,
     pub(crate) body: String,
 }
 
@@ -48,7 +49,7 @@ pub(crate) async fn request_with_body(
         .ok_or_else(|| std::io::Error::other(format!("no status line in {head:?}")))?;
     let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
     let body = if chunked { dechunk(body) } else { body.to_owned() };
-    Ok(Response { status, body })
+    Ok(Response { status, head: head.to_owned(), body })
 }
 
 fn dechunk(mut rest: &str) -> String {

@@ -236,6 +236,18 @@ async fn s3_bucket_passes_the_suite_with_and_without_a_folder() {
     let prefixed = root.get("validators/alpha/checkpoint_3_with_id.json").await.unwrap();
     assert_eq!(prefixed, Some(checkpoint(3, 0xc0).to_json_pretty().into_bytes()));
 
+    // Objects are served as JSON to anyone, as a browser or curl sees them.
+    let page = crate::http::request(&moto.addr, "GET", "/checkpoints/checkpoint_3_with_id.json")
+        .await
+        .unwrap();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.head.to_ascii_lowercase().contains("content-type: application/json"),
+        "{}",
+        page.head
+    );
+    assert_eq!(page.body, checkpoint(3, 0xc0).to_json_pretty());
+
     // Readers are anonymous: the public-read bucket refuses their writes.
     let err = root.write_checkpoint(&checkpoint(3, 0xee)).await.unwrap_err();
     assert!(matches!(err, StorageError::ObjectStore { .. }), "{err}");
