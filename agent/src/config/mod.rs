@@ -313,7 +313,7 @@ fn set_path(table: &mut toml::Table, path: &[String], value: toml::Value) -> Res
             toml::Value::Table(inner) => inner,
             other => {
                 return Err(format!(
-                    "cannot set {}: {} is a {}, not a table",
+                    "cannot set {}: {} already holds a value of type {}, not a table",
                     path.join("."),
                     path[..=depth].join("."),
                     other.type_str()
@@ -499,7 +499,7 @@ mod tests {
             .merged()
             .unwrap_err()
             .to_string();
-        assert!(err.contains("name is a string, not a table"), "{err}");
+        assert!(err.contains("name already holds a value of type string, not a table"), "{err}");
     }
 
     #[test]

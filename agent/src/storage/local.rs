@@ -199,6 +199,27 @@ mod tests {
         assert!(storage.get("edge.json").await.unwrap().is_some());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writes_leave_one_whole_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LocalStorage::new(dir.path()).unwrap();
+        let payload = |n: u8| vec![b'a' + n; 20_000];
+        let writes: Vec<_> = (0..16u8)
+            .map(|n| {
+                let storage = storage.clone();
+                tokio::spawn(async move { storage.put("same.json", payload(n)).await })
+            })
+            .collect();
+        for write in writes {
+            write.await.unwrap().unwrap();
+        }
+        let bytes = storage.get("same.json").await.unwrap().unwrap();
+        assert!((0..16u8).any(|n| bytes == payload(n)), "a mix of writes");
+        let names: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("same.json")]);
+    }
+
     #[tokio::test]
     async fn deleting_is_idempotent() {
         let dir = tempfile::tempdir().unwrap();
