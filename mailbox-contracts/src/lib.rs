@@ -47,22 +47,23 @@
 //! |---|---:|---:|---:|---:|
 //! | dispatch, embedded tree (mean of 100) | 48,306 | | 68,131 | 0.71 |
 //! | dispatch, separate MerkleTreeHook | 57,638 | | 68,131 | 0.85 |
-//! | process MessageId 1-of-1 | 64,930 | 54,700 | 74,046 | 0.88 |
-//! | process MessageId 3-of-5 | 74,288 | 63,300 | 86,056 | 0.86 |
-//! | process MessageId 6-of-10 | 88,283 | 76,200 | 103,900 | 0.85 |
-//! | process MessageId 13-of-18 | 120,918 | 106,300 | 144,973 | 0.83 |
-//! | process MerkleRoot 3-of-5 | 96,740 | 63,300 | 116,396 | 0.83 |
-//! | batch 3-of-5, k = 1, per message | 96,309 | 63,300 | 86,056 | 1.12 |
-//! | batch 3-of-5, k = 16, per message | 34,113 | 63,300 | 86,056 | 0.40 |
-//! | batch 3-of-5, k = 64, per message | 31,019 | 63,300 | 86,056 | 0.36 |
+//! | process MessageId 1-of-1 | 64,763 | 54,700 | 74,046 | 0.87 |
+//! | process MessageId 3-of-5 | 73,885 | 63,300 | 86,056 | 0.86 |
+//! | process MessageId 6-of-10 | 87,526 | 76,200 | 103,900 | 0.84 |
+//! | process MessageId 13-of-18 | 119,335 | 106,300 | 144,973 | 0.82 |
+//! | process MerkleRoot 3-of-5 | 96,390 | 63,300 | 116,396 | 0.83 |
+//! | batch 3-of-5, k = 1, per message | 95,992 | 63,300 | 86,056 | 1.12 |
+//! | batch 3-of-5, k = 16, per message | 34,093 | 63,300 | 86,056 | 0.40 |
+//! | batch 3-of-5, k = 64, per message | 31,014 | 63,300 | 86,056 | 0.36 |
 //!
 //! Met: dispatch ≤ 51k (embedded tree). Missed, and why:
 //!
 //! * `process` 3-of-5 ≤ 69k: a delivery pays, beyond the floor, a cold access to the ISM
 //!   (2.6k), a cold access to the recipient (2.6k) and the read of the default ISM (2.1k),
-//!   7.3k in all against the 5.7k the goal leaves; the rest (about 3.7k) is the code that
-//!   parses, forwards and checks. The other thresholds land at 0.83–0.88 of Hyperlane for
-//!   the same reasons (the goal is 0.8).
+//!   7.3k in all against the 5.7k the goal leaves; the rest (about 3.3k) is the code that
+//!   parses, forwards and checks (about 400 gas per signature beyond ecrecover and its
+//!   calldata). The other thresholds land at 0.82–0.87 of Hyperlane for the same reasons
+//!   (the goal is 0.8).
 //! * MerkleRoot 3-of-5 at 0.83 of Hyperlane: the 1 KiB proof alone is about 16k of calldata.
 //! * Batch at k = 64 ≤ 12k per message: each message still pays its delivery record (22.1k,
 //!   see above), its `Process`/`ProcessId` events (3k) and its calldata; the batch removes

@@ -64,13 +64,11 @@ abstract contract StaticMultisigIsm is IInterchainSecurityModule {
     }
 
     /// @dev Reverts unless the first `threshold` of the 65-byte signatures in `signatures`
-    /// come from validators, in list order, each at most once. The loop is assembly: it
-    /// runs once per signature on every delivery. On failure it records what failed and
-    /// the Solidity code after it reverts with the reason.
+    /// come from validators, in list order, each at most once. The loop runs once per
+    /// signature on every delivery, so it is assembly and only detects failure; the
+    /// reason is then worked out by `_explainRejection`, off the hot path.
     function _verifySignatures(bytes32 digest, bytes calldata signatures) internal view {
-        uint256 failure; // 0 ok, 1 too few, 2 high s, 3 bad v, 4 zero signer, 5 no match
-        uint256 detail;
-        uint256 used;
+        bool failed;
         uint256 t;
         uint256 halfN = SignatureLib.HALF_N;
         assembly ("memory-safe") {
@@ -79,65 +77,64 @@ abstract contract StaticMultisigIsm is IInterchainSecurityModule {
             let word := mload(0x00)
             t := byte(0, word)
             let n := byte(1, word)
-            let validators := mload(0x40)
-            codecopy(validators, sub(sub(size, 2), mul(n, 20)), mul(n, 20))
-            let buf := add(validators, mul(n, 20))
-            switch lt(signatures.length, mul(t, 65))
-            case 1 {
-                failure := 1
-                detail := div(signatures.length, 65)
-            }
-            default {
-                let j := 0
-                let sig := signatures.offset
-                for { let i := 0 } lt(i, t) { i := add(i, 1) } {
-                    let r := calldataload(sig)
-                    let s := calldataload(add(sig, 0x20))
-                    let v := byte(0, calldataload(add(sig, 0x40)))
-                    sig := add(sig, 65)
-                    detail := i
-                    if gt(s, halfN) {
-                        failure := 2
+            let cursor := mload(0x40)
+            let validatorsEnd := add(cursor, mul(n, 20))
+            codecopy(cursor, sub(sub(size, 2), mul(n, 20)), mul(n, 20))
+            // ecrecover input at buf, output at buf + 0x80.
+            let buf := validatorsEnd
+            mstore(buf, digest)
+            let out := add(buf, 0x80)
+            let sig := signatures.offset
+            let sigEnd := add(sig, mul(t, 65))
+            failed := lt(signatures.length, mul(t, 65))
+            for {} and(lt(sig, sigEnd), iszero(failed)) { sig := add(sig, 65) } {
+                let s := calldataload(add(sig, 0x20))
+                let v := byte(0, calldataload(add(sig, 0x40)))
+                // s above n/2 or v outside {27, 28}.
+                failed := or(gt(s, halfN), gt(sub(v, 27), 1))
+                mstore(add(buf, 0x20), v)
+                mstore(add(buf, 0x40), calldataload(sig))
+                mstore(add(buf, 0x60), s)
+                // An invalid signature returns nothing and leaves `out` zero.
+                mstore(out, 0)
+                pop(staticcall(gas(), 0x01, buf, 0x80, out, 0x20))
+                let signer := mload(out)
+                failed := or(failed, iszero(signer))
+                // Advance through the list to this signer; running off its end fails.
+                for {} 1 {} {
+                    if iszero(lt(cursor, validatorsEnd)) {
+                        failed := 1
                         break
                     }
-                    if iszero(or(eq(v, 27), eq(v, 28))) {
-                        failure := 3
-                        break
-                    }
-                    mstore(buf, digest)
-                    mstore(add(buf, 0x20), v)
-                    mstore(add(buf, 0x40), r)
-                    mstore(add(buf, 0x60), s)
-                    let ok := staticcall(gas(), 0x01, buf, 0x80, buf, 0x20)
-                    // Nothing returned (invalid signature) counts as the zero address.
-                    let signer := mul(mload(buf), and(ok, eq(returndatasize(), 0x20)))
-                    if iszero(signer) {
-                        failure := 4
-                        break
-                    }
-                    for {} and(lt(j, n), iszero(eq(shr(96, mload(add(validators, mul(j, 20)))), signer))) {
-                        j := add(j, 1)
-                    } {}
-                    if eq(j, n) {
-                        failure := 5
-                        detail := signer
-                        break
-                    }
-                    used := or(used, shl(j, 1))
-                    j := add(j, 1)
+                    let candidate := shr(96, mload(cursor))
+                    cursor := add(cursor, 20)
+                    if eq(candidate, signer) { break }
                 }
             }
         }
-        if (failure != 0) _reject(failure, detail, used, t);
+        if (failed) _explainRejection(digest, signatures, t);
     }
 
-    function _reject(uint256 failure, uint256 detail, uint256 used, uint256 t) private pure {
-        if (failure == 1) revert TooFewSignatures(detail, t);
-        if (failure == 2) revert SignatureLib.SignatureHighS(detail);
-        if (failure == 3) revert SignatureLib.SignatureBadV(detail);
-        if (failure == 4) revert SignatureLib.SignatureRecoversToZero(detail);
+    /// @dev Re-runs the check in plain Solidity and reverts with the first reason found.
+    function _explainRejection(bytes32 digest, bytes calldata signatures, uint256 t)
+        private
+        view
+    {
+        if (signatures.length < t * 65) revert TooFewSignatures(signatures.length / 65, t);
         (uint256 ptr, uint256 n,) = _loadValidators();
-        _rejectSigner(address(uint160(detail)), ptr, n, used);
+        uint256 sig;
+        assembly ("memory-safe") {
+            sig := signatures.offset
+        }
+        uint256 j = 0;
+        uint256 used = 0;
+        for (uint256 i = 0; i < t; ++i) {
+            address signer = SignatureLib.recoverAt(digest, sig + i * 65, i);
+            while (j < n && _validatorAt(ptr, j) != signer) ++j;
+            if (j == n) _rejectSigner(signer, ptr, n, used);
+            used |= 1 << j;
+            ++j;
+        }
     }
 
     /// @dev Explains why `signer` did not match the rest of the list.
