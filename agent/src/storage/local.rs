@@ -50,10 +50,25 @@ impl LocalStorage {
         &self.root
     }
 
-    fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StorageError {
-        let path = path.display().to_string();
-        move |source| StorageError::Io { op, path, source }
+    /// The file for object `name`, which must be a plain file name.
+    fn object_path(&self, name: &str) -> Result<PathBuf, StorageError> {
+        let plain = !name.is_empty()
+            && !name.starts_with('.')
+            && !name.contains(['/', '\\'])
+            && !name.chars().any(char::is_control);
+        if !plain {
+            return Err(StorageError::Setup {
+                location: self.location.clone(),
+                reason: format!("object name {name:?} is not a plain file name"),
+            });
+        }
+        Ok(self.root.join(name))
     }
+}
+
+fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StorageError {
+    let path = path.display().to_string();
+    move |source| StorageError::Io { op, path, source }
 }
 
 /// Distinguishes temporary files of concurrent writes within one process.
@@ -63,12 +78,10 @@ fn read_capped(path: &Path, location: &str, name: &str) -> Result<Option<Vec<u8>
     let file = match fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(LocalStorage::io_error("opening", path)(e)),
+        Err(e) => return Err(io_error("opening", path)(e)),
     };
     let mut bytes = Vec::new();
-    file.take(MAX_OBJECT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(LocalStorage::io_error("reading", path))?;
+    file.take(MAX_OBJECT_BYTES + 1).read_to_end(&mut bytes).map_err(io_error("reading", path))?;
     if bytes.len() as u64 > MAX_OBJECT_BYTES {
         return Err(StorageError::TooLarge {
             location: location.to_owned(),
@@ -81,16 +94,15 @@ fn read_capped(path: &Path, location: &str, name: &str) -> Result<Option<Vec<u8>
 }
 
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
-    fs::create_dir_all(dir).map_err(LocalStorage::io_error("creating directory", dir))?;
+    fs::create_dir_all(dir).map_err(io_error("creating directory", dir))?;
     let target = dir.join(name);
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let temp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     let result = (|| {
-        let mut file =
-            fs::File::create(&temp).map_err(LocalStorage::io_error("creating", &temp))?;
-        file.write_all(bytes).map_err(LocalStorage::io_error("writing", &temp))?;
-        file.sync_all().map_err(LocalStorage::io_error("flushing", &temp))?;
-        fs::rename(&temp, &target).map_err(LocalStorage::io_error("renaming into", &target))
+        let mut file = fs::File::create(&temp).map_err(io_error("creating", &temp))?;
+        file.write_all(bytes).map_err(io_error("writing", &temp))?;
+        file.sync_all().map_err(io_error("flushing", &temp))?;
+        fs::rename(&temp, &target).map_err(io_error("renaming into", &target))
     })();
     if result.is_err() {
         // Best effort: a leftover temporary file is harmless but untidy.
@@ -103,9 +115,7 @@ fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageE
 /// Makes a rename or removal in `dir` durable.
 fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     #[cfg(unix)]
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(LocalStorage::io_error("flushing directory", dir))?;
+    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_error("flushing directory", dir))?;
     #[cfg(not(unix))]
     let _ = dir;
     Ok(())
@@ -116,7 +126,7 @@ fn remove(dir: &Path, name: &str) -> Result<(), StorageError> {
     match fs::remove_file(&path) {
         Ok(()) => sync_dir(dir),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(LocalStorage::io_error("removing", &path)(e)),
+        Err(e) => Err(io_error("removing", &path)(e)),
     }
 }
 
@@ -143,17 +153,19 @@ impl ObjectBackend for LocalStorage {
     }
 
     async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let path = self.root.join(name);
+        let path = self.object_path(name)?;
         let (location, name) = (self.location.clone(), name.to_owned());
-        blocking("reading", &path.clone(), move || read_capped(&path, &location, &name)).await
+        blocking("reading", &self.root, move || read_capped(&path, &location, &name)).await
     }
 
     async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
+        self.object_path(name)?;
         let (dir, name) = (self.root.clone(), name.to_owned());
         blocking("writing", &self.root, move || write_atomically(&dir, &name, &bytes)).await
     }
 
     async fn delete(&self, name: &str) -> Result<(), StorageError> {
+        self.object_path(name)?;
         let (dir, name) = (self.root.clone(), name.to_owned());
         blocking("removing", &self.root, move || remove(&dir, &name)).await
     }
@@ -218,6 +230,18 @@ mod tests {
         let names: Vec<_> =
             fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("same.json")]);
+    }
+
+    #[tokio::test]
+    async fn object_names_stay_inside_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LocalStorage::new(dir.path().join("store")).unwrap();
+        for name in ["../escape.json", "a/b.json", ".hidden", "", "a\nb"] {
+            let err = storage.put(name, b"x".to_vec()).await.unwrap_err();
+            assert!(err.to_string().contains("plain file name"), "{name:?}: {err}");
+            assert!(storage.get(name).await.is_err(), "{name:?}");
+        }
+        assert!(!dir.path().join("escape.json").exists());
     }
 
     #[tokio::test]
