@@ -1,6 +1,26 @@
 //! The Metalayer validator daemon.
 //!
-//! It will announce its checkpoint storage, rebuild the origin Mailbox's Merkle
-//! tree from indexed insertions, check it against the chain's latest checkpoint
-//! at the reorg-lagged height, and sign and publish one checkpoint per leaf behind
-//! a durable double-sign protection record. Not written yet.
+//! A validator attests to its origin Mailbox's Merkle tree of message ids.
+//! It announces where it publishes ([`Validator::announce`]), indexes the
+//! tree's `InsertedIntoTree` events into a local store, rebuilds the tree,
+//! and compares its root with the chain's `latestCheckpoint()` read at the
+//! reorg-lagged block by quorum over the origin's endpoints
+//! ([`Validator::tick`]). Only then does it sign one checkpoint per new leaf,
+//! newest first, and publish them to its checkpoint storage.
+//!
+//! Safety rests on two things kept apart from everything else:
+//! - [`protection`]: every checkpoint is recorded, durably, before it is
+//!   signed, and a conflicting request for an index is refused;
+//! - the reorg flag: a root mismatch writes `reorg_flag.json` to the
+//!   checkpoint storage and stops the validator, and a validator refuses to
+//!   start while the flag is there.
+//!
+//! The `metalayer-validator` binary wraps [`Validator`] with configuration
+//! ([`settings`]), keys, metrics and logs.
+
+pub mod metrics;
+pub mod protection;
+pub mod settings;
+pub mod validator;
+
+pub use validator::{Tick, Validator, ValidatorError};

@@ -1,0 +1,481 @@
+//! The validator's work: announce, follow the origin tree, sign and publish.
+//!
+//! Each tick reads, at the reorg-lagged block and by quorum over the origin's
+//! endpoints, the hook's leaf count and `latestCheckpoint()`; feeds the
+//! indexed insertions up to that index into the local tree, queueing one
+//! checkpoint per new leaf; and compares the local root with the chain's.
+//! Only when they match is the queue signed, newest first, each batch passed
+//! through the double-sign protection (recorded and flushed) before any of
+//! its signatures is made. A mismatch raises the reorg flag and stops the
+//! validator.
+
+use std::{
+    cmp::Reverse,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::Bytes,
+    providers::{Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use futures::{StreamExt, stream};
+use metalayer_agent::{
+    chain::{ChainClient, ChainError, RetryPolicy, RpcMetrics},
+    config::ChainSettings,
+    indexer::{EventKind, Indexer, IndexerConfig, IndexerMetrics},
+    storage::{AgentMetadata, CheckpointStorage, ReorgEvent, StorageError},
+    store::{AgentStore, StoreError},
+};
+use metalayer_contracts::bindings::{MerkleTreeHook, ValidatorAnnounce};
+use metalayer_protocol::{
+    B256, Checkpoint, CheckpointWithMessageId, LocalSigner, Signer, address_to_bytes32,
+    announcement::Announcement, merkle::MerkleTree, signature::SignatureError, signed::Signed,
+};
+use prometheus::Registry;
+
+use crate::{
+    metrics::ValidatorMetrics,
+    protection::{ProtectionError, SigningProtection, Verdict},
+    settings::ValidatorSettings,
+};
+
+/// Longest pause between announcement attempts.
+const MAX_ANNOUNCE_RETRY: Duration = Duration::from_secs(900);
+/// Signed checkpoints written to storage at once.
+const WRITE_CONCURRENCY: usize = 32;
+
+/// Why the validator stopped or a tick failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidatorError {
+    /// A reorg flag from an earlier run is in the checkpoint storage.
+    #[error(
+        "the reorg flag is raised in {location}: at leaf {} the validator's root was {} but the chain \
+         said {} (reorg period {}, seen at unix time {}). The validator will not sign until an operator \
+         has found the cause. Check the origin's canonical history and every RPC endpoint; if the chain \
+         reorganised deeper than the reorg period, raise `reorg_period`. Then delete reorg_flag.json \
+         from the checkpoint storage and restart. Never delete the signing protection database.",
+        .event.checkpoint_index, .event.local_merkle_root, .event.canonical_merkle_root,
+        .event.reorg_period, .event.unix_timestamp
+    )]
+    ReorgFlagRaised {
+        /// The recorded event.
+        event: ReorgEvent,
+        /// The storage location holding it.
+        location: String,
+    },
+    /// The local tree disagrees with the chain: the flag has just been raised.
+    #[error(
+        "merkle root mismatch at leaf {}: local {} vs chain {} at the reorg-lagged block. The origin \
+         reorganised deeper than the reorg period ({}), or an RPC endpoint serves another chain. The \
+         reorg flag is raised in the checkpoint storage and signing has stopped; see \
+         reorg_rpc_responses.json beside it. Investigate before restarting.",
+        .0.checkpoint_index, .0.local_merkle_root, .0.canonical_merkle_root, .0.reorg_period
+    )]
+    RootMismatch(ReorgEvent),
+    /// The double-sign protection refused, or its database failed.
+    #[error(transparent)]
+    Protection(#[from] ProtectionError),
+    /// The origin chain could not be read.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Checkpoint storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Signature(#[from] SignatureError),
+    /// The local tree is full (2^32 − 1 leaves).
+    #[error("the local merkle tree is full")]
+    TreeFull,
+    /// The RPC endpoints serve another chain than configured.
+    #[error(
+        "chain {chain}: the RPC endpoints report chain id {actual}, the configuration says {expected}"
+    )]
+    WrongChain {
+        /// Chain name.
+        chain: String,
+        /// Configured chain id.
+        expected: u64,
+        /// Reported chain id.
+        actual: u64,
+    },
+    /// Metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+impl ValidatorError {
+    /// Errors after which the validator must stop rather than retry.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, Self::Chain(_) | Self::Storage(_))
+    }
+}
+
+/// What a tick did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tick {
+    /// The origin tree is still empty.
+    EmptyTree,
+    /// Leaves are on chain that the indexer has not stored yet.
+    WaitingForIndexer,
+    /// The chain's count is below the local tree's (endpoints behind): retry.
+    ChainBehind,
+    /// Everything up to this index is signed and published.
+    Published(u32),
+}
+
+/// A running validator's state.
+pub struct Validator {
+    origin: ChainSettings,
+    client: Arc<ChainClient>,
+    store: AgentStore,
+    protection: SigningProtection,
+    storage: Arc<dyn CheckpointStorage>,
+    signer: Arc<LocalSigner>,
+    chain_signer: Option<PrivateKeySigner>,
+    metrics: ValidatorMetrics,
+    indexer_metrics: IndexerMetrics,
+    interval: Duration,
+    sign_batch: usize,
+    announce_retry: Duration,
+    tree: MerkleTree,
+    queue: Vec<CheckpointWithMessageId>,
+    hook32: B256,
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("origin", &self.origin.name)
+            .field("validator", &self.signer.address())
+            .field("leaves", &self.tree.count())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Validator {
+    /// Opens the databases and storage and connects to the origin.
+    pub async fn new(
+        origin: ChainSettings,
+        settings: &ValidatorSettings,
+        signer: LocalSigner,
+        chain_signer: Option<PrivateKeySigner>,
+        storage: Arc<dyn CheckpointStorage>,
+        registry: &Registry,
+    ) -> Result<Self, ValidatorError> {
+        let client = ChainClient::connect(
+            &origin.name,
+            &origin.rpc_urls,
+            RetryPolicy::default(),
+            RpcMetrics::new(registry)?,
+        )
+        .await?;
+        let actual = client.read("eth_chainId", |p| async move { p.get_chain_id().await }).await?;
+        if actual != origin.chain_id {
+            return Err(ValidatorError::WrongChain {
+                chain: origin.name,
+                expected: origin.chain_id,
+                actual,
+            });
+        }
+        let store = AgentStore::open(&settings.db.join("index"))?;
+        let protection = SigningProtection::open(&settings.db.join("signing_protection"))?;
+        Ok(Self {
+            hook32: address_to_bytes32(origin.addresses.merkle_tree_hook),
+            origin,
+            client: Arc::new(client),
+            store,
+            protection,
+            storage,
+            signer: Arc::new(signer),
+            chain_signer,
+            metrics: ValidatorMetrics::new(registry)?,
+            indexer_metrics: IndexerMetrics::new(registry)?,
+            interval: settings.interval(),
+            sign_batch: settings.sign_batch.max(1),
+            announce_retry: Duration::from_millis(settings.announce_retry_ms.max(10)),
+            tree: MerkleTree::new(),
+            queue: Vec::new(),
+        })
+    }
+
+    /// The double-sign protection record (for export and tests).
+    pub fn protection(&self) -> &SigningProtection {
+        &self.protection
+    }
+
+    /// Runs until a fatal error: refuses to start under a raised reorg flag,
+    /// announces, then indexes and signs forever.
+    pub async fn run(mut self) -> Result<(), ValidatorError> {
+        self.preflight().await?;
+        self.announce().await?;
+        let indexer = tokio::spawn(self.insertion_indexer().run());
+        let _stop_indexer = AbortOnDrop(indexer);
+        loop {
+            match self.tick().await {
+                Ok(tick) => tracing::debug!(?tick, "tick"),
+                Err(error) if error.is_fatal() => return Err(error),
+                Err(error) => tracing::warn!(%error, "tick failed; retrying"),
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+
+    /// Refuses to start while the reorg flag is raised; writes the agent metadata.
+    pub async fn preflight(&self) -> Result<(), ValidatorError> {
+        if let Some(event) = self.storage.read_reorg_flag().await? {
+            return Err(ValidatorError::ReorgFlagRaised {
+                event,
+                location: self.storage.announcement_location(),
+            });
+        }
+        let metadata = AgentMetadata {
+            git_sha: option_env!("METALAYER_GIT_SHA").unwrap_or("unknown").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        Ok(self.storage.write_metadata(&metadata).await?)
+    }
+
+    /// The indexer of this origin's tree insertions, sharing the store.
+    pub fn insertion_indexer(&self) -> Indexer {
+        let config = IndexerConfig {
+            chain: self.origin.name.clone(),
+            domain: self.origin.domain,
+            kind: EventKind::Insertion,
+            address: self.origin.addresses.merkle_tree_hook,
+            from: self.origin.index.from,
+            chunk: self.origin.index.chunk,
+            reorg_period: self.origin.reorg_period,
+            poll_interval: self.interval,
+        };
+        Indexer::new(self.client.clone(), self.store.clone(), config, self.indexer_metrics.clone())
+    }
+
+    /// Writes the signed announcement to storage, then waits until the
+    /// location is on chain, submitting the announcement if a funded chain
+    /// signer is configured.
+    pub async fn announce(&self) -> Result<(), ValidatorError> {
+        let location = self.storage.announcement_location();
+        let announcement = Announcement {
+            validator: self.signer.address(),
+            mailbox_address: address_to_bytes32(self.origin.addresses.mailbox),
+            mailbox_domain: self.origin.domain,
+            storage_location: location.clone(),
+        };
+        let signed = Signed::sign(announcement, self.signer.as_ref())?;
+        self.storage.write_announcement(&signed).await?;
+        let mut delay = self.announce_retry;
+        loop {
+            match self.is_announced(&location).await {
+                Ok(true) => {
+                    self.metrics.announced.set(1);
+                    tracing::info!(%location, "storage location is announced");
+                    return Ok(());
+                }
+                Ok(false) => match &self.chain_signer {
+                    Some(key) => match self.send_announcement(key, &signed).await {
+                        Ok(()) => continue,
+                        Err(error) => tracing::warn!(%error, "announcing failed; retrying"),
+                    },
+                    None => tracing::warn!(
+                        %location, validator = %self.signer.address(),
+                        "the storage location is not announced and no chain_signer is configured: \
+                         announce it from a funded account; waiting"
+                    ),
+                },
+                Err(error) => tracing::warn!(%error, "reading announcements failed; retrying"),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_ANNOUNCE_RETRY);
+        }
+    }
+
+    async fn is_announced(&self, location: &str) -> Result<bool, ChainError> {
+        let tip = self.client.block_number().await?;
+        let call = ValidatorAnnounce::getAnnouncedStorageLocationsCall {
+            validatorList: vec![self.signer.address()],
+        };
+        let locations =
+            self.client.call(self.origin.addresses.validator_announce, &call, tip).await?;
+        Ok(locations.first().is_some_and(|l| l.iter().any(|l| l == location)))
+    }
+
+    async fn send_announcement(
+        &self,
+        key: &PrivateKeySigner,
+        signed: &Signed<Announcement>,
+    ) -> Result<(), String> {
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(key.clone()))
+            .connect_provider(self.client.provider());
+        let balance = provider.get_balance(key.address()).await.map_err(|e| e.to_string())?;
+        if balance.is_zero() {
+            return Err(format!(
+                "chain signer {} has no funds on {}",
+                key.address(),
+                self.origin.name
+            ));
+        }
+        let contract = ValidatorAnnounce::new(self.origin.addresses.validator_announce, &provider);
+        let call = contract.announce(
+            signed.value.validator,
+            signed.value.storage_location.clone(),
+            Bytes::from(signed.signature.to_bytes().to_vec()),
+        );
+        let receipt = call
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .get_receipt()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !receipt.status() {
+            return Err(format!("announce transaction {} reverted", receipt.transaction_hash));
+        }
+        Ok(())
+    }
+
+    /// One look at the origin: extend the local tree, check it, sign and publish.
+    pub async fn tick(&mut self) -> Result<Tick, ValidatorError> {
+        let hook = self.origin.addresses.merkle_tree_hook;
+        let block = self.client.final_block(self.origin.reorg_period).await?;
+        let count = self.client.call_quorum(hook, &MerkleTreeHook::countCall {}, block).await?;
+        if count == 0 {
+            return Ok(Tick::EmptyTree);
+        }
+        let latest =
+            self.client.call_quorum(hook, &MerkleTreeHook::latestCheckpointCall {}, block).await?;
+        let (root, index) = (latest._0, latest._1);
+        self.metrics
+            .latest_checkpoint
+            .with_label_values(&["validator_observed"])
+            .set(i64::from(index));
+        if self.tree.count() > u64::from(index) + 1 {
+            tracing::warn!(
+                local = self.tree.count(),
+                chain = u64::from(index) + 1,
+                "the chain's tree is behind ours; retrying"
+            );
+            return Ok(Tick::ChainBehind);
+        }
+        while self.tree.count() <= u64::from(index) {
+            let next = self.tree.count() as u32;
+            let Some(insertion) = self.store.insertion(self.origin.domain, next)? else {
+                return Ok(Tick::WaitingForIndexer);
+            };
+            self.tree.insert(insertion.message_id).map_err(|_| ValidatorError::TreeFull)?;
+            self.queue.push(CheckpointWithMessageId {
+                checkpoint: Checkpoint {
+                    merkle_tree_hook: self.hook32,
+                    origin: self.origin.domain,
+                    root: self.tree.root(),
+                    index: next,
+                },
+                message_id: insertion.message_id,
+            });
+        }
+        if self.tree.root() != root {
+            return Err(self.raise_reorg_flag(root, index, block).await);
+        }
+        self.publish_queue().await?;
+        self.metrics
+            .latest_checkpoint
+            .with_label_values(&["validator_processed"])
+            .set(i64::from(index));
+        self.metrics.backfill_complete.set(1);
+        Ok(Tick::Published(index))
+    }
+
+    /// Signs and publishes the queue, newest first, in batches.
+    async fn publish_queue(&mut self) -> Result<(), ValidatorError> {
+        self.queue.sort_unstable_by_key(|c| Reverse(c.checkpoint.index));
+        let Some(highest) = self.queue.first().map(|c| c.checkpoint.index) else { return Ok(()) };
+        let (domain, hook) = (self.origin.domain, self.hook32);
+        for (n, batch) in self.queue.chunks(self.sign_batch).enumerate() {
+            let verdicts = match self.protection.check_and_record_all(batch) {
+                Ok(v) => v,
+                Err(error) => {
+                    if matches!(error, ProtectionError::Conflict(_)) {
+                        self.metrics.signing_refused.inc();
+                    }
+                    return Err(error.into());
+                }
+            };
+            let mut todo = Vec::with_capacity(batch.len());
+            for (checkpoint, verdict) in batch.iter().zip(verdicts) {
+                let index = checkpoint.checkpoint.index;
+                if verdict == Verdict::Recorded
+                    || !self.protection.is_published(domain, hook, index)?
+                {
+                    todo.push(*checkpoint);
+                }
+            }
+            let signer = self.signer.clone();
+            let storage = self.storage.clone();
+            let written: Vec<Result<u32, ValidatorError>> = stream::iter(todo)
+                .map(|checkpoint| {
+                    let (signer, storage) = (signer.clone(), storage.clone());
+                    async move {
+                        let signed = Signed::sign(checkpoint, signer.as_ref())?;
+                        storage.write_checkpoint(&signed).await?;
+                        Ok(checkpoint.checkpoint.index)
+                    }
+                })
+                .buffer_unordered(WRITE_CONCURRENCY)
+                .collect()
+                .await;
+            for index in written {
+                self.protection.mark_published(domain, hook, index?)?;
+                self.metrics.signed.inc();
+            }
+            if n == 0 {
+                self.storage.raise_latest_index(highest).await?;
+            }
+        }
+        self.queue.clear();
+        Ok(())
+    }
+
+    async fn raise_reorg_flag(&self, canonical: B256, index: u32, block: u64) -> ValidatorError {
+        let event = ReorgEvent {
+            local_merkle_root: self.tree.root(),
+            canonical_merkle_root: canonical,
+            checkpoint_index: index,
+            unix_timestamp: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            reorg_period: self.origin.reorg_period,
+        };
+        self.metrics.root_mismatch.set(1);
+        tracing::error!(?event, "merkle root mismatch: raising the reorg flag and stopping");
+        let hook = self.origin.addresses.merkle_tree_hook;
+        let answers =
+            self.client.call_each(hook, &MerkleTreeHook::latestCheckpointCall {}, block).await;
+        let diagnostics = serde_json::json!({
+            "block": block,
+            "endpoints": answers.into_iter().map(|(endpoint, answer)| match answer {
+                Ok(r) => serde_json::json!({"endpoint": endpoint, "root": r._0, "index": r._1}),
+                Err(e) => serde_json::json!({"endpoint": endpoint, "error": e}),
+            }).collect::<Vec<_>>(),
+        });
+        if let Err(error) = self.storage.write_reorg_rpc_responses(&diagnostics).await {
+            tracing::error!(%error, "could not write the reorg diagnostics");
+        }
+        if let Err(error) = self.storage.write_reorg_flag(&event).await {
+            tracing::error!(%error, "could not write the reorg flag: do not restart this validator before investigating");
+        }
+        ValidatorError::RootMismatch(event)
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,207 @@
+//! The test network: a rollup-core node with the core contracts deployed, a
+//! validator configured against it, and helpers to dispatch and deliver.
+
+use std::{net::SocketAddr, path::Path, sync::Arc};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::Address,
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::{MnemonicBuilder, PrivateKeySigner},
+    sol_types::SolEvent,
+};
+use metalayer_agent::{
+    config::ConfigLoader,
+    indexer::Step,
+    storage::{CheckpointStorage, LocalStorage},
+};
+use metalayer_contracts::{CoreConfig, CoreDeployment, bindings::Mailbox, deploy_core};
+use metalayer_protocol::{B256, LocalSigner, Message, Signer, address_to_bytes32};
+use metalayer_rollup::{
+    genesis::{DEV_MNEMONIC, Genesis},
+    node::{MiningMode, NodeConfig},
+    rpc::RpcLimits,
+    service::RunningNode,
+};
+use metalayer_validator::{Validator, settings::ValidatorSettings};
+use prometheus::Registry;
+use tempfile::TempDir;
+
+pub(crate) const DOMAIN: u32 = 31337;
+
+/// Dev account `i` of the node's mnemonic (funded at genesis).
+pub(crate) fn dev(i: u32) -> PrivateKeySigner {
+    MnemonicBuilder::from_phrase(DEV_MNEMONIC).index(i).and_then(|b| b.build()).expect("dev key")
+}
+
+/// A validator key that holds no funds.
+pub(crate) fn validator_key(n: u8) -> B256 {
+    B256::repeat_byte(0x40 + n)
+}
+
+pub(crate) struct Net {
+    pub(crate) node: RunningNode,
+    pub(crate) dir: TempDir,
+    pub(crate) core: CoreDeployment,
+    pub(crate) provider: DynProvider,
+}
+
+/// A node (instant mining) with the core stack; `validators` secure it, 1 of n.
+pub(crate) async fn net(validators: Vec<Address>) -> Net {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = NodeConfig {
+        data_dir: dir.path().join("node"),
+        genesis: Genesis::default(),
+        mining: MiningMode::Instant,
+        pool_capacity: 10_000,
+    };
+    let listen: SocketAddr = "127.0.0.1:0".parse().expect("loopback");
+    let node = RunningNode::start(config, listen, RpcLimits::default()).await.expect("node starts");
+    let url = node.http_url().parse().expect("url");
+    let provider =
+        ProviderBuilder::new().wallet(EthereumWallet::from(dev(0))).connect_http(url).erased();
+    let chain_id = provider.get_chain_id().await.expect("chain id");
+    assert_eq!(chain_id, u64::from(DOMAIN), "the tests assume domain = chain id");
+    let core = deploy_core(
+        provider.clone(),
+        &CoreConfig {
+            local_domain: DOMAIN,
+            owner: dev(0).address(),
+            beneficiary: dev(0).address(),
+            validators,
+            threshold: 1,
+            default_ism: Default::default(),
+            remote_gas: vec![],
+        },
+    )
+    .await
+    .expect("core deploys");
+    Net { node, dir, core, provider }
+}
+
+impl Net {
+    /// Dispatches `body` to this chain's TestRecipient; returns the message.
+    pub(crate) async fn dispatch(&self, body: &[u8]) -> Message {
+        let mailbox = Mailbox::new(self.core.mailbox, &self.provider);
+        let receipt = mailbox
+            .dispatch_2(DOMAIN, address_to_bytes32(self.core.test_recipient), body.to_vec().into())
+            .send()
+            .await
+            .expect("dispatch sent")
+            .get_receipt()
+            .await
+            .expect("dispatch mined");
+        assert!(receipt.status(), "dispatch reverted");
+        let log = receipt
+            .inner
+            .logs()
+            .iter()
+            .find(|l| l.topic0() == Some(&Mailbox::Dispatch::SIGNATURE_HASH))
+            .expect("Dispatch log");
+        let event = Mailbox::Dispatch::decode_log(&log.inner).expect("Dispatch decodes");
+        Message::decode(&event.data.message).expect("message decodes")
+    }
+
+    /// Mines `n` empty blocks.
+    pub(crate) async fn mine(&self, n: u64) {
+        let _: serde_json::Value =
+            self.provider.raw_request("anvil_mine".into(), (n,)).await.expect("anvil_mine");
+    }
+
+    /// Validator settings for this network as TOML, loaded like the binary does.
+    pub(crate) fn settings_toml(&self, key: B256, reorg_period: u64, state: &Path) -> String {
+        let a = &self.core;
+        format!(
+            r#"
+origin = "testnet"
+db = "{db}"
+interval_ms = 50
+announce_retry_ms = 50
+metrics_listen = "127.0.0.1:0"
+
+[validator_key]
+type = "hex"
+key = "{key}"
+
+[chain_signer]
+type = "hex"
+key = "{chain_key}"
+
+[checkpoint_storage]
+type = "local"
+path = "{storage}"
+
+[chains.testnet]
+domain = {DOMAIN}
+chain_id = {DOMAIN}
+rpc_urls = ["{url}"]
+reorg_period = {reorg_period}
+addresses = {{ mailbox = "{mailbox}", merkle_tree_hook = "{hook}", interchain_gas_paymaster = "{igp}", validator_announce = "{va}" }}
+index = {{ from = {from}, chunk = 7 }}
+"#,
+            db = state.join("db").display(),
+            storage = state.join("checkpoints").display(),
+            chain_key = B256::from_slice(&dev(1).to_bytes()[..]),
+            url = self.node.http_url(),
+            mailbox = a.mailbox,
+            hook = a.merkle_tree_hook,
+            igp = a.interchain_gas_paymaster,
+            va = a.validator_announce,
+            from = a.deployed_block,
+        )
+    }
+
+    /// A validator built in-process from [`Self::settings_toml`].
+    pub(crate) async fn validator(
+        &self,
+        key: B256,
+        reorg_period: u64,
+        state: &Path,
+    ) -> (Validator, Arc<LocalStorage>) {
+        let path = state.join("validator.toml");
+        std::fs::create_dir_all(state).expect("state dir");
+        std::fs::write(&path, self.settings_toml(key, reorg_period, state))
+            .expect("config written");
+        let mut settings: ValidatorSettings =
+            ConfigLoader::new().file(&path).load().expect("config loads");
+        let origin = settings.origin_chain().expect("origin").clone();
+        let storage = Arc::new(LocalStorage::new(state.join("checkpoints")).expect("storage"));
+        let signer = LocalSigner::from_bytes(&key).expect("key");
+        let chain_signer = Some(dev(1));
+        let validator = Validator::new(
+            origin,
+            &settings,
+            signer,
+            chain_signer,
+            storage.clone(),
+            &Registry::new(),
+        )
+        .await
+        .expect("validator starts");
+        (validator, storage)
+    }
+}
+
+/// Runs the validator's indexer until it has read every final block.
+pub(crate) async fn index_all(validator: &Validator) {
+    let indexer = validator.insertion_indexer();
+    for _ in 0..1000 {
+        if indexer.step().await.expect("indexer step") == Step::CaughtUp {
+            return;
+        }
+    }
+    panic!("the indexer never caught up");
+}
+
+/// The signer address of validator key `n`.
+pub(crate) fn validator_address(n: u8) -> Address {
+    LocalSigner::from_bytes(&validator_key(n)).expect("key").address()
+}
+
+/// Reads stored checkpoint `index`.
+pub(crate) async fn stored(
+    storage: &LocalStorage,
+    index: u32,
+) -> Option<metalayer_protocol::signed::SignedCheckpoint> {
+    storage.read_checkpoint(index).await.expect("storage readable")
+}
