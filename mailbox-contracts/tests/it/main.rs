@@ -9,3 +9,4 @@ mod fixture;
 mod harness;
 mod ism_rejections;
 mod periphery;
+mod vectors;
