@@ -28,19 +28,29 @@ import {TypeCasts} from "./libs/TypeCasts.sol";
 /// A zero required hook means "no required hook" (the call is skipped).
 ///
 /// Replay protection and its safety argument. Every delivery, by `process` or by
-/// `processBatch`, goes through `_markDelivered`, which reads and writes the single record
-/// `deliveries[id]` keyed by the message id (= keccak256 of the whole message) and reverts if
-/// it is already set. Both paths check it before any external call and set it before calling
-/// the ISM or the recipient, all in one transaction. So a message id is delivered at most once
-/// across both paths (a re-entrant second delivery sees the record; a reverted delivery rolls
-/// the record back with everything else), and `delivered(id)` is true exactly for delivered
-/// ids whichever path delivered them. A per-origin bitmap keyed by nonce or leaf index would be
-/// cheaper to write, but `delivered(bytes32)` receives only the id, from which neither the
-/// nonce nor the leaf index can be recovered; any structure that answers it exactly must be
-/// found from the id alone, which for uniformly random ids means one fresh storage slot per
-/// delivered message. A bitmap kept beside the record would add cost and protect nothing
-/// more, and a bitmap instead of it would make `delivered(id)` wrong, so this contract keeps
-/// one record per id and accepts its cost (about 22.1k gas per message).
+/// `processBatch`, goes through `_markDelivered`, which reads and writes the one record
+/// `deliveries[id]` keyed by the message id (keccak256 of the whole message) and reverts if it
+/// is already set. Each delivery sets its record before the ISM's state-changing `verify` and
+/// before the recipient's `handle` run (the ISM lookup and `verifyBatch` before it are static
+/// calls). Hence, within a transaction, any later delivery of the same id, whether re-entrant
+/// from a `handle`, a later item of the same batch, or the other path, finds the record and
+/// reverts; across transactions the record persists; and a reverted delivery rolls its record
+/// back together with its effects. So each message id is delivered at most once across both
+/// paths, and `delivered(id)` is true exactly for the ids delivered by either path.
+///
+/// Why not a bitmap. A per-origin bitmap keyed by nonce or leaf index packs 256 deliveries
+/// into a slot and would make replay protection much cheaper, and both paths could share it.
+/// But `delivered(bytes32)` is given only the id, from which neither nonce nor leaf index can
+/// be recovered; whatever answers it exactly must be found from the id alone, which for
+/// uniformly random ids costs one fresh storage slot per delivered message. A bitmap beside
+/// the record would add cost without adding protection; a bitmap instead of it would make
+/// `delivered(id)` wrong for batch-delivered messages (and relayers that rely on it would
+/// retry them forever). This contract therefore keeps one record per id and pays for it
+/// (about 22.1k gas per message, on both paths).
+///
+/// Batch security. `processBatch` accepts a message only if its recipient's ISM, as
+/// `recipientIsm` reports it, is the ISM that verified the batch, so no message is ever held
+/// to a weaker ISM than `process` would apply.
 contract Mailbox is Owned, IPostDispatchHook {
     using MessageLib for bytes;
     using TypeCasts for address;
