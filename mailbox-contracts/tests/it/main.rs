@@ -7,6 +7,7 @@ mod deploy;
 mod dispatch;
 mod fixture;
 mod harness;
+mod hooks_and_factories;
 mod ism_rejections;
 mod periphery;
 mod vectors;
