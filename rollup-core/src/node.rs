@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,7 +22,7 @@ use crate::executor::{SPEC, TX_GAS_CAP, tx_env};
 use crate::genesis::Genesis;
 use crate::metrics::Metrics;
 use crate::pool::TxPool;
-use crate::store::{StateChanges, StoredBlock};
+use crate::store::{ChainStore, StateChanges, StoredBlock};
 
 /// When blocks are produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +64,11 @@ enum MinerMsg {
 #[derive(Debug)]
 pub struct Node {
     chain: RwLock<Chain>,
+    /// The store, also read without the chain lock (pool admission).
+    store: ChainStore,
+    gas_limit: u64,
+    /// Base fee of the next block, kept for pool admission.
+    next_base_fee: AtomicU64,
     pool: Mutex<TxPool>,
     signers: HashMap<Address, PrivateKeySigner>,
     accounts: Vec<Address>,
@@ -88,11 +94,15 @@ impl Node {
         let signers: Vec<PrivateKeySigner> = chain.genesis.dev_signers()?;
         let accounts = signers.iter().map(|s| s.address()).collect();
         let head_number = chain.head_number()?;
+        let next_base_fee = chain.next_base_fee_of(&chain.head()?.1.header);
         let metrics = Metrics::new().map_err(|e| NodeError::Config(format!("metrics: {e}")))?;
         metrics.head.set(head_number as i64);
         let (tx, rx) = mpsc::channel();
         let node = Arc::new(Self {
             chain_id: chain.genesis.chain_id,
+            store: chain.store.clone(),
+            gas_limit: chain.genesis.gas_limit,
+            next_base_fee: AtomicU64::new(next_base_fee),
             chain: RwLock::new(chain),
             pool: Mutex::new(TxPool::new(config.pool_capacity)),
             signers: signers.into_iter().map(|s| (s.address(), s)).collect(),
@@ -173,48 +183,42 @@ impl Node {
         self.submit(tx, sender).await
     }
 
-    /// Checks and pools a transaction with a known sender.
+    /// Checks and pools a transaction with a known sender; in instant mode
+    /// the miner is woken and includes it (with whatever else is ready) in the
+    /// next block. Returns once the transaction is pooled, as anvil does.
     pub async fn submit(&self, tx: TxEnvelope, sender: Address) -> Result<B256, NodeError> {
         if tx.is_eip4844() {
             return Err(TxError::TypeNotSupported.into());
         }
-        let mut head_rx = self.head.subscribe();
+        self.validate(&tx, sender)?;
         let hash = {
-            let chain = self.chain();
-            self.validate(&chain, &tx, sender)?;
             let mut pool = self.pool();
             let hash = pool.insert(tx, sender)?;
             self.metrics.pool_size.set(pool.len() as i64);
             hash
         };
-        if self.mode == MiningMode::Instant {
-            if let Some(m) = lock(&self.miner).as_ref() {
-                let _ = m.send(MinerMsg::Pending);
-            }
-            loop {
-                if self.chain().store.tx_location(hash)?.is_some() || !self.pool().contains(&hash) {
-                    break;
-                }
-                if head_rx.changed().await.is_err() {
-                    break;
-                }
-            }
+        if self.mode == MiningMode::Instant
+            && let Some(m) = lock(&self.miner).as_ref()
+        {
+            let _ = m.send(MinerMsg::Pending);
         }
         Ok(hash)
     }
 
-    fn validate(&self, chain: &Chain, tx: &TxEnvelope, sender: Address) -> Result<(), TxError> {
+    /// Admission checks against the latest committed state. They read the
+    /// store without the chain lock: block building checks again in revm.
+    fn validate(&self, tx: &TxEnvelope, sender: Address) -> Result<(), TxError> {
         if let Some(id) = tx.chain_id()
             && id != self.chain_id
         {
             return Err(TxError::WrongChainId { have: id, want: self.chain_id });
         }
         let store_err = |e: crate::error::StoreError| TxError::Decode(e.to_string());
-        let account = chain.store.account(sender).map_err(store_err)?.unwrap_or_default();
+        let account = self.store.account(sender).map_err(store_err)?.unwrap_or_default();
         if tx.nonce() < account.nonce {
             return Err(TxError::NonceTooLow { next: account.nonce, tx: tx.nonce() });
         }
-        let max_gas = chain.genesis.gas_limit.min(TX_GAS_CAP);
+        let max_gas = self.gas_limit.min(TX_GAS_CAP);
         if tx.gas_limit() > max_gas {
             return Err(TxError::GasLimitTooHigh { tx: tx.gas_limit(), max: max_gas });
         }
@@ -226,7 +230,7 @@ impl Node {
         if tx.max_priority_fee_per_gas().is_some_and(|tip| tip > tx.max_fee_per_gas()) {
             return Err(TxError::TipAboveFeeCap);
         }
-        let base_fee = chain.next_block_params(now_secs()).map(|p| p.base_fee).unwrap_or_default();
+        let base_fee = self.next_base_fee.load(Ordering::Relaxed);
         if tx.max_fee_per_gas() < u128::from(base_fee) {
             return Err(TxError::FeeCapTooLow { max_fee: tx.max_fee_per_gas(), base_fee });
         }
@@ -252,6 +256,21 @@ impl Node {
         overrides: Option<StateChanges>,
         extra_data: Bytes,
     ) -> Result<Arc<MinedBlock>, NodeError> {
+        self.mine_block(overrides, extra_data, false)?
+            .ok_or_else(|| NodeError::Invalid("no block was mined".into()))
+    }
+
+    /// Mines a block if the pool holds executable transactions.
+    pub fn mine_ready(&self) -> Result<Option<Arc<MinedBlock>>, NodeError> {
+        self.mine_block(None, Bytes::new(), true)
+    }
+
+    fn mine_block(
+        &self,
+        overrides: Option<StateChanges>,
+        extra_data: Bytes,
+        only_if_ready: bool,
+    ) -> Result<Option<Arc<MinedBlock>>, NodeError> {
         let mut chain = self.chain_mut();
         let timestamp = now_secs();
         let base_fee = chain.next_block_params(timestamp)?.base_fee;
@@ -261,6 +280,9 @@ impl Node {
                 |a: Address| store.account(a).ok().flatten().map(|x| x.nonce).unwrap_or_default();
             self.pool().best(nonce, base_fee)
         };
+        if only_if_ready && candidates.is_empty() {
+            return Ok(None);
+        }
         let hashes: Vec<B256> = candidates.iter().map(|(tx, _)| *tx.tx_hash()).collect();
         let mined = match chain.mine(timestamp, extra_data, overrides, candidates) {
             Ok(m) => Arc::new(m),
@@ -296,23 +318,23 @@ impl Node {
         self.metrics.state_root_seconds.observe(mined.state_root_secs);
         self.metrics.execution_seconds.observe(mined.execution_secs);
         tracing::debug!(number = h.number, txs = mined.block.txs.len(), gas = h.gas_used, "block");
+        self.refresh_base_fee();
         let _ = self.events.send(ChainEvent::Block(mined.clone()));
         self.head.send_replace(h.number);
-        Ok(mined)
+        Ok(Some(mined))
     }
 
-    fn has_executable(&self) -> bool {
+    fn refresh_base_fee(&self) {
         let chain = self.chain();
-        let store = &chain.store;
-        let nonce =
-            |a: Address| store.account(a).ok().flatten().map(|x| x.nonce).unwrap_or_default();
-        let base_fee = chain.next_block_params(now_secs()).map(|p| p.base_fee).unwrap_or_default();
-        !self.pool().best(nonce, base_fee).is_empty()
+        if let Ok((_, head)) = chain.head() {
+            self.next_base_fee.store(chain.next_base_fee_of(&head.header), Ordering::Relaxed);
+        }
     }
 
     /// Removes blocks above `number` and tells subscribers.
     pub fn rollback_to(&self, number: u64) -> Result<usize, NodeError> {
         let removed = self.chain_mut().rollback_to(number)?;
+        self.refresh_base_fee();
         let count = removed.len();
         if count > 0 {
             self.metrics.head.set(number as i64);
@@ -361,6 +383,7 @@ impl Node {
                 Arc::new(chain.mine(now_secs(), Bytes::from_static(b"reorg"), None, branch)?);
             drop(chain);
             let number = mined.block.header.number;
+            self.refresh_base_fee();
             let _ = self.events.send(ChainEvent::Block(mined));
             self.head.send_replace(number);
             self.metrics.head.set(number as i64);
@@ -408,10 +431,14 @@ fn miner_loop(node: &Weak<Node>, rx: &mpsc::Receiver<MinerMsg>, mode: MiningMode
                 return;
             }
         }
-        while node.has_executable() {
-            if let Err(e) = node.mine_one(None, Bytes::new()) {
-                tracing::error!(error = %e, "block production failed");
-                break;
+        loop {
+            match node.mine_ready() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "block production failed");
+                    break;
+                }
             }
         }
     }

@@ -128,7 +128,8 @@ async fn refused_transactions_use_geth_messages() -> TestResult {
     let signer = dev_signer(2);
     let fee = 100_000_000_000u128;
     let ok = send_raw(&url, &sign(&signer, transfer(0, 31337, 21_000, fee))).await?;
-    assert!(ok["result"].is_string(), "{ok}");
+    let hash = ok["result"].as_str().unwrap_or_else(|| panic!("accepted: {ok}")).parse()?;
+    crate::common::wait_receipt(&p, hash).await?;
     let head = p.get_block_number().await?;
     let cases: Vec<(&str, Bytes)> = vec![
         ("nonce too low", sign(&signer, transfer(0, 31337, 21_000, fee))),

@@ -99,3 +99,17 @@ pub(crate) async fn deploy_test_recipient(p: &DynProvider, owner: Address) -> Ad
     assert!(receipt.status(), "TestRecipient deployment reverted");
     receipt.contract_address.expect("create receipt has an address")
 }
+
+/// Polls for a receipt (bounded by attempts, not by a clock limit).
+pub(crate) async fn wait_receipt(
+    p: &impl Provider,
+    hash: alloy::primitives::B256,
+) -> Result<alloy::rpc::types::TransactionReceipt, Box<dyn std::error::Error + Send + Sync>> {
+    for _ in 0..10_000 {
+        if let Some(r) = p.get_transaction_receipt(hash).await? {
+            return Ok(r);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    Err(format!("transaction {hash} was not mined").into())
+}

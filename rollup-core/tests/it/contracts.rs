@@ -187,7 +187,7 @@ async fn eth_send_transaction_signs_for_dev_accounts() -> TestResult {
     let before = plain.get_balance(to).await?;
     let tx = serde_json::json!({ "from": from, "to": to, "value": "0x64" });
     let hash: B256 = plain.raw_request("eth_sendTransaction".into(), (tx,)).await?;
-    let receipt = plain.get_transaction_receipt(hash).await?.expect("mined at once");
+    let receipt = crate::common::wait_receipt(&plain, hash).await?;
     assert!(receipt.status());
     assert_eq!(receipt.from, from);
     assert_eq!(plain.get_balance(to).await?, before + U256::from(100));

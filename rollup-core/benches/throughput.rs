@@ -1,2 +1,0 @@
-//! Throughput bench (placeholder).
-fn main() {}
