@@ -85,7 +85,7 @@ fn bare_revm(w: &Workload) -> Result<(Duration, Duration), String> {
 
 fn node_blocks(
     chain: &mut Chain,
-    txs: Vec<SignedTx>,
+    txs: &[SignedTx],
     figures: &mut ExecFigures,
 ) -> Result<(), String> {
     let started = Instant::now();
@@ -126,9 +126,9 @@ pub(crate) fn run(w: &Workload) -> Result<(ExecFigures, ExecFigures), String> {
     let dispatches = interleave(&w.dispatches);
     let mut ft = empty(transfers.len(), bare_t);
     let mut fd = empty(dispatches.len(), bare_d);
-    node_blocks(&mut chain, transfers, &mut ft)?;
+    node_blocks(&mut chain, &transfers, &mut ft)?;
     ft.accounts = chain.account_count();
-    node_blocks(&mut chain, dispatches, &mut fd)?;
+    node_blocks(&mut chain, &dispatches, &mut fd)?;
     fd.accounts = chain.account_count();
     Ok((ft, fd))
 }

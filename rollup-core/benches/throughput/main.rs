@@ -74,7 +74,7 @@ fn main() {
                 let rate = |secs: f64| f.txs as f64 / secs.max(1e-9);
                 let bare = rate(f.bare_secs);
                 println!("  {name}:");
-                println!("    bare revm, in-memory db          {:>10.0} tx/s", bare);
+                println!("    bare revm, in-memory db          {bare:>10.0} tx/s");
                 println!(
                     "    node executor over sled state    {:>10.0} tx/s  ({:.0}% of bare revm, goal >= 50%)",
                     rate(f.node_exec_secs),
