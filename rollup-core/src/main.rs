@@ -110,7 +110,7 @@ async fn main() -> eyre::Result<()> {
             }
         });
     }
-    tokio::signal::ctrl_c().await.wrap_err("waiting for Ctrl-C")?;
+    shutdown_signal().await?;
     tracing::info!("shutting down");
     running.stop().await;
     Ok(())
@@ -142,6 +142,18 @@ fn print_banner(running: &RunningNode, mining: MiningMode) -> eyre::Result<()> {
         MiningMode::Interval(d) => println!("Mining: every {d:?}"),
     }
     println!("\nListening on {} (HTTP and WebSocket)", running.rpc_addr);
+    Ok(())
+}
+
+/// Waits for Ctrl-C or SIGTERM. Either way every mined block is already on
+/// disk: this only stops serving cleanly.
+async fn shutdown_signal() -> eyre::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .wrap_err("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.wrap_err("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
     Ok(())
 }
 

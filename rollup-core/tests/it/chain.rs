@@ -172,3 +172,57 @@ async fn legacy_2930_and_1559_transactions_and_historical_state() -> TestResult 
     node.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn genesis_file_with_predeploy_and_interval_mining() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let code = crate::common::artifact("TestRecipient", "deployedBytecode");
+    let predeploy = Address::repeat_byte(0x77);
+    let file = dir.path().join("genesis.json");
+    let genesis = serde_json::json!({
+        "chainId": 777,
+        "gasLimit": 20_000_000u64,
+        "devAccounts": 3,
+        "alloc": { predeploy.to_string(): { "balance": "0x5", "code": code, "storage": { "0x2": "0x9" } } },
+    });
+    std::fs::write(&file, genesis.to_string())?;
+    let genesis = metalayer_rollup::genesis::Genesis::from_file(&file)?;
+    let config = metalayer_rollup::node::NodeConfig {
+        data_dir: dir.path().join("db"),
+        genesis,
+        mining: metalayer_rollup::node::MiningMode::Interval(std::time::Duration::from_millis(50)),
+        pool_capacity: 100,
+    };
+    let node = metalayer_rollup::service::RunningNode::start(
+        config,
+        "127.0.0.1:0".parse()?,
+        Default::default(),
+    )
+    .await?;
+    let p = provider(&node, 0);
+    assert_eq!(p.get_chain_id().await?, 777);
+    assert_eq!(p.get_accounts().await?.len(), 3);
+    assert_eq!(p.get_code_at(predeploy).await?, code);
+    assert_eq!(p.get_balance(predeploy).await?, U256::from(5));
+    assert_eq!(p.get_storage_at(predeploy, U256::from(2)).await?, U256::from(9));
+    let genesis_block = p.get_block_by_number(0.into()).await?.expect("genesis");
+    assert_eq!(genesis_block.header.gas_limit, 20_000_000);
+    // Interval mining makes blocks without transactions (bounded wait).
+    let mut head = 0;
+    for _ in 0..2_000 {
+        head = p.get_block_number().await?;
+        if head >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(head >= 3, "interval mining produced blocks");
+    let b = p.get_block_by_number(3.into()).await?.expect("block 3");
+    assert!(b.transactions.is_empty());
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"chainId\": \"seven\"}")?;
+    let err = metalayer_rollup::genesis::Genesis::from_file(&bad).expect_err("bad genesis refused");
+    assert!(err.to_string().contains("bad.json"), "the error names the file: {err}");
+    node.stop().await;
+    Ok(())
+}

@@ -36,6 +36,9 @@ async fn deploy_call_and_read_logs() -> TestResult {
     assert!(receipt.status());
     assert_eq!(receipt.inner.logs().len(), 1);
     assert_eq!(recipient.handledCount().call().await?, U256::from(1));
+    // TestRecipient's layout: owner (slot 0), ism (1), handledCount (2).
+    assert_eq!(p.get_storage_at(addr, U256::from(2)).await?, U256::from(1));
+    assert_eq!(p.get_storage_at(addr, U256::ZERO).await?, U256::from_be_slice(owner.as_slice()));
     assert_eq!(recipient.lastBody().call().await?, body);
 
     let by_address = Filter::new().address(addr).from_block(0);

@@ -64,6 +64,7 @@ async fn kill_9_leaves_no_half_written_block() -> TestResult {
     let dir = tempfile::tempdir()?;
     let bin = env!("CARGO_BIN_EXE_metalayer-rollup");
     let port = free_port()?;
+    let metrics_port = free_port()?;
     let spawn = || {
         Command::new(bin)
             .args([
@@ -73,6 +74,8 @@ async fn kill_9_leaves_no_half_written_block() -> TestResult {
                 "0",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
+                "--metrics",
+                &format!("127.0.0.1:{metrics_port}"),
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -145,6 +148,15 @@ async fn kill_9_leaves_no_half_written_block() -> TestResult {
     assert!(mined >= acked, "every receipt a client saw survived the kill ({mined} < {acked})");
     assert_eq!(p.get_balance(to).await?, start_balance + U256::from(mined));
     assert_eq!(p.get_transaction_count(signer.address()).await?, mined);
+    let _ = p.raw_request::<_, serde_json::Value>("evm_mine".into(), ()).await?;
+    let metrics =
+        reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics")).await?.text().await?;
+    assert!(metrics.contains(&format!("metalayer_rollup_head_block {}", head + 1)), "{metrics}");
+    assert!(metrics.contains("metalayer_rollup_blocks_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("metalayer_rollup_rpc_seconds_count{method=\"eth_blockNumber\"}"),
+        "{metrics}"
+    );
     child.kill()?;
     child.wait()?;
     Ok(())
