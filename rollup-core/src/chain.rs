@@ -152,7 +152,10 @@ impl Chain {
 
     /// Latest state (`None`) or the state at the end of block `at`.
     pub fn state(&self, at: Option<u64>) -> StateDb<'_> {
-        StateDb::new(&self.store, at, self.codes.clone())
+        match at {
+            None => StateDb::latest(&self.store, &self.trie, self.codes.clone()),
+            Some(_) => StateDb::new(&self.store, at, self.codes.clone()),
+        }
     }
 
     /// Builds, executes and commits the next block: `overrides` first (dev

@@ -14,6 +14,7 @@ use revm::{Database, DatabaseCommit};
 
 use crate::error::StoreError;
 use crate::store::{AccountData, ChainStore, StateChanges};
+use crate::trie::StateTrie;
 
 impl DBErrorMarker for StoreError {}
 
@@ -40,6 +41,8 @@ impl CodeCache {
 #[derive(Debug)]
 pub struct StateDb<'a> {
     store: &'a ChainStore,
+    /// In-memory latest state; reads of the latest state go here, not to disk.
+    latest: Option<&'a StateTrie>,
     /// `None` reads the latest state; `Some(n)` the state at the end of block n.
     at: Option<u64>,
     codes: CodeCache,
@@ -50,7 +53,12 @@ pub struct StateDb<'a> {
 impl<'a> StateDb<'a> {
     /// A database over the latest state (`at = None`) or the end of block `at`.
     pub fn new(store: &'a ChainStore, at: Option<u64>, codes: CodeCache) -> Self {
-        Self { store, at, codes, overlay: StateChanges::default() }
+        Self { store, latest: None, at, codes, overlay: StateChanges::default() }
+    }
+
+    /// A database over the latest state served from the in-memory copy.
+    pub fn latest(store: &'a ChainStore, latest: &'a StateTrie, codes: CodeCache) -> Self {
+        Self { store, latest: Some(latest), at: None, codes, overlay: StateChanges::default() }
     }
 
     /// Account record as this view sees it.
@@ -59,6 +67,7 @@ impl<'a> StateDb<'a> {
             return Ok(*acc);
         }
         match self.at {
+            None if self.latest.is_some() => Ok(self.latest.and_then(|l| l.account(&address))),
             None => self.store.account(address),
             Some(n) => self.store.account_at(address, n),
         }
@@ -75,6 +84,9 @@ impl<'a> StateDb<'a> {
             }
         }
         match self.at {
+            None if self.latest.is_some() => {
+                Ok(self.latest.map(|l| l.storage(&address, &slot)).unwrap_or_default())
+            }
             None => self.store.storage(address, slot),
             Some(n) => self.store.storage_at(address, slot, n),
         }

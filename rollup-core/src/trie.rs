@@ -16,9 +16,13 @@ use crate::error::StoreError;
 use crate::store::AccountData;
 use crate::store::{ChainStore, StateChanges};
 
-/// In-memory state, ordered for the trie, with cached storage roots.
+/// In-memory copy of the latest state: ordered by hashed key for the trie
+/// (with cached storage roots), and by plain key for the EVM's reads, so
+/// executing a block never waits on disk.
 #[derive(Debug, Default, Clone)]
 pub struct StateTrie {
+    plain_accounts: HashMap<Address, AccountData>,
+    plain_storage: HashMap<Address, HashMap<U256, U256>>,
     accounts: BTreeMap<B256, AccountData>,
     storage: HashMap<B256, BTreeMap<B256, U256>>,
     roots: HashMap<B256, B256>,
@@ -32,9 +36,11 @@ impl StateTrie {
         for entry in store.all_accounts() {
             let (address, account) = entry?;
             trie.accounts.insert(keccak256(address), account);
+            trie.plain_accounts.insert(address, account);
         }
         for entry in store.all_storage() {
             let (address, slot, value) = entry?;
+            trie.plain_storage.entry(address).or_default().insert(slot, value);
             let h = keccak256(address);
             trie.storage.entry(h).or_default().insert(keccak256(slot.to_be_bytes::<32>()), value);
             trie.dirty.insert(h);
@@ -49,14 +55,27 @@ impl StateTrie {
             match account {
                 Some(a) => {
                     self.accounts.insert(h, *a);
+                    self.plain_accounts.insert(*address, *a);
                 }
                 None => {
                     self.accounts.remove(&h);
+                    self.plain_accounts.remove(address);
                 }
             }
         }
         for (address, (wiped, slots)) in &changes.storage {
             let h = keccak256(address);
+            let plain = self.plain_storage.entry(*address).or_default();
+            if *wiped {
+                plain.clear();
+            }
+            for (slot, value) in slots {
+                if value.is_zero() {
+                    plain.remove(slot);
+                } else {
+                    plain.insert(*slot, *value);
+                }
+            }
             let map = self.storage.entry(h).or_default();
             if *wiped {
                 map.clear();
@@ -102,6 +121,16 @@ impl StateTrie {
             hb.add_leaf(Nibbles::unpack(h), &buf);
         }
         hb.root()
+    }
+
+    /// Latest account record.
+    pub fn account(&self, address: &Address) -> Option<AccountData> {
+        self.plain_accounts.get(address).copied()
+    }
+
+    /// Latest storage value (zero when unset).
+    pub fn storage(&self, address: &Address, slot: &U256) -> U256 {
+        self.plain_storage.get(address).and_then(|m| m.get(slot)).copied().unwrap_or_default()
     }
 
     /// Number of accounts in the state.
