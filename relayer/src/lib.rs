@@ -1,5 +1,80 @@
-//! The Metalayer relayer daemon.
+//! The Metalayer relayer daemon: it carries messages from every relayed
+//! chain's Mailbox to their destination Mailbox, paying the gas.
 //!
-//! It will index every origin, gather a threshold of validator signatures per
-//! message, build ISM metadata, and deliver messages to destination Mailboxes
-//! through persistent prepare, submit and confirm queues. Not written yet.
+//! # Data flow
+//!
+//! 1. **Index** ([`origin`]): per origin, the agent indexers read
+//!    `Dispatch`, `InsertedIntoTree` and `GasPayment` logs at the
+//!    reorg-lagged tip into one [`metalayer_agent::store::AgentStore`]. A
+//!    feeder appends stored insertions, in leaf order, to the origin's
+//!    [`metalayer_protocol::merkle::MerkleProver`], which proves any leaf
+//!    against the tree at any signed index.
+//! 2. **Load** ([`origin::load_messages`]): gap-free dispatches past the
+//!    loader's cursor are filtered (whitelist, blacklist, address blacklist,
+//!    destinations served; [`matching`]) and become [`op::PendingOp`]s in the
+//!    destination's prepare queue, together with the cursor, in one sled
+//!    transaction ([`queue`]).
+//! 3. **Prepare** ([`prepare`]), per destination, due messages at once up to
+//!    a bound: skip to confirm if `delivered`; drop if the recipient has no
+//!    code; gas policy pre-flight ([`gas_policy`]); metadata from the
+//!    recipient's ISM tree ([`metadata`]); `eth_estimateGas` of `process`;
+//!    the gas policy again with the estimate, which sets the gas limit.
+//! 4. **Submit** ([`deliver`], [`sender`]): prepared messages whose ISM
+//!    takes `processBatch` (a MerkleRoot multisig ISM with `verifyBatch`)
+//!    are grouped by origin and ISM and sent as one batch per group, with
+//!    the newest checkpoint among their metadata and one multiproof; the
+//!    rest as one `process` each. One signer per destination hands out its
+//!    own nonces, escalates the gas price of a transaction not mined in
+//!    time, and a reverted receipt sends the message back to prepare.
+//! 5. **Confirm**: once the destination's final block (tip − reorg period)
+//!    is at or past the delivery's block, `delivered` read there ends the
+//!    message's journey; `false` sends it back to prepare
+//!    (`RevertedOrReorged`).
+//!
+//! Every failed attempt counts a retry and waits per Hyperlane's schedule
+//! ([`backoff`]), scaled by `backoff_scale`; at `max_retries` the message is
+//! parked. Parked and dropped messages stay visible and the operator API
+//! ([`api`]) retries them. Every move between queues is one sled
+//! transaction that also appends to the message's history.
+//!
+//! # Choices
+//!
+//! - Queues are sled trees keyed by (destination, stage, next attempt,
+//!   origin, nonce), so "what is due" is a prefix scan; nothing is held in
+//!   memory beyond a pass.
+//! - After a restart, messages left in the submit queue go back to prepare,
+//!   which reads `delivered` first: a message sent just before a kill is
+//!   confirmed rather than sent again. The Mailbox refuses a second
+//!   delivery in any case, so the worst a crash costs is a reverted
+//!   transaction's gas.
+//! - Signatures are read from each validator's most recent announced
+//!   storage location and checked by recovery before use; a validator
+//!   serving a checkpoint it did not sign, or one for another origin,
+//!   hook or index, is logged and counted in
+//!   `metalayer_invalid_checkpoint_signatures_total`.
+//! - Batch support is detected from the ISM's module type (MerkleRoot) and
+//!   the `verifyBatch` selector in its code, once per ISM.
+//!
+//! # Not done (yet)
+//!
+//! - Signatures from gossip (none exists yet); `body_regex` in matching
+//!   lists; CCIP-read ISMs; Multicall3 batching for ISMs without
+//!   `verifyBatch`; aggregation sub-metadata is not dry-run with `verify`
+//!   before use (the `process` estimate catches a bad one).
+
+pub mod api;
+pub mod backoff;
+pub mod deliver;
+pub mod gas_policy;
+pub mod matching;
+pub mod metadata;
+pub mod metrics;
+pub mod op;
+pub mod origin;
+pub mod prepare;
+pub mod queue;
+pub mod relayer;
+pub mod sender;
+pub mod settings;
+
+pub use relayer::{Context, Relayer, RelayerError};

@@ -1,0 +1,264 @@
+//! The submit and confirm stages: send prepared messages (in batches where
+//! the ISM takes them), then check `delivered` once the destination's reorg
+//! period has passed.
+
+use std::collections::BTreeMap;
+
+use alloy::{primitives::Address, sol_types::SolCall};
+use metalayer_contracts::{bindings::Mailbox, metadata::BatchMultisigMetadata};
+use metalayer_protocol::metadata::MerkleRootMultisigMetadata;
+
+use crate::{
+    op::{PendingOp, Reason, Stage, now_ms},
+    prepare::GAS_BUFFER,
+    relayer::{Context, Destination},
+    sender::{Call, Mined},
+};
+
+/// Confirm-queue entries looked at per pass.
+const CONFIRM_BATCH: usize = 1024;
+
+impl Context {
+    /// Sends prepared messages of `domain` forever.
+    pub(crate) async fn submit_loop(&self, domain: u32) {
+        let Some(dest) = self.destinations.get(&domain).cloned() else { return };
+        loop {
+            let due = match self.queue.due(domain, Stage::Submit, now_ms(), 4 * self.max_batch_size)
+            {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::error!(%error, "reading the submit queue failed");
+                    Vec::new()
+                }
+            };
+            if due.is_empty() {
+                tokio::time::sleep(self.interval).await;
+                continue;
+            }
+            self.submit(&dest, due).await;
+            self.update_balance(&dest).await;
+        }
+    }
+
+    async fn update_balance(&self, dest: &Destination) {
+        if let Ok(balance) = dest.client.balance(dest.sender.address()).await {
+            let wei: f64 = balance.to_string().parse().unwrap_or(f64::MAX);
+            self.metrics
+                .wallet_balance
+                .with_label_values(&[dest.chain.name.as_str(), &dest.sender.address().to_string()])
+                .set(wei);
+        }
+    }
+
+    /// Sends `ops`: batchable groups as `processBatch`, the rest one by one.
+    async fn submit(&self, dest: &Destination, ops: Vec<PendingOp>) {
+        let mut groups: BTreeMap<(u32, Address), Vec<PendingOp>> = BTreeMap::new();
+        let mut singles = Vec::new();
+        for op in ops {
+            match (op.batchable, op.ism) {
+                (true, Some(ism)) if op.leaf_index.is_some() => {
+                    groups.entry((op.origin, ism)).or_default().push(op);
+                }
+                _ => singles.push(op),
+            }
+        }
+        let mut calls: Vec<(Call, Vec<PendingOp>)> = Vec::new();
+        for (_, group) in groups {
+            if group.len() < 2 {
+                singles.extend(group);
+                continue;
+            }
+            let mut group = group;
+            group.sort_by_key(|op| op.leaf_index);
+            for chunk in group.chunks(self.max_batch_size) {
+                match self.batch_call(dest, chunk).await {
+                    Ok(call) => calls.push((call, chunk.to_vec())),
+                    Err(error) => {
+                        tracing::warn!(destination = %dest.chain.name, %error, size = chunk.len(), "batch not possible; sending one by one");
+                        singles.extend(chunk.iter().cloned());
+                    }
+                }
+            }
+        }
+        for op in singles {
+            let (Some(metadata), Some(gas_limit)) = (op.metadata.clone(), op.gas_limit) else {
+                let mut op = op;
+                self.retry(&mut op, Reason::ErrorSubmitting, "prepared without metadata".into());
+                self.commit(&op, Stage::Submit, "prepared without metadata");
+                continue;
+            };
+            let data = Mailbox::processCall { metadata, message: op.message.clone() }.abi_encode();
+            calls.push((
+                Call { to: dest.chain.addresses.mailbox, data: data.into(), gas_limit },
+                vec![op],
+            ));
+        }
+        let (calls, groups): (Vec<Call>, Vec<Vec<PendingOp>>) = calls.into_iter().unzip();
+        let results = dest.sender.send_all(calls).await;
+        for (result, ops) in results.into_iter().zip(groups) {
+            self.record_submission(dest, result, ops);
+        }
+    }
+
+    fn record_submission(
+        &self,
+        dest: &Destination,
+        result: Result<Mined, crate::sender::SendError>,
+        ops: Vec<PendingOp>,
+    ) {
+        let chain = dest.chain.name.as_str();
+        let n = ops.len() as u64;
+        match result {
+            Ok(mined) => {
+                self.metrics.gas_spent.with_label_values(&[chain]).inc_by(mined.gas_used);
+                self.metrics
+                    .tokens_spent
+                    .with_label_values(&[chain])
+                    .inc_by(mined.gas_used as f64 * mined.effective_gas_price as f64);
+                for mut op in ops {
+                    op.gas_used = op.gas_used.saturating_add(mined.gas_used / n.max(1));
+                    op.tx_hash = Some(mined.tx_hash);
+                    if mined.success {
+                        op.stage = Stage::Confirm;
+                        op.submitted_block = Some(mined.block);
+                        op.next_attempt_ms = now_ms();
+                        op.reason = None;
+                        op.detail = None;
+                        self.metrics.operations.with_label_values(&["submitted", chain]).inc();
+                        let detail =
+                            format!("mined in block {} ({} in the transaction)", mined.block, n);
+                        self.commit(&op, Stage::Submit, &detail);
+                    } else {
+                        let detail = format!(
+                            "transaction {} reverted in block {}",
+                            mined.tx_hash, mined.block
+                        );
+                        self.retry(&mut op, Reason::Reverted, detail.clone());
+                        self.commit(&op, Stage::Submit, &detail);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(destination = %chain, %error, "delivery transaction failed");
+                for mut op in ops {
+                    self.retry(&mut op, Reason::ErrorSubmitting, error.to_string());
+                    self.commit(&op, Stage::Submit, &error.to_string());
+                }
+            }
+        }
+    }
+
+    /// One `processBatch` for `ops` (same origin and ISM, ascending leaves):
+    /// the newest checkpoint among their MerkleRoot metadata covers them all.
+    async fn batch_call(&self, dest: &Destination, ops: &[PendingOp]) -> Result<Call, String> {
+        let origin = self.origins.get(&ops[0].origin).ok_or("origin not relayed")?;
+        let mut newest: Option<MerkleRootMultisigMetadata> = None;
+        let mut leaves = Vec::with_capacity(ops.len());
+        for op in ops {
+            let metadata = op.metadata.as_ref().ok_or("prepared without metadata")?;
+            let decoded =
+                MerkleRootMultisigMetadata::decode(metadata).map_err(|e| e.to_string())?;
+            leaves.push(op.leaf_index.ok_or("prepared without leaf index")?);
+            if newest.as_ref().is_none_or(|n| decoded.signed_index > n.signed_index) {
+                newest = Some(decoded);
+            }
+        }
+        let newest = newest.ok_or("empty batch")?;
+        let proof = origin
+            .prover
+            .read()
+            .map_err(|_| "prover lock poisoned")?
+            .prove_batch(&leaves, u64::from(newest.signed_index) + 1)
+            .map_err(|e| e.to_string())?;
+        let metadata = BatchMultisigMetadata {
+            merkle_tree_hook: newest.merkle_tree_hook,
+            signed_index: newest.signed_index,
+            signed_message_id: newest.signed_message_id,
+            proof,
+            signatures: newest.signatures,
+        };
+        let data = Mailbox::processBatchCall {
+            metadata: metadata.encode().into(),
+            messages: ops.iter().map(|op| op.message.clone()).collect(),
+        }
+        .abi_encode();
+        let mailbox = dest.chain.addresses.mailbox;
+        let estimate = self.estimate(dest, mailbox, data.clone().into()).await?;
+        let gas_limit = estimate.saturating_mul(11) / 10 + GAS_BUFFER;
+        if gas_limit > self.transaction_gas_limit {
+            return Err(format!("batch of {} needs {gas_limit} gas", ops.len()));
+        }
+        Ok(Call { to: mailbox, data: data.into(), gas_limit })
+    }
+
+    /// Confirms sent messages of `domain` forever.
+    pub(crate) async fn confirm_loop(&self, domain: u32) {
+        let Some(dest) = self.destinations.get(&domain).cloned() else { return };
+        loop {
+            if let Err(error) = self.confirm_pass(&dest).await {
+                tracing::warn!(destination = %dest.chain.name, %error, "confirm pass failed");
+            }
+            tokio::time::sleep(self.interval).await;
+        }
+    }
+
+    async fn confirm_pass(&self, dest: &Destination) -> Result<(), String> {
+        let due = self
+            .queue
+            .due(dest.chain.domain, Stage::Confirm, now_ms(), CONFIRM_BATCH)
+            .map_err(|e| e.to_string())?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let final_block =
+            dest.client.final_block(dest.chain.reorg_period).await.map_err(|e| e.to_string())?;
+        let ready: Vec<PendingOp> =
+            due.into_iter().filter(|op| op.submitted_block.unwrap_or(0) <= final_block).collect();
+        let mailbox = dest.chain.addresses.mailbox;
+        let checks = futures::future::join_all(ready.iter().map(|op| async move {
+            dest.client.call(mailbox, &Mailbox::deliveredCall { id: op.id }, final_block).await
+        }))
+        .await;
+        for (mut op, delivered) in ready.into_iter().zip(checks) {
+            match delivered {
+                Ok(true) => {
+                    op.stage = Stage::Delivered;
+                    op.next_attempt_ms = 0;
+                    let origin = self
+                        .origins
+                        .get(&op.origin)
+                        .map_or_else(|| op.origin.to_string(), |o| o.chain.name.clone());
+                    self.metrics
+                        .messages_processed
+                        .with_label_values(&[origin.as_str(), dest.chain.name.as_str()])
+                        .inc();
+                    self.metrics
+                        .operations
+                        .with_label_values(&["confirmed", &dest.chain.name])
+                        .inc();
+                    let gauge =
+                        self.metrics.last_nonce.with_label_values(&["message_processed", &origin]);
+                    if gauge.get() < i64::from(op.nonce) {
+                        gauge.set(i64::from(op.nonce));
+                    }
+                    self.commit(
+                        &op,
+                        Stage::Confirm,
+                        &format!("delivered as of final block {final_block}"),
+                    );
+                }
+                Ok(false) => {
+                    let detail = format!(
+                        "not delivered at final block {final_block}: reverted or reorged out"
+                    );
+                    self.retry(&mut op, Reason::RevertedOrReorged, detail.clone());
+                    self.commit(&op, Stage::Confirm, &detail);
+                }
+                Err(error) => {
+                    tracing::debug!(id = %op.id, %error, "delivery check failed; will retry")
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! Hyperlane's matching lists: which messages a whitelist, blacklist, gas
+//! policy or operator retry applies to.
+//!
+//! A list holds elements; a message matches the list if it matches any
+//! element, and an element if it matches every field the element sets. A
+//! field is `"*"`, one value or a list of values (domains in decimal or
+//! `0x` hex; ids and addresses as `0x` hex, 20-byte addresses compared in
+//! their 32-byte form). `body_regex` is not supported (no regex engine in
+//! the workspace); bodies are matched by `address_blacklist` only.
+
+use alloy::primitives::B256;
+use metalayer_protocol::Message;
+use serde::{Deserialize, Serialize};
+
+/// One field's filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(try_from = "RawFilter", bound(deserialize = "T: FilterValue"))]
+pub enum Filter<T> {
+    /// Anything.
+    #[default]
+    Any,
+    /// One of these.
+    OneOf(Vec<T>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawItem {
+    Num(u64),
+    Str(String),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawFilter {
+    One(RawItem),
+    Many(Vec<RawItem>),
+}
+
+/// A value a filter can hold.
+pub trait FilterValue: Sized {
+    /// Parses one item.
+    fn parse_number(n: u64) -> Result<Self, String>;
+    /// Parses one item given as text.
+    fn parse_text(s: &str) -> Result<Self, String>;
+}
+
+impl FilterValue for u32 {
+    fn parse_number(n: u64) -> Result<Self, String> {
+        Self::try_from(n).map_err(|_| format!("domain {n} does not fit in 32 bits"))
+    }
+    fn parse_text(s: &str) -> Result<Self, String> {
+        match s.strip_prefix("0x") {
+            Some(hex) => Self::from_str_radix(hex, 16).map_err(|e| format!("domain {s:?}: {e}")),
+            None => s.parse().map_err(|e| format!("domain {s:?}: {e}")),
+        }
+    }
+}
+
+impl FilterValue for B256 {
+    fn parse_number(n: u64) -> Result<Self, String> {
+        Err(format!("{n}: ids and addresses are 0x hex strings"))
+    }
+    fn parse_text(s: &str) -> Result<Self, String> {
+        let hex = s.strip_prefix("0x").unwrap_or(s);
+        let bytes = alloy::hex::decode(hex).map_err(|e| format!("{s:?} is not hex: {e}"))?;
+        match bytes.len() {
+            32 => Ok(Self::from_slice(&bytes)),
+            20 => Ok(Self::left_padding_from(&bytes)),
+            n => Err(format!("{s:?} is {n} bytes, expected a 20-byte address or 32 bytes")),
+        }
+    }
+}
+
+fn item<T: FilterValue>(raw: RawItem) -> Result<Option<T>, String> {
+    match raw {
+        RawItem::Str(s) if s == "*" => Ok(None),
+        RawItem::Str(s) => T::parse_text(&s).map(Some),
+        RawItem::Num(n) => T::parse_number(n).map(Some),
+    }
+}
+
+impl<T: FilterValue> TryFrom<RawFilter> for Filter<T> {
+    type Error = String;
+    fn try_from(raw: RawFilter) -> Result<Self, String> {
+        let items = match raw {
+            RawFilter::One(one) => vec![one],
+            RawFilter::Many(many) => many,
+        };
+        let mut values = Vec::with_capacity(items.len());
+        for raw in items {
+            match item(raw)? {
+                Some(v) => values.push(v),
+                None => return Ok(Self::Any),
+            }
+        }
+        Ok(Self::OneOf(values))
+    }
+}
+
+impl<T: PartialEq> Filter<T> {
+    fn matches(&self, value: &T) -> bool {
+        match self {
+            Self::Any => true,
+            Self::OneOf(values) => values.contains(value),
+        }
+    }
+}
+
+/// One element: every set field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListElement {
+    /// Message ids.
+    pub message_id: Filter<B256>,
+    /// Origin domains.
+    pub origin_domain: Filter<u32>,
+    /// Senders.
+    pub sender_address: Filter<B256>,
+    /// Destination domains.
+    pub destination_domain: Filter<u32>,
+    /// Recipients.
+    pub recipient_address: Filter<B256>,
+}
+
+impl ListElement {
+    /// Whether `message` (with id `id`) matches every field.
+    pub fn matches(&self, id: B256, message: &Message) -> bool {
+        self.message_id.matches(&id)
+            && self.origin_domain.matches(&message.origin)
+            && self.sender_address.matches(&message.sender)
+            && self.destination_domain.matches(&message.destination)
+            && self.recipient_address.matches(&message.recipient)
+    }
+}
+
+/// A matching list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MatchingList(pub Vec<ListElement>);
+
+impl MatchingList {
+    /// Whether any element matches; `None` if the list is empty ("unset").
+    pub fn matches(&self, id: B256, message: &Message) -> Option<bool> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(self.0.iter().any(|e| e.matches(id, message)))
+    }
+
+    /// A list that matches everything.
+    pub fn any() -> Self {
+        Self(vec![ListElement::default()])
+    }
+}
+
+/// Whether any of `needles` appears as a contiguous byte string in the
+/// message's sender, recipient or body (Hyperlane's `addressBlacklist`).
+pub fn address_blacklisted(needles: &[Vec<u8>], message: &Message) -> bool {
+    let contains = |hay: &[u8], needle: &[u8]| {
+        !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+    };
+    needles.iter().any(|n| {
+        contains(message.sender.as_slice(), n)
+            || contains(message.recipient.as_slice(), n)
+            || contains(&message.body, n)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::Bytes;
+
+    fn message() -> Message {
+        Message {
+            version: 3,
+            nonce: 4,
+            origin: 10,
+            sender: B256::left_padding_from(&[0xaa; 20]),
+            destination: 20,
+            recipient: B256::left_padding_from(&[0xbb; 20]),
+            body: Bytes::from_static(b"hello \xcc\xcc world"),
+        }
+    }
+
+    #[test]
+    fn elements_parse_from_toml_and_match_every_set_field() {
+        let list: MatchingList = toml::from_str::<toml::Table>(
+            r#"l = [ { origin_domain = [10, "0x1e"], destination_domain = "*" },
+                     { sender_address = "0xcccccccccccccccccccccccccccccccccccccccc", origin_domain = 10 } ]"#,
+        )
+        .map(|t| t["l"].clone())
+        .and_then(|v| v.try_into())
+        .unwrap();
+        let m = message();
+        assert_eq!(list.matches(m.id(), &m), Some(true));
+        let mut other = m.clone();
+        other.origin = 11;
+        assert_eq!(list.matches(other.id(), &other), Some(false));
+        assert_eq!(MatchingList::default().matches(m.id(), &m), None);
+        assert_eq!(MatchingList::any().matches(m.id(), &m), Some(true));
+        let by_sender = &list.0[1];
+        assert!(!by_sender.matches(m.id(), &m));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_value() {
+        let err = serde_json::from_str::<ListElement>(r#"{"origin_domain": "0xzz"}"#).unwrap_err();
+        assert!(err.to_string().contains("0xzz"), "{err}");
+        let err =
+            serde_json::from_str::<ListElement>(r#"{"sender_address": "0x1234"}"#).unwrap_err();
+        assert!(err.to_string().contains("2 bytes"), "{err}");
+        assert!(serde_json::from_str::<ListElement>(r#"{"nonce": 1}"#).is_err());
+    }
+
+    #[test]
+    fn address_blacklist_finds_substrings() {
+        let m = message();
+        assert!(address_blacklisted(&[vec![0xcc, 0xcc]], &m));
+        assert!(address_blacklisted(&[vec![0xaa; 20]], &m));
+        assert!(!address_blacklisted(&[vec![0xdd], vec![]], &m));
+    }
+}

@@ -1,0 +1,177 @@
+//! ISM metadata, built by walking the recipient's ISM tree: `moduleType()`
+//! of each node picks the builder, and routing and aggregation nodes recurse.
+
+mod multisig;
+
+use std::{future::Future, pin::Pin};
+
+use alloy::{primitives::Address, sol_types::SolCall};
+use metalayer_agent::chain::{ChainClient, ChainError};
+use metalayer_contracts::bindings::{AggregationIsm, DomainRoutingIsm, StaticMessageIdMultisigIsm};
+use metalayer_protocol::{Message, metadata::AggregationMetadata};
+
+use crate::{metrics::RelayerMetrics, op::Reason, origin::Origin};
+
+pub use multisig::checkpoint_quorum;
+
+/// Module type ROUTING.
+pub const ROUTING: u8 = 1;
+/// Module type AGGREGATION.
+pub const AGGREGATION: u8 = 2;
+/// Module type MERKLE_ROOT_MULTISIG.
+pub const MERKLE_ROOT_MULTISIG: u8 = 4;
+/// Module type MESSAGE_ID_MULTISIG.
+pub const MESSAGE_ID_MULTISIG: u8 = 5;
+/// Module type NULL.
+pub const NULL: u8 = 6;
+/// How deep an ISM tree may nest.
+pub const MAX_DEPTH: u32 = 13;
+
+/// Why metadata could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    /// Not enough validators have signed yet (or the tree is not indexed yet).
+    #[error("not yet available: {0}")]
+    NotYet(String),
+    /// An ISM could not be read.
+    #[error("reading ISM {ism}: {source}")]
+    Chain {
+        /// The ISM.
+        ism: Address,
+        /// The error.
+        #[source]
+        source: ChainError,
+    },
+    /// An ISM type without a builder.
+    #[error(
+        "ISM {ism} has module type {module_type}, which this relayer cannot build metadata for"
+    )]
+    Unsupported {
+        /// The ISM.
+        ism: Address,
+        /// Its type.
+        module_type: u8,
+    },
+    /// Anything else.
+    #[error("{0}")]
+    Build(String),
+}
+
+impl MetadataError {
+    /// The retry reason this error maps to.
+    pub fn reason(&self) -> Reason {
+        match self {
+            Self::NotYet(_) => Reason::CouldNotFetchMetadata,
+            Self::Chain { .. } => Reason::ErrorFetchingIsmAddress,
+            Self::Unsupported { .. } => Reason::ErrorGettingMetadataBuilder,
+            Self::Build(_) => Reason::ErrorBuildingMetadata,
+        }
+    }
+}
+
+/// What a build reads from.
+#[derive(Debug, Clone, Copy)]
+pub struct IsmContext<'a> {
+    /// The destination chain.
+    pub destination: &'a ChainClient,
+    /// The destination block ISMs are read at.
+    pub block: u64,
+    /// The message's origin.
+    pub origin: &'a Origin,
+    /// The message's leaf index in the origin tree.
+    pub leaf_index: u32,
+    /// Where bad signatures are counted.
+    pub metrics: &'a RelayerMetrics,
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl IsmContext<'_> {
+    /// `moduleType()` of `ism`.
+    pub async fn module_type(&self, ism: Address) -> Result<u8, MetadataError> {
+        let call = StaticMessageIdMultisigIsm::moduleTypeCall {};
+        self.destination
+            .call(ism, &call, self.block)
+            .await
+            .map_err(|source| MetadataError::Chain { ism, source })
+    }
+
+    /// Metadata for `message` under the ISM tree rooted at `ism`.
+    pub fn build<'b>(
+        &'b self,
+        ism: Address,
+        message: &'b Message,
+        depth: u32,
+    ) -> BoxFuture<'b, Result<Vec<u8>, MetadataError>> {
+        Box::pin(async move {
+            if depth > MAX_DEPTH {
+                return Err(MetadataError::Build(format!(
+                    "ISM tree deeper than {MAX_DEPTH} levels at {ism}"
+                )));
+            }
+            match self.module_type(ism).await? {
+                MESSAGE_ID_MULTISIG => multisig::message_id(self, ism, message).await,
+                MERKLE_ROOT_MULTISIG => multisig::merkle_root(self, ism, message).await,
+                NULL => Ok(Vec::new()),
+                ROUTING => {
+                    let call = DomainRoutingIsm::routeCall { message: message.encode().into() };
+                    let next = self
+                        .destination
+                        .call(ism, &call, self.block)
+                        .await
+                        .map_err(|source| MetadataError::Chain { ism, source })?;
+                    self.build(next, message, depth + 1).await
+                }
+                AGGREGATION => self.aggregation(ism, message, depth).await,
+                module_type => Err(MetadataError::Unsupported { ism, module_type }),
+            }
+        })
+    }
+
+    /// Exactly `threshold` sub-metadatas, the first that build in module order.
+    async fn aggregation(
+        &self,
+        ism: Address,
+        message: &Message,
+        depth: u32,
+    ) -> Result<Vec<u8>, MetadataError> {
+        let call = AggregationIsm::modulesAndThresholdCall::new((message.encode().into(),));
+        let answer = self
+            .destination
+            .call(ism, &call, self.block)
+            .await
+            .map_err(|source| MetadataError::Chain { ism, source })?;
+        let (modules, threshold) = (answer._0, usize::from(answer._1));
+        let built = futures::future::join_all(
+            modules.iter().map(|module| self.build(*module, message, depth + 1)),
+        )
+        .await;
+        let mut chosen = vec![None; modules.len()];
+        let mut taken = 0;
+        let mut errors = Vec::new();
+        for (slot, result) in chosen.iter_mut().zip(built) {
+            match result {
+                Ok(metadata) if taken < threshold => {
+                    *slot = Some(metadata);
+                    taken += 1;
+                }
+                Ok(_) => {}
+                Err(error) => errors.push(error),
+            }
+        }
+        if taken < threshold {
+            let detail = format!(
+                "aggregation ISM {ism}: {taken} of {threshold} modules have metadata: {}",
+                errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            );
+            return Err(if errors.iter().any(|e| matches!(e, MetadataError::NotYet(_))) {
+                MetadataError::NotYet(detail)
+            } else {
+                MetadataError::Build(detail)
+            });
+        }
+        AggregationMetadata { modules: chosen }
+            .encode()
+            .map_err(|e| MetadataError::Build(format!("aggregation ISM {ism}: {e}")))
+    }
+}

@@ -1,0 +1,375 @@
+//! The relayer's queues in sled: the one place that owns their schema.
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `op` | message id | [`PendingOp`] as JSON |
+//! | `queue` | be32 destination ‖ stage tag ‖ be64 next attempt (ms) ‖ be32 origin ‖ be32 nonce | message id |
+//! | `history` | message id ‖ be64 sequence | [`HistoryEntry`] as JSON |
+//! | `loader` | be32 origin | be32 next nonce to load |
+//!
+//! The `queue` index orders each destination's stage by next attempt, then
+//! by origin and nonce, so "what is due" is a prefix scan that stops at the
+//! first entry in the future. Every change of an operation rewrites its
+//! record, moves its index entry and appends to its history in one sled
+//! transaction; loading new messages and moving the loader's cursor is one
+//! transaction too. A crash leaves each operation wholly before or wholly
+//! after a transition, and loading resumes where the cursor says.
+
+use std::path::Path;
+
+use alloy::primitives::B256;
+use sled::{
+    Transactional,
+    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
+};
+
+use crate::op::{HistoryEntry, PendingOp, Stage, now_ms};
+
+/// Why the queue store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// sled failed.
+    #[error("relayer queue store at {path}: {source}")]
+    Sled {
+        /// Database directory.
+        path: String,
+        /// The sled error.
+        #[source]
+        source: sled::Error,
+    },
+    /// A stored value does not have the schema's shape.
+    #[error("relayer queue store: corrupt {tree} entry: {reason}")]
+    Corrupt {
+        /// Which tree.
+        tree: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The operation is not in the stage the caller expected (someone else
+    /// moved it first).
+    #[error("message {id} is in {actual:?}, not {expected:?}")]
+    Conflict {
+        /// The message.
+        id: B256,
+        /// What the caller expected.
+        expected: Stage,
+        /// What is stored (`None`: no such message).
+        actual: Option<Stage>,
+    },
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<QueueError>>;
+
+/// The persistent queues of every destination.
+#[derive(Debug, Clone)]
+pub struct QueueStore {
+    path: String,
+    db: sled::Db,
+    op: sled::Tree,
+    queue: sled::Tree,
+    history: sled::Tree,
+    loader: sled::Tree,
+}
+
+fn index_key(op: &PendingOp) -> [u8; 21] {
+    let mut k = [0u8; 21];
+    k[..4].copy_from_slice(&op.destination.to_be_bytes());
+    k[4] = op.stage.tag();
+    k[5..13].copy_from_slice(&op.next_attempt_ms.to_be_bytes());
+    k[13..17].copy_from_slice(&op.origin.to_be_bytes());
+    k[17..].copy_from_slice(&op.nonce.to_be_bytes());
+    k
+}
+
+fn stage_prefix(destination: u32, stage: Stage) -> [u8; 5] {
+    let mut k = [0u8; 5];
+    k[..4].copy_from_slice(&destination.to_be_bytes());
+    k[4] = stage.tag();
+    k
+}
+
+fn encode(op: &PendingOp) -> Vec<u8> {
+    // Serialising plain data with derived impls cannot fail.
+    serde_json::to_vec(op).unwrap_or_default()
+}
+
+fn decode_op(bytes: &[u8]) -> Result<PendingOp, QueueError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| QueueError::Corrupt { tree: "op", reason: e.to_string() })
+}
+
+fn history_key(id: B256, seq: u64) -> Vec<u8> {
+    let mut k = id.to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+impl QueueStore {
+    /// Opens (or creates) the store in directory `path`.
+    pub fn open(path: &Path) -> Result<Self, QueueError> {
+        let name = path.display().to_string();
+        let err = |source| QueueError::Sled { path: name.clone(), source };
+        let db = sled::Config::new().path(path).cache_capacity(32 << 20).open().map_err(err)?;
+        let tree = |t: &str| db.open_tree(t).map_err(err);
+        Ok(Self {
+            op: tree("op")?,
+            queue: tree("queue")?,
+            history: tree("history")?,
+            loader: tree("loader")?,
+            path: name.clone(),
+            db,
+        })
+    }
+
+    fn sled_err(&self, source: sled::Error) -> QueueError {
+        QueueError::Sled { path: self.path.clone(), source }
+    }
+
+    fn tx_err(&self, e: TransactionError<QueueError>) -> QueueError {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(source) => self.sled_err(source),
+        }
+    }
+
+    /// Waits until everything written so far is on disk.
+    pub fn flush(&self) -> Result<(), QueueError> {
+        self.db.flush().map(drop).map_err(|e| self.sled_err(e))
+    }
+
+    /// The next origin nonce the loader has not looked at.
+    pub fn loader_cursor(&self, origin: u32) -> Result<u32, QueueError> {
+        let Some(v) = self.loader.get(origin.to_be_bytes()).map_err(|e| self.sled_err(e))? else {
+            return Ok(0);
+        };
+        v.as_ref().try_into().map(u32::from_be_bytes).map_err(|_| QueueError::Corrupt {
+            tree: "loader",
+            reason: format!("{} bytes, expected 4", v.len()),
+        })
+    }
+
+    /// Adds `ops` (those not already known) and moves the loader cursor of
+    /// `origin` to `next_nonce`, atomically. Returns how many were new.
+    pub fn load(
+        &self,
+        origin: u32,
+        ops: &[PendingOp],
+        next_nonce: u32,
+    ) -> Result<usize, QueueError> {
+        let seq = self.db.generate_id().map_err(|e| self.sled_err(e))?;
+        (&self.op, &self.queue, &self.history, &self.loader)
+            .transaction(|(op_t, queue_t, history_t, loader_t)| -> TxResult<usize> {
+                let mut added = 0;
+                for op in ops {
+                    if op_t.get(op.id.as_slice())?.is_some() {
+                        continue;
+                    }
+                    op_t.insert(op.id.as_slice(), encode(op))?;
+                    queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
+                    let entry = HistoryEntry {
+                        at_ms: now_ms(),
+                        stage: op.stage,
+                        reason: None,
+                        detail: "dispatched and indexed".into(),
+                        tx_hash: None,
+                    };
+                    append(history_t, op.id, seq, &entry)?;
+                    added += 1;
+                }
+                loader_t.insert(&origin.to_be_bytes()[..], &next_nonce.to_be_bytes()[..])?;
+                Ok(added)
+            })
+            .map_err(|e| self.tx_err(e))
+    }
+
+    /// The operation for message `id`.
+    pub fn get(&self, id: B256) -> Result<Option<PendingOp>, QueueError> {
+        self.op.get(id.as_slice()).map_err(|e| self.sled_err(e))?.map(|v| decode_op(&v)).transpose()
+    }
+
+    /// Stores `op` (its new stage, attempt time and fields) if the stored
+    /// operation is still in `expected`, and records `detail` in its history.
+    pub fn transition(
+        &self,
+        op: &PendingOp,
+        expected: Stage,
+        detail: &str,
+    ) -> Result<(), QueueError> {
+        let seq = self.db.generate_id().map_err(|e| self.sled_err(e))?;
+        let entry = HistoryEntry {
+            at_ms: now_ms(),
+            stage: op.stage,
+            reason: op.reason,
+            detail: detail.to_owned(),
+            tx_hash: op.tx_hash,
+        };
+        (&self.op, &self.queue, &self.history)
+            .transaction(|(op_t, queue_t, history_t)| -> TxResult<()> {
+                let stored =
+                    match op_t.get(op.id.as_slice())? {
+                        Some(v) => decode_op(&v).map_err(ConflictableTransactionError::Abort)?,
+                        None => {
+                            return Err(ConflictableTransactionError::Abort(
+                                QueueError::Conflict { id: op.id, expected, actual: None },
+                            ));
+                        }
+                    };
+                if stored.stage != expected {
+                    return Err(ConflictableTransactionError::Abort(QueueError::Conflict {
+                        id: op.id,
+                        expected,
+                        actual: Some(stored.stage),
+                    }));
+                }
+                queue_t.remove(&index_key(&stored)[..])?;
+                queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
+                op_t.insert(op.id.as_slice(), encode(op))?;
+                append(history_t, op.id, seq, &entry)?;
+                Ok(())
+            })
+            .map_err(|e| self.tx_err(e))
+    }
+
+    /// Up to `limit` operations of `destination` in `stage`, due at `now_ms`,
+    /// earliest first.
+    pub fn due(
+        &self,
+        destination: u32,
+        stage: Stage,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<PendingOp>, QueueError> {
+        let mut out = Vec::new();
+        for entry in self.queue.scan_prefix(stage_prefix(destination, stage)) {
+            let (k, id) = entry.map_err(|e| self.sled_err(e))?;
+            let at =
+                k.get(5..13).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).ok_or_else(
+                    || QueueError::Corrupt {
+                        tree: "queue",
+                        reason: format!("key of {} bytes", k.len()),
+                    },
+                )?;
+            if at > now_ms || out.len() >= limit {
+                break;
+            }
+            if id.len() != 32 {
+                return Err(QueueError::Corrupt {
+                    tree: "queue",
+                    reason: format!("value of {} bytes", id.len()),
+                });
+            }
+            if let Some(op) = self.get(B256::from_slice(&id))? {
+                out.push(op);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Operations of `destination` in `stage`, in queue order, after
+    /// skipping `skip`, at most `limit`.
+    pub fn list(
+        &self,
+        destination: u32,
+        stage: Stage,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<PendingOp>, QueueError> {
+        let mut out = Vec::new();
+        for entry in self.queue.scan_prefix(stage_prefix(destination, stage)).skip(skip).take(limit)
+        {
+            let (_, id) = entry.map_err(|e| self.sled_err(e))?;
+            if id.len() == 32
+                && let Some(op) = self.get(B256::from_slice(&id))?
+            {
+                out.push(op);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of operations of `destination` in `stage`.
+    pub fn len(&self, destination: u32, stage: Stage) -> usize {
+        self.queue.scan_prefix(stage_prefix(destination, stage)).count()
+    }
+
+    /// The history of message `id`, oldest first.
+    pub fn history(&self, id: B256) -> Result<Vec<HistoryEntry>, QueueError> {
+        self.history
+            .scan_prefix(id.as_slice())
+            .map(|entry| {
+                let (_, v) = entry.map_err(|e| self.sled_err(e))?;
+                serde_json::from_slice(&v)
+                    .map_err(|e| QueueError::Corrupt { tree: "history", reason: e.to_string() })
+            })
+            .collect()
+    }
+}
+
+fn append(tree: &TransactionalTree, id: B256, seq: u64, entry: &HistoryEntry) -> TxResult<()> {
+    let value = serde_json::to_vec(entry).unwrap_or_default();
+    tree.insert(history_key(id, seq), value)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::Bytes;
+    use metalayer_protocol::Message;
+
+    fn op(nonce: u32, destination: u32) -> PendingOp {
+        PendingOp::new(&Message {
+            version: 3,
+            nonce,
+            origin: 1,
+            sender: B256::repeat_byte(1),
+            destination,
+            recipient: B256::repeat_byte(2),
+            body: Bytes::from(vec![nonce as u8]),
+        })
+    }
+
+    #[test]
+    fn due_orders_by_attempt_then_nonce_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = QueueStore::open(dir.path()).unwrap();
+            let ops: Vec<_> = (0..4).map(|n| op(n, 2)).collect();
+            assert_eq!(store.load(1, &ops, 4).unwrap(), 4);
+            assert_eq!(store.load(1, &ops[..1], 4).unwrap(), 0, "known ops are not added twice");
+            let mut later = ops[0].clone();
+            later.next_attempt_ms = 500;
+            later.retries = 1;
+            store.transition(&later, Stage::Prepare, "retry").unwrap();
+            let due: Vec<u32> =
+                store.due(2, Stage::Prepare, 100, 10).unwrap().iter().map(|o| o.nonce).collect();
+            assert_eq!(due, [1, 2, 3]);
+            let due: Vec<u32> =
+                store.due(2, Stage::Prepare, 1000, 10).unwrap().iter().map(|o| o.nonce).collect();
+            assert_eq!(due, [1, 2, 3, 0]);
+            store.flush().unwrap();
+        }
+        let store = QueueStore::open(dir.path()).unwrap();
+        assert_eq!(store.loader_cursor(1).unwrap(), 4);
+        assert_eq!(store.len(2, Stage::Prepare), 4);
+        assert!(store.due(3, Stage::Prepare, u64::MAX, 10).unwrap().is_empty());
+        let stored = store.get(op(0, 2).id).unwrap().unwrap();
+        assert_eq!(stored.retries, 1);
+        assert_eq!(store.history(stored.id).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_stale_transition_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = QueueStore::open(dir.path()).unwrap();
+        let o = op(0, 2);
+        store.load(1, std::slice::from_ref(&o), 1).unwrap();
+        let mut submit = o;
+        submit.stage = Stage::Submit;
+        store.transition(&submit, Stage::Prepare, "prepared").unwrap();
+        let err = store.transition(&submit, Stage::Prepare, "again").unwrap_err();
+        assert!(matches!(err, QueueError::Conflict { actual: Some(Stage::Submit), .. }), "{err}");
+        assert_eq!(store.len(2, Stage::Prepare), 0);
+        assert_eq!(store.len(2, Stage::Submit), 1);
+    }
+}
