@@ -95,7 +95,9 @@ impl Chain {
                 Some(AccountData { nonce: a.nonce, balance: a.balance, code_hash }),
             );
             if !a.storage.is_empty() {
-                changes.storage.insert(*address, (false, a.storage.clone()));
+                changes
+                    .storage
+                    .insert(*address, (false, a.storage.iter().map(|(k, v)| (*k, *v)).collect()));
             }
         }
         self.trie.apply(&changes);

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use alloy::primitives::map::B256HashMap;
 use alloy::primitives::{Address, B256, Bytes, KECCAK256_EMPTY, U256};
 use revm::bytecode::Bytecode;
 use revm::database_interface::DBErrorMarker;
@@ -46,6 +47,8 @@ pub struct StateDb<'a> {
     /// `None` reads the latest state; `Some(n)` the state at the end of block n.
     at: Option<u64>,
     codes: CodeCache,
+    /// Code this view already used: no lock on the shared cache after the first use.
+    local_codes: B256HashMap<Bytecode>,
     /// Writes not yet in the store.
     pub overlay: StateChanges,
 }
@@ -53,12 +56,26 @@ pub struct StateDb<'a> {
 impl<'a> StateDb<'a> {
     /// A database over the latest state (`at = None`) or the end of block `at`.
     pub fn new(store: &'a ChainStore, at: Option<u64>, codes: CodeCache) -> Self {
-        Self { store, latest: None, at, codes, overlay: StateChanges::default() }
+        Self {
+            store,
+            latest: None,
+            at,
+            codes,
+            local_codes: Default::default(),
+            overlay: StateChanges::default(),
+        }
     }
 
     /// A database over the latest state served from the in-memory copy.
     pub fn latest(store: &'a ChainStore, latest: &'a StateTrie, codes: CodeCache) -> Self {
-        Self { store, latest: Some(latest), at: None, codes, overlay: StateChanges::default() }
+        Self {
+            store,
+            latest: Some(latest),
+            at: None,
+            codes,
+            local_codes: Default::default(),
+            overlay: StateChanges::default(),
+        }
     }
 
     /// Account record as this view sees it.
@@ -131,7 +148,7 @@ impl<'a> StateDb<'a> {
     ) {
         let entry = self.overlay.storage.entry(address).or_default();
         if wipe {
-            *entry = (true, HashMap::new());
+            *entry = (true, Default::default());
         }
         entry.1.extend(slots);
     }
@@ -143,11 +160,11 @@ impl<'a> StateDb<'a> {
         }
         if account.is_selfdestructed() {
             self.overlay.accounts.insert(address, None);
-            self.overlay.storage.insert(address, (true, HashMap::new()));
+            self.overlay.storage.insert(address, (true, Default::default()));
             return;
         }
         if account.is_created() {
-            self.overlay.storage.insert(address, (true, HashMap::new()));
+            self.overlay.storage.insert(address, (true, Default::default()));
         }
         let info = &account.info;
         if let Some(code) = &info.code
@@ -175,12 +192,19 @@ impl Database for StateDb<'_> {
     type Error = StoreError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StoreError> {
-        Ok(self.account(address)?.map(|a| AccountInfo {
+        let Some(a) = self.account(address)? else { return Ok(None) };
+        // Code already analysed is handed over at once; `None` makes revm ask
+        // `code_by_hash` (the default would be empty code).
+        let code = if a.code_hash == KECCAK256_EMPTY {
+            Some(Bytecode::default())
+        } else {
+            self.local_codes.get(&a.code_hash).cloned()
+        };
+        Ok(Some(AccountInfo {
             balance: a.balance,
             nonce: a.nonce,
             code_hash: a.code_hash,
-            // `None` makes revm ask `code_by_hash` (the default is empty code).
-            code: None,
+            code,
             ..Default::default()
         }))
     }
@@ -189,13 +213,20 @@ impl Database for StateDb<'_> {
         if code_hash == KECCAK256_EMPTY {
             return Ok(Bytecode::default());
         }
-        if let Some(code) = self.codes.get(&code_hash) {
-            return Ok(code);
+        if let Some(code) = self.local_codes.get(&code_hash) {
+            return Ok(code.clone());
         }
-        let raw = self.code(code_hash)?;
-        let code =
-            Bytecode::new_raw_checked(raw.clone()).unwrap_or_else(|_| Bytecode::new_legacy(raw));
-        self.codes.put(code_hash, code.clone());
+        let code = match self.codes.get(&code_hash) {
+            Some(code) => code,
+            None => {
+                let raw = self.code(code_hash)?;
+                let code = Bytecode::new_raw_checked(raw.clone())
+                    .unwrap_or_else(|_| Bytecode::new_legacy(raw));
+                self.codes.put(code_hash, code.clone());
+                code
+            }
+        };
+        self.local_codes.insert(code_hash, code.clone());
         Ok(code)
     }
 

@@ -10,6 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 use alloy::consensus::{Header, ReceiptEnvelope, TxEnvelope};
+use alloy::primitives::map::{AddressHashMap, B256HashMap, HashMap as FastMap};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
 
@@ -78,11 +79,11 @@ pub struct StoredBlock {
 #[derive(Clone, Debug, Default)]
 pub struct StateChanges {
     /// New account records; `None` deletes the account.
-    pub accounts: HashMap<Address, Option<AccountData>>,
+    pub accounts: AddressHashMap<Option<AccountData>>,
     /// Storage writes per account; the flag says the storage was wiped first.
-    pub storage: HashMap<Address, (bool, HashMap<U256, U256>)>,
+    pub storage: AddressHashMap<(bool, FastMap<U256, U256>)>,
     /// New code by hash.
-    pub codes: HashMap<B256, Bytes>,
+    pub codes: B256HashMap<Bytes>,
 }
 
 /// Everything one block commit writes.

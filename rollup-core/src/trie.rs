@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use alloy::primitives::map::{AddressHashMap, HashMap as FastMap};
 use alloy::primitives::{Address, B256, U256, keccak256};
 use alloy_rlp::Encodable;
 use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, Nibbles, TrieAccount};
@@ -21,8 +22,8 @@ use crate::store::{ChainStore, StateChanges};
 /// executing a block never waits on disk.
 #[derive(Debug, Default, Clone)]
 pub struct StateTrie {
-    plain_accounts: HashMap<Address, AccountData>,
-    plain_storage: HashMap<Address, HashMap<U256, U256>>,
+    plain_accounts: AddressHashMap<AccountData>,
+    plain_storage: AddressHashMap<FastMap<U256, U256>>,
     accounts: BTreeMap<B256, AccountData>,
     storage: HashMap<B256, BTreeMap<B256, U256>>,
     roots: HashMap<B256, B256>,

@@ -107,8 +107,20 @@ fn node_blocks(
     Ok(())
 }
 
-/// Runs both phases; returns (transfers, dispatches) figures.
-pub(crate) fn run(w: &Workload) -> Result<(ExecFigures, ExecFigures), String> {
+/// Repetitions of the in-process runs; each figure is the best one, as the
+/// machine is shared and noisy.
+const RUNS: usize = 3;
+
+fn best(a: &mut ExecFigures, b: ExecFigures) {
+    a.bare_secs = a.bare_secs.min(b.bare_secs);
+    a.node_exec_secs = a.node_exec_secs.min(b.node_exec_secs);
+    a.node_block_secs = a.node_block_secs.min(b.node_block_secs);
+    a.state_root_secs = a.state_root_secs.min(b.state_root_secs);
+    a.blocks = b.blocks;
+    a.accounts = b.accounts;
+}
+
+fn run_once(w: &Workload) -> Result<(ExecFigures, ExecFigures), String> {
     let (bare_t, bare_d) = bare_revm(w)?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut chain = Chain::open(dir.path(), Genesis::default()).map_err(|e| e.to_string())?;
@@ -131,4 +143,15 @@ pub(crate) fn run(w: &Workload) -> Result<(ExecFigures, ExecFigures), String> {
     node_blocks(&mut chain, &dispatches, &mut fd)?;
     fd.accounts = chain.account_count();
     Ok((ft, fd))
+}
+
+/// Runs both phases `RUNS` times; returns the best (transfers, dispatches) figures.
+pub(crate) fn run(w: &Workload) -> Result<(ExecFigures, ExecFigures), String> {
+    let (mut t, mut d) = run_once(w)?;
+    for _ in 1..RUNS {
+        let (t2, d2) = run_once(w)?;
+        best(&mut t, t2);
+        best(&mut d, d2);
+    }
+    Ok((t, d))
 }

@@ -6,7 +6,8 @@
 //! block. Peers that are not installed are skipped with a note.
 //!
 //! Run: `cargo bench -p metalayer-rollup --bench throughput` (N from
-//! `BENCH_TXS`, default 1000; peers from `npm ci` in `benches/peers`).
+//! `BENCH_TXS`, default 1000; peers from `npm ci` in `benches/peers`;
+//! `BENCH_ONLY=execution` for the in-process part alone).
 
 mod execution;
 mod peers;
@@ -42,7 +43,9 @@ fn main() {
     );
     println!("{:<18} {:>16} {:>16}", "node", "transfers tx/s", "dispatch tx/s");
     let mut rates = Vec::new();
-    for peer in [Peer::Metalayer, Peer::Anvil, Peer::Hardhat] {
+    // BENCH_ONLY=execution skips the nodes and runs the in-process part alone.
+    let peers_wanted = std::env::var("BENCH_ONLY").map_or(true, |v| v != "execution");
+    for peer in [Peer::Metalayer, Peer::Anvil, Peer::Hardhat].into_iter().filter(|_| peers_wanted) {
         let result = runtime.block_on(async {
             let process = peers::spawn(peer)?;
             rpc::wait_up(&process.url).await?;
@@ -67,8 +70,14 @@ fn main() {
             );
         }
     }
-    println!("\nexecution in-process, same signed transactions (blocks of up to 200 txs):");
-    match execution::run(&workload) {
+    // Execution alone is fast: give it more transactions than the RPC phases.
+    let exec_n = n.max(4000);
+    println!(
+        "\nexecution in-process, {exec_n} + {exec_n} signed transactions (blocks of up to 200 txs, best of 3):"
+    );
+    let exec_workload =
+        if exec_n == n { Ok(workload) } else { Workload::build(exec_n, &artifacts) };
+    match exec_workload.and_then(|w| execution::run(&w)) {
         Ok((t, d)) => {
             for (name, f) in [("transfers", t), ("dispatch", d)] {
                 let rate = |secs: f64| f.txs as f64 / secs.max(1e-9);
