@@ -20,6 +20,7 @@ use crate::workload::{CHAIN_ID, SignedTx, Workload};
 const BLOCK_TXS: usize = 200;
 
 /// Figures of one workload phase.
+#[derive(Clone, Copy)]
 pub(crate) struct ExecFigures {
     /// Transactions in the phase.
     pub(crate) txs: usize,
