@@ -8,7 +8,9 @@ use alloy::eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
 use alloy::eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy::primitives::{Address, B64, B256, Bloom, Bytes, KECCAK256_EMPTY, keccak256};
 use alloy_trie::EMPTY_ROOT_HASH;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{NodeError, StoreError};
@@ -37,6 +39,20 @@ pub struct MinedBlock {
     pub execution_secs: f64,
 }
 
+/// A block with its hash and receipts, as readers get it.
+#[derive(Debug)]
+pub struct BlockRecord {
+    /// The block's hash.
+    pub hash: B256,
+    /// The block.
+    pub block: StoredBlock,
+    /// Its receipts.
+    pub receipts: Vec<ReceiptEnvelope>,
+}
+
+/// Recent blocks kept decoded: receipt polling reads them over and over.
+const RECENT_BLOCKS: usize = 256;
+
 /// The chain store plus the in-memory trie and the genesis parameters.
 #[derive(Debug)]
 pub struct Chain {
@@ -47,6 +63,7 @@ pub struct Chain {
     /// Shared analysed-code cache.
     pub codes: CodeCache,
     trie: StateTrie,
+    recent: BTreeMap<u64, Arc<BlockRecord>>,
 }
 
 impl Chain {
@@ -71,7 +88,8 @@ impl Chain {
             }
         };
         let trie = StateTrie::load(&store)?;
-        let mut chain = Self { store, genesis, codes: CodeCache::default(), trie };
+        let mut chain =
+            Self { store, genesis, codes: CodeCache::default(), trie, recent: BTreeMap::new() };
         if chain.store.head()?.is_none() {
             chain.commit_genesis()?;
         }
@@ -117,6 +135,16 @@ impl Chain {
             changes: &changes,
         })?;
         Ok(())
+    }
+
+    /// Block `number` with its hash and receipts.
+    pub fn record(&self, number: u64) -> Result<Option<Arc<BlockRecord>>, NodeError> {
+        if let Some(r) = self.recent.get(&number) {
+            return Ok(Some(r.clone()));
+        }
+        let Some((hash, block)) = self.store.block(number)? else { return Ok(None) };
+        let receipts = self.store.receipts(number)?;
+        Ok(Some(Arc::new(BlockRecord { hash, block, receipts })))
     }
 
     /// The head block number.
@@ -214,6 +242,11 @@ impl Chain {
             self.trie = StateTrie::load(&self.store)?;
             return Err(e.into());
         }
+        let record = BlockRecord { hash, block: block.clone(), receipts: receipts.clone() };
+        self.recent.insert(block.header.number, Arc::new(record));
+        while self.recent.len() > RECENT_BLOCKS {
+            self.recent.pop_first();
+        }
         Ok(MinedBlock {
             hash,
             block,
@@ -238,6 +271,7 @@ impl Chain {
         }
         if !removed.is_empty() {
             self.trie = StateTrie::load(&self.store)?;
+            self.recent.split_off(&(number + 1));
         }
         Ok(removed)
     }

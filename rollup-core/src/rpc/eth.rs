@@ -37,7 +37,7 @@ pub(super) fn register(
         let tag: BlockNumberOrTag = p.sequence().next()?;
         let chain = c.node.chain();
         let Some(n) = resolve_tag(&chain, tag)? else { return Ok(None) };
-        Ok(chain.store.block(n)?.map(|(_, b)| U64::from(b.txs.len())))
+        Ok(chain.record(n)?.map(|r| U64::from(r.block.txs.len())))
     })?;
     blocking(m, "eth_getBalance", |c, p| {
         Ok(account_field(c, p)?.map(|a| a.balance).unwrap_or_default())
@@ -58,11 +58,10 @@ pub(super) fn register(
         let tag: BlockNumberOrTag = p.sequence().next()?;
         let chain = c.node.chain();
         let Some(n) = resolve_tag(&chain, tag)? else { return Ok(None) };
-        let Some((hash, block)) = chain.store.block(n)? else { return Ok(None) };
-        let receipts = chain.store.receipts(n)?;
+        let Some(r) = chain.record(n)? else { return Ok(None) };
         Ok(Some(
-            (0..block.txs.len())
-                .filter_map(|i| rpc_receipt(hash, &block, &receipts, i))
+            (0..r.block.txs.len())
+                .filter_map(|i| rpc_receipt(r.hash, &r.block, &r.receipts, i))
                 .collect::<Vec<_>>(),
         ))
     })?;
@@ -99,7 +98,7 @@ fn get_block_by_number(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Option<alloy::rp
     let full: Option<bool> = seq.optional_next()?;
     let chain = c.node.chain();
     let Some(n) = resolve_tag(&chain, tag)? else { return Ok(None) };
-    Ok(chain.store.block(n)?.map(|(h, b)| rpc_block(h, &b, full.unwrap_or(false))))
+    Ok(chain.record(n)?.map(|r| rpc_block(r.hash, &r.block, full.unwrap_or(false))))
 }
 
 fn get_block_by_hash(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Option<alloy::rpc::types::Block>> {
@@ -108,7 +107,7 @@ fn get_block_by_hash(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Option<alloy::rpc:
     let full: Option<bool> = seq.optional_next()?;
     let chain = c.node.chain();
     let Some(n) = chain.store.block_number(hash)? else { return Ok(None) };
-    Ok(chain.store.block(n)?.map(|(h, b)| rpc_block(h, &b, full.unwrap_or(false))))
+    Ok(chain.record(n)?.map(|r| rpc_block(r.hash, &r.block, full.unwrap_or(false))))
 }
 
 fn account_field(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Option<AccountData>> {
@@ -175,7 +174,8 @@ fn fee_history(c: &RpcCtx, p: &Params<'_>) -> RpcResult<FeeHistory> {
     let mut history = FeeHistory { oldest_block: oldest, ..Default::default() };
     let mut reward = Vec::new();
     for n in oldest..=newest {
-        let Some((_, block)) = chain.store.block(n)? else { break };
+        let Some(r) = chain.record(n)? else { break };
+        let block = &r.block;
         let h = &block.header;
         let base = h.base_fee_per_gas.unwrap_or_default();
         history.base_fee_per_gas.push(u128::from(base));
@@ -345,11 +345,11 @@ fn get_transaction(
     let hash: B256 = p.sequence().next()?;
     let chain = c.node.chain();
     if let Some((n, i)) = chain.store.tx_location(hash)? {
-        let Some((bh, block)) = chain.store.block(n)? else { return Ok(None) };
-        let (Some(tx), Some(sender)) = (block.txs.get(i), block.senders.get(i)) else {
+        let Some(r) = chain.record(n)? else { return Ok(None) };
+        let (Some(tx), Some(sender)) = (r.block.txs.get(i), r.block.senders.get(i)) else {
             return Ok(None);
         };
-        return Ok(Some(rpc_tx(tx, *sender, Some((bh, &block, i)))));
+        return Ok(Some(rpc_tx(tx, *sender, Some((r.hash, &r.block, i)))));
     }
     Ok(c.node.pool().get(&hash).map(|p| rpc_tx(&p.tx, p.sender, None)))
 }
@@ -361,9 +361,8 @@ fn get_receipt(
     let hash: B256 = p.sequence().next()?;
     let chain = c.node.chain();
     let Some((n, i)) = chain.store.tx_location(hash)? else { return Ok(None) };
-    let Some((bh, block)) = chain.store.block(n)? else { return Ok(None) };
-    let receipts = chain.store.receipts(n)?;
-    Ok(rpc_receipt(bh, &block, &receipts, i))
+    let Some(r) = chain.record(n)? else { return Ok(None) };
+    Ok(rpc_receipt(r.hash, &r.block, &r.receipts, i))
 }
 
 /// Logs matching `filter`, optionally only from blocks after `after`.
@@ -405,10 +404,9 @@ pub(super) fn logs(c: &RpcCtx, filter: &Filter, after: Option<u64>) -> RpcResult
     };
     let mut out = Vec::new();
     for n in blocks {
-        let Some((hash, block)) = chain.store.block(n)? else { continue };
-        if !block.header.logs_bloom.is_zero() || addresses.is_empty() {
-            let receipts = chain.store.receipts(n)?;
-            for log in block_logs(hash, &block, &receipts, false) {
+        let Some(r) = chain.record(n)? else { continue };
+        if !r.block.header.logs_bloom.is_zero() || addresses.is_empty() {
+            for log in block_logs(r.hash, &r.block, &r.receipts, false) {
                 if filter.matches_address(log.address()) && filter.matches_topics(log.topics()) {
                     out.push(log);
                 }
