@@ -71,12 +71,16 @@ impl Context {
         }
         let tip = dest.client.block_number().await.map_err(|e| e.to_string())?;
         let n = due.len();
-        futures::stream::iter(due)
-            .for_each_concurrent(PREPARE_CONCURRENCY, |op| async move {
-                let (op, detail) = self.prepare_one(dest, op, tip).await;
-                self.commit(&op, Stage::Prepare, &detail);
-            })
+        // Results are committed together at the end of the pass, so the
+        // submit stage sees a pass's messages at once and can batch them.
+        let results: Vec<(PendingOp, String)> = futures::stream::iter(due)
+            .map(|op| self.prepare_one(dest, op, tip))
+            .buffer_unordered(PREPARE_CONCURRENCY)
+            .collect()
             .await;
+        for (op, detail) in results {
+            self.commit(&op, Stage::Prepare, &detail);
+        }
         Ok(n)
     }
 

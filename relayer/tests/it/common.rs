@@ -1,0 +1,531 @@
+//! The test network: two rollup-core nodes with the core contracts, five
+//! validators signing each origin, and a relayer, all in this process and
+//! talking JSON-RPC over loopback.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::Filter,
+    signers::local::{MnemonicBuilder, PrivateKeySigner},
+    sol_types::SolEvent,
+};
+use async_trait::async_trait;
+use metalayer_agent::{
+    config::{ChainSettings, ConfigLoader},
+    storage::{AgentMetadata, CheckpointStorage, LocalStorage, ReorgEvent, StorageError},
+    telemetry::{LogSettings, init_tracing},
+};
+use metalayer_contracts::{
+    CoreConfig, CoreDeployment, DefaultIsm, RemoteGasConfig,
+    bindings::{InterchainGasPaymaster, Mailbox},
+    deploy_core,
+};
+use metalayer_protocol::{
+    LocalSigner, Message, Signer, address_to_bytes32,
+    signed::{Signed, SignedAnnouncement, SignedCheckpoint},
+};
+use metalayer_relayer::{Context, Relayer, op::Stage, settings::RelayerSettings};
+use metalayer_rollup::{
+    genesis::{DEV_MNEMONIC, Genesis},
+    node::{MiningMode, NodeConfig},
+    rpc::RpcLimits,
+    service::RunningNode,
+};
+use metalayer_validator::{Validator, settings::ValidatorSettings};
+use prometheus::Registry;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+
+/// The domains (and chain ids) of the two rollups.
+pub(crate) const DOMAINS: [u32; 2] = [1001, 1002];
+/// Validators per origin, and how many must sign.
+pub(crate) const VALIDATORS: u8 = 5;
+pub(crate) const THRESHOLD: u8 = 3;
+/// A bound that only keeps a broken test from hanging.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(180);
+
+/// Dev account `i` of the nodes' mnemonic (funded at genesis on both).
+pub(crate) fn dev(i: u32) -> PrivateKeySigner {
+    MnemonicBuilder::from_phrase(DEV_MNEMONIC).index(i).and_then(|b| b.build()).expect("dev key")
+}
+
+pub(crate) fn validator_key(n: u8) -> B256 {
+    B256::repeat_byte(0x40 + n)
+}
+
+pub(crate) fn validator_address(n: u8) -> Address {
+    LocalSigner::from_bytes(&validator_key(n)).expect("key").address()
+}
+
+/// One rollup with the core stack.
+pub(crate) struct Chain {
+    pub(crate) name: &'static str,
+    pub(crate) domain: u32,
+    pub(crate) node: RunningNode,
+    pub(crate) core: CoreDeployment,
+    pub(crate) provider: DynProvider,
+}
+
+impl Chain {
+    async fn start(
+        name: &'static str,
+        domain: u32,
+        other: u32,
+        dir: &Path,
+        ism: DefaultIsm,
+    ) -> Self {
+        let config = NodeConfig {
+            data_dir: dir.join(name),
+            genesis: Genesis { chain_id: u64::from(domain), ..Genesis::default() },
+            mining: MiningMode::Interval(Duration::from_millis(100)),
+            pool_capacity: 100_000,
+        };
+        let listen: SocketAddr = "127.0.0.1:0".parse().expect("loopback");
+        let node =
+            RunningNode::start(config, listen, RpcLimits::default()).await.expect("node starts");
+        let url = node.http_url().parse().expect("url");
+        let provider =
+            ProviderBuilder::new().wallet(EthereumWallet::from(dev(0))).connect_http(url).erased();
+        let core = deploy_core(
+            provider.clone(),
+            &CoreConfig {
+                local_domain: domain,
+                owner: dev(0).address(),
+                beneficiary: dev(0).address(),
+                validators: (0..VALIDATORS).map(validator_address).collect(),
+                threshold: THRESHOLD,
+                default_ism: ism,
+                remote_gas: vec![RemoteGasConfig {
+                    domain: other,
+                    token_exchange_rate: 10_000_000_000,
+                    gas_price: 1,
+                    gas_overhead: 0,
+                }],
+            },
+        )
+        .await
+        .expect("core deploys");
+        Self { name, domain, node, core, provider }
+    }
+
+    /// Chain settings as the agents' TOML has them.
+    pub(crate) fn settings_toml(&self, reorg_period: u64) -> String {
+        let a = &self.core;
+        format!(
+            r#"
+[chains.{name}]
+domain = {domain}
+chain_id = {domain}
+rpc_urls = ["{url}"]
+reorg_period = {reorg_period}
+addresses = {{ mailbox = "{mailbox}", merkle_tree_hook = "{hook}", interchain_gas_paymaster = "{igp}", validator_announce = "{va}" }}
+index = {{ from = {from}, chunk = 500 }}
+"#,
+            name = self.name,
+            domain = self.domain,
+            url = self.node.http_url(),
+            mailbox = a.mailbox,
+            hook = a.merkle_tree_hook,
+            igp = a.interchain_gas_paymaster,
+            va = a.validator_announce,
+            from = a.deployed_block,
+        )
+    }
+
+    /// Dispatches `body` to `to`'s TestRecipient; returns the message.
+    pub(crate) async fn dispatch(&self, to: &Self, body: &[u8]) -> Message {
+        let mailbox = Mailbox::new(self.core.mailbox, &self.provider);
+        let receipt = mailbox
+            .dispatch_2(to.domain, address_to_bytes32(to.core.test_recipient), body.to_vec().into())
+            .send()
+            .await
+            .expect("dispatch sent")
+            .get_receipt()
+            .await
+            .expect("dispatch mined");
+        assert!(receipt.status(), "dispatch reverted");
+        let log = receipt
+            .inner
+            .logs()
+            .iter()
+            .find(|l| l.topic0() == Some(&Mailbox::Dispatch::SIGNATURE_HASH))
+            .expect("Dispatch log");
+        let event = Mailbox::Dispatch::decode_log(&log.inner).expect("Dispatch decodes");
+        Message::decode(&event.data.message).expect("message decodes")
+    }
+
+    /// Pays the origin IGP for `gas` of delivery of `message`.
+    pub(crate) async fn pay_for_gas(&self, message: &Message, gas: u64) {
+        let igp = InterchainGasPaymaster::new(self.core.interchain_gas_paymaster, &self.provider);
+        let quote =
+            igp.quoteGasPayment(message.destination, U256::from(gas)).call().await.expect("quote");
+        let receipt = igp
+            .payForGas(message.id(), message.destination, U256::from(gas), dev(0).address())
+            .value(quote)
+            .send()
+            .await
+            .expect("payment sent")
+            .get_receipt()
+            .await
+            .expect("payment mined");
+        assert!(receipt.status(), "payment reverted");
+    }
+
+    /// Whether `id` is delivered here.
+    pub(crate) async fn delivered(&self, id: B256) -> bool {
+        Mailbox::new(self.core.mailbox, &self.provider)
+            .delivered(id)
+            .call()
+            .await
+            .expect("delivered")
+    }
+
+    /// How many `ProcessId` events name `id`.
+    pub(crate) async fn process_events(&self, id: B256) -> usize {
+        let filter = Filter::new()
+            .address(self.core.mailbox)
+            .event_signature(Mailbox::ProcessId::SIGNATURE_HASH)
+            .topic1(id)
+            .from_block(0);
+        self.provider.get_logs(&filter).await.expect("logs").len()
+    }
+}
+
+/// Wraps a validator's storage so that every checkpoint it writes carries a
+/// signature by another key: a validator serving bad signatures.
+#[derive(Debug)]
+pub(crate) struct Tampering {
+    pub(crate) inner: LocalStorage,
+    pub(crate) wrong: LocalSigner,
+}
+
+#[async_trait]
+impl CheckpointStorage for Tampering {
+    async fn write_checkpoint(&self, c: &SignedCheckpoint) -> Result<(), StorageError> {
+        let forged = Signed::sign(c.value, &self.wrong).expect("sign");
+        self.inner.write_checkpoint(&forged).await
+    }
+    async fn read_checkpoint(&self, i: u32) -> Result<Option<SignedCheckpoint>, StorageError> {
+        self.inner.read_checkpoint(i).await
+    }
+    async fn latest_index(&self) -> Result<Option<u32>, StorageError> {
+        self.inner.latest_index().await
+    }
+    async fn raise_latest_index(&self, i: u32) -> Result<bool, StorageError> {
+        self.inner.raise_latest_index(i).await
+    }
+    async fn write_announcement(&self, a: &SignedAnnouncement) -> Result<(), StorageError> {
+        self.inner.write_announcement(a).await
+    }
+    async fn read_announcement(&self) -> Result<Option<SignedAnnouncement>, StorageError> {
+        self.inner.read_announcement().await
+    }
+    async fn write_metadata(&self, m: &AgentMetadata) -> Result<(), StorageError> {
+        self.inner.write_metadata(m).await
+    }
+    async fn write_reorg_flag(&self, e: &ReorgEvent) -> Result<(), StorageError> {
+        self.inner.write_reorg_flag(e).await
+    }
+    async fn read_reorg_flag(&self) -> Result<Option<ReorgEvent>, StorageError> {
+        self.inner.read_reorg_flag().await
+    }
+    async fn clear_reorg_flag(&self) -> Result<(), StorageError> {
+        self.inner.clear_reorg_flag().await
+    }
+    async fn write_reorg_rpc_responses(&self, r: &serde_json::Value) -> Result<(), StorageError> {
+        self.inner.write_reorg_rpc_responses(r).await
+    }
+    fn announcement_location(&self) -> String {
+        self.inner.announcement_location()
+    }
+}
+
+/// One validator of one origin, which the test starts and stops.
+pub(crate) struct ValidatorSlot {
+    origin: ChainSettings,
+    settings: ValidatorSettings,
+    key: u8,
+    storage: Arc<dyn CheckpointStorage>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ValidatorSlot {
+    async fn build(&self) -> Validator {
+        // A stopped validator's database may still be closing: retry briefly.
+        let mut last = None;
+        for _ in 0..100 {
+            let signer = LocalSigner::from_bytes(&validator_key(self.key)).expect("key");
+            match Validator::new(
+                self.origin.clone(),
+                &self.settings,
+                signer,
+                Some(dev(1)),
+                self.storage.clone(),
+                &Registry::new(),
+            )
+            .await
+            {
+                Ok(v) => return v,
+                Err(e) => last = Some(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("validator does not start: {last:?}");
+    }
+
+    /// Announces, then signs in the background.
+    pub(crate) async fn start(&mut self) {
+        if self.task.is_some() {
+            return;
+        }
+        let validator = self.build().await;
+        validator.announce().await.expect("announce");
+        self.task = Some(tokio::spawn(async move {
+            if let Err(e) = validator.run().await {
+                panic!("validator stopped: {e}");
+            }
+        }));
+    }
+
+    /// Stops signing (the task and its database are dropped).
+    pub(crate) async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+/// Two chains, five validators per origin, and the relayer's settings.
+pub(crate) struct Net {
+    pub(crate) dir: TempDir,
+    pub(crate) chains: [Chain; 2],
+    /// `validators[origin][n]`.
+    pub(crate) validators: [Vec<ValidatorSlot>; 2],
+}
+
+/// What to vary between tests.
+#[derive(Clone)]
+pub(crate) struct NetOptions {
+    pub(crate) ism: DefaultIsm,
+    /// Validators (by index) whose storage serves forged signatures.
+    pub(crate) tampering: Vec<u8>,
+}
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        Self { ism: DefaultIsm::MessageId, tampering: vec![] }
+    }
+}
+
+impl Net {
+    /// Starts both chains and announces every validator; validators are not
+    /// signing yet.
+    pub(crate) async fn new(options: NetOptions) -> Self {
+        static LOGS: std::sync::Once = std::sync::Once::new();
+        LOGS.call_once(|| {
+            if let Ok(level) = std::env::var("RELAYER_TEST_LOG") {
+                let settings = LogSettings { level, ..LogSettings::default() };
+                let _ = init_tracing(&settings);
+            }
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = Chain::start("alpha", DOMAINS[0], DOMAINS[1], dir.path(), options.ism).await;
+        let b = Chain::start("beta", DOMAINS[1], DOMAINS[0], dir.path(), options.ism).await;
+        let mut validators = [Vec::new(), Vec::new()];
+        for (i, chain) in [&a, &b].into_iter().enumerate() {
+            for n in 0..VALIDATORS {
+                let state = dir.path().join(format!("validator-{}-{n}", chain.name));
+                let toml = format!(
+                    r#"
+origin = "{name}"
+db = "{db}"
+interval_ms = 50
+announce_retry_ms = 50
+metrics_listen = "127.0.0.1:0"
+validator_key = {{ type = "hex", key = "{key}" }}
+checkpoint_storage = {{ type = "local", path = "{storage}" }}
+{chain}
+"#,
+                    name = chain.name,
+                    db = state.join("db").display(),
+                    key = validator_key(n),
+                    storage = state.join("checkpoints").display(),
+                    chain = chain.settings_toml(1),
+                );
+                std::fs::create_dir_all(&state).expect("state dir");
+                let path = state.join("validator.toml");
+                std::fs::write(&path, toml).expect("config written");
+                let mut settings: ValidatorSettings =
+                    ConfigLoader::new().file(&path).load().expect("validator config loads");
+                let origin = settings.origin_chain().expect("origin").clone();
+                let local = LocalStorage::new(state.join("checkpoints")).expect("storage");
+                let storage: Arc<dyn CheckpointStorage> = if options.tampering.contains(&n) {
+                    let wrong = LocalSigner::from_bytes(&B256::repeat_byte(0x99)).expect("key");
+                    Arc::new(Tampering { inner: local, wrong })
+                } else {
+                    Arc::new(local)
+                };
+                validators[i].push(ValidatorSlot { origin, settings, key: n, storage, task: None });
+            }
+        }
+        Self { dir, chains: [a, b], validators }
+    }
+
+    /// Starts validators `which` (by index) of both origins.
+    pub(crate) async fn start_validators(&mut self, which: impl IntoIterator<Item = u8> + Clone) {
+        for origin in &mut self.validators {
+            for n in which.clone() {
+                origin[usize::from(n)].start().await;
+            }
+        }
+    }
+
+    /// Stops validators `which` of both origins.
+    pub(crate) async fn stop_validators(&mut self, which: impl IntoIterator<Item = u8> + Clone) {
+        for origin in &mut self.validators {
+            for n in which.clone() {
+                origin[usize::from(n)].stop().await;
+            }
+        }
+    }
+
+    /// Waits until every running validator of origin `origin` has published
+    /// a checkpoint at or above `index`.
+    pub(crate) async fn wait_signed(&self, origin: usize, index: u32) {
+        let start = tokio::time::Instant::now();
+        for slot in self.validators[origin].iter().filter(|s| s.task.is_some()) {
+            while slot.storage.latest_index().await.expect("storage").is_none_or(|i| i < index) {
+                assert!(start.elapsed() < PATIENCE, "validators never signed index {index}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    /// The relayer's directory.
+    pub(crate) fn relayer_dir(&self) -> PathBuf {
+        self.dir.path().join("relayer")
+    }
+
+    /// Relayer settings as TOML, with `extra` lines at the top.
+    pub(crate) fn relayer_toml(&self, extra: &str) -> String {
+        format!(
+            r#"
+{extra}
+relay_chains = ["alpha", "beta"]
+db = "{db}"
+metrics_listen = "127.0.0.1:0"
+allow_local_checkpoint_syncers = true
+backoff_scale = 0.02
+interval_ms = 50
+escalate_after_ms = 5000
+signer = {{ type = "hex", key = "{key}" }}
+{a}
+{b}
+"#,
+            db = self.relayer_dir().display(),
+            key = B256::from_slice(&dev(2).to_bytes()[..]),
+            a = self.chains[0].settings_toml(1),
+            b = self.chains[1].settings_toml(1),
+        )
+    }
+
+    /// A relayer built in-process from [`Self::relayer_toml`], running in the
+    /// background.
+    pub(crate) async fn relayer(&self, extra: &str) -> RunningRelayer {
+        let path = self.dir.path().join("relayer.toml");
+        std::fs::write(&path, self.relayer_toml(extra)).expect("config written");
+        let settings: RelayerSettings =
+            ConfigLoader::new().file(&path).load().expect("relayer config loads");
+        // A relayer stopped a moment ago may still hold its databases.
+        let mut last = None;
+        for _ in 0..100 {
+            let registry = Registry::new();
+            match Relayer::new(settings.clone(), dev(2), &registry).await {
+                Ok(relayer) => {
+                    let ctx = relayer.context();
+                    let task = tokio::spawn(relayer.run());
+                    return RunningRelayer { ctx, task, registry };
+                }
+                Err(e) => last = Some(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("relayer does not start: {last:?}");
+    }
+}
+
+/// A relayer running in this process.
+pub(crate) struct RunningRelayer {
+    pub(crate) ctx: Arc<Context>,
+    pub(crate) task: JoinHandle<()>,
+    pub(crate) registry: Registry,
+}
+
+impl RunningRelayer {
+    /// Stops every task; the databases close once the tasks have dropped them.
+    pub(crate) async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        drop(self.ctx);
+    }
+
+    /// The stage of message `id`.
+    pub(crate) fn stage(&self, id: B256) -> Option<Stage> {
+        self.ctx.queue.get(id).expect("queue readable").map(|op| op.stage)
+    }
+
+    /// Waits until message `id` reaches `stage`.
+    pub(crate) async fn wait_for(&self, id: B256, stage: Stage) {
+        let start = tokio::time::Instant::now();
+        while self.stage(id) != Some(stage) {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "message {id} stuck in {:?}: {:?}",
+                self.stage(id),
+                self.ctx.queue.get(id)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A metric's value as the registry renders it, summed over labels
+    /// whose rendering contains `labels`.
+    pub(crate) fn metric(&self, name: &str, labels: &str) -> f64 {
+        let families = self.registry.gather();
+        let text =
+            prometheus::TextEncoder::new().encode_to_string(&families).expect("metrics render");
+        text.lines()
+            .filter(|l| l.starts_with(name) && l.contains(labels))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+/// Waits until every message is delivered on `to`, then checks that each
+/// was delivered exactly once.
+pub(crate) async fn assert_delivered_once(to: &Chain, messages: &[Message]) {
+    let start = tokio::time::Instant::now();
+    for m in messages {
+        while !to.delivered(m.id()).await {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "message nonce {} never delivered to {}",
+                m.nonce,
+                to.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    for m in messages {
+        assert_eq!(to.process_events(m.id()).await, 1, "message nonce {} delivered once", m.nonce);
+    }
+}

@@ -1,0 +1,94 @@
+//! Gas payment enforcement, seen through the operator API.
+
+use std::time::Duration;
+
+use metalayer_agent::telemetry::{Health, Metrics};
+use metalayer_relayer::{
+    api,
+    op::{Reason, Stage},
+};
+
+use crate::{
+    GATE,
+    common::{Net, NetOptions, PATIENCE, assert_delivered_once},
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpaid_messages_under_minimum_wait_with_their_reason() {
+    let _gate = GATE.acquire().await.expect("gate");
+    let mut net = Net::new(NetOptions::default()).await;
+    net.start_validators(0..5).await;
+    let relayer = net
+        .relayer(r#"gas_payment_enforcement = [ { type = "minimum", payment = "1000" } ]"#)
+        .await;
+    let (addr, _server) = api::serve(
+        "127.0.0.1:0".parse().expect("addr"),
+        relayer.ctx.clone(),
+        Metrics::new("relayer").expect("metrics"),
+        Health::default(),
+    )
+    .await
+    .expect("api serves");
+    let [a, b] = &net.chains;
+    let paid = a.dispatch(b, b"paid").await;
+    a.pay_for_gas(&paid, 100_000).await;
+    let unpaid = a.dispatch(b, b"unpaid").await;
+    assert_delivered_once(b, &[paid]).await;
+    let start = tokio::time::Instant::now();
+    loop {
+        let op = relayer.ctx.queue.get(unpaid.id()).expect("queue");
+        if op.as_ref().is_some_and(|op| op.retries >= 2) {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "the unpaid message was never tried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!b.delivered(unpaid.id()).await, "an unpaid message was delivered");
+    let op = relayer.ctx.queue.get(unpaid.id()).expect("queue").expect("op");
+    assert_eq!((op.stage, op.reason), (Stage::Prepare, Some(Reason::GasPaymentNotFound)));
+
+    let http = reqwest::Client::new();
+    let listed: serde_json::Value = http
+        .get(format!("http://{addr}/messages?stage=prepare&reason=GasPaymentNotFound"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&str> = listed["messages"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(ids, [unpaid.id().to_string()]);
+    let retried: serde_json::Value = http
+        .post(format!("http://{addr}/messages/{}/retry", unpaid.id()))
+        .send()
+        .await
+        .expect("retry")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(retried["retried"], 1);
+    let shown: serde_json::Value = http
+        .get(format!("http://{addr}/messages/{}", unpaid.id()))
+        .send()
+        .await
+        .expect("show")
+        .json()
+        .await
+        .expect("json");
+    let history = shown["history"].as_array().expect("history");
+    assert!(history.iter().any(|h| h["detail"] == "operator retry"), "{history:?}");
+    assert!(history.iter().any(|h| h["reason"] == "GasPaymentNotFound"), "{history:?}");
+    let bad = http.get(format!("http://{addr}/messages/0x12")).send().await.expect("bad id");
+    assert_eq!(bad.status(), 400);
+
+    // Paying later lets it through.
+    a.pay_for_gas(&unpaid, 100_000).await;
+    let _ = http.post(format!("http://{addr}/messages/{}/retry", unpaid.id())).send().await;
+    assert_delivered_once(b, &[unpaid]).await;
+    relayer.kill().await;
+}
