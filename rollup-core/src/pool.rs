@@ -154,3 +154,73 @@ impl TxPool {
         self.by_sender.values().flat_map(|q| q.values())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::consensus::{SignableTransaction, TxEip1559};
+    use alloy::network::TxSignerSync;
+    use alloy::primitives::TxKind;
+    use alloy::signers::local::PrivateKeySigner;
+
+    fn tx(signer: &PrivateKeySigner, nonce: u64, fee: u128, tip: u128) -> TxEnvelope {
+        let mut t = TxEip1559 {
+            chain_id: 1,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: fee,
+            max_priority_fee_per_gas: tip,
+            to: TxKind::Call(Address::ZERO),
+            ..Default::default()
+        };
+        let sig = signer.sign_transaction_sync(&mut t).expect("signs");
+        t.into_signed(sig).into()
+    }
+
+    #[test]
+    fn best_orders_by_nonce_per_sender_and_tip_across_senders() {
+        let (a, b) = (PrivateKeySigner::random(), PrivateKeySigner::random());
+        let mut pool = TxPool::new(100);
+        pool.insert(tx(&a, 1, 100, 50), a.address()).expect("pooled");
+        pool.insert(tx(&a, 0, 100, 1), a.address()).expect("pooled");
+        pool.insert(tx(&b, 0, 100, 10), b.address()).expect("pooled");
+        pool.insert(tx(&b, 5, 100, 90), b.address()).expect("pooled: a gap waits");
+        let best = pool.best(|_| 0, 0);
+        let order: Vec<(Address, u64)> = best.iter().map(|(t, s)| (*s, t.nonce())).collect();
+        // b's nonce 0 pays the best tip of the executable heads; a's nonce 1 only follows a's nonce 0.
+        assert_eq!(order, vec![(b.address(), 0), (a.address(), 0), (a.address(), 1)]);
+        assert_eq!(pool.pending_nonce(a.address(), 0), 2);
+        assert_eq!(pool.pending_nonce(b.address(), 0), 1);
+        assert!(pool.best(|_| 0, 101).is_empty(), "fee caps below the base fee wait");
+    }
+
+    #[test]
+    fn replacement_needs_ten_percent_on_fee_and_tip() {
+        let a = PrivateKeySigner::random();
+        let mut pool = TxPool::new(100);
+        let first = pool.insert(tx(&a, 0, 100, 10), a.address()).expect("pooled");
+        assert_eq!(pool.insert(tx(&a, 0, 100, 10), a.address()), Err(TxError::AlreadyKnown));
+        assert_eq!(
+            pool.insert(tx(&a, 0, 109, 11), a.address()),
+            Err(TxError::ReplacementUnderpriced)
+        );
+        assert_eq!(
+            pool.insert(tx(&a, 0, 110, 10), a.address()),
+            Err(TxError::ReplacementUnderpriced)
+        );
+        let second = pool.insert(tx(&a, 0, 110, 11), a.address()).expect("10% bump replaces");
+        assert!(!pool.contains(&first));
+        assert!(pool.contains(&second));
+        assert_eq!(pool.len(), 1);
+        pool.prune(a.address(), 1);
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn capacity_is_enforced() {
+        let a = PrivateKeySigner::random();
+        let mut pool = TxPool::new(1);
+        pool.insert(tx(&a, 0, 100, 1), a.address()).expect("pooled");
+        assert_eq!(pool.insert(tx(&a, 1, 100, 1), a.address()), Err(TxError::PoolFull));
+    }
+}

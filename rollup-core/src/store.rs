@@ -504,3 +504,57 @@ fn decode_changeset(raw: &[u8]) -> Result<ChangeSet, StoreError> {
     }
     Ok((accounts, slots))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{KECCAK256_EMPTY, address};
+
+    fn commit(store: &ChainStore, number: u64, changes: &StateChanges) {
+        let b = StoredBlock {
+            header: Header { number, ..Default::default() },
+            txs: vec![],
+            senders: vec![],
+        };
+        let hash = b.header.hash_slow();
+        store
+            .commit_block(&BlockCommit { hash, block: &b, receipts: &[], changes })
+            .expect("commits");
+    }
+
+    #[test]
+    fn history_and_rollback_restore_every_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ChainStore::open(dir.path()).expect("opens");
+        let a = address!("0x00000000000000000000000000000000000000aa");
+        let acc = |n: u64| AccountData {
+            nonce: n,
+            balance: U256::from(n * 10),
+            code_hash: KECCAK256_EMPTY,
+        };
+        let mut c0 = StateChanges::default();
+        c0.accounts.insert(a, Some(acc(1)));
+        c0.storage.insert(a, (false, [(U256::from(1), U256::from(5))].into_iter().collect()));
+        commit(&store, 0, &c0);
+        let mut c1 = StateChanges::default();
+        c1.accounts.insert(a, Some(acc(2)));
+        c1.storage.insert(a, (true, [(U256::from(2), U256::from(6))].into_iter().collect()));
+        commit(&store, 1, &c1);
+
+        assert_eq!(store.head().expect("reads"), Some(1));
+        assert_eq!(store.account(a).expect("reads"), Some(acc(2)));
+        assert_eq!(store.storage(a, U256::from(1)).expect("reads"), U256::ZERO, "wiped");
+        assert_eq!(store.storage(a, U256::from(2)).expect("reads"), U256::from(6));
+        assert_eq!(store.account_at(a, 0).expect("reads"), Some(acc(1)));
+        assert_eq!(store.storage_at(a, U256::from(1), 0).expect("reads"), U256::from(5));
+        assert_eq!(store.storage_at(a, U256::from(2), 0).expect("reads"), U256::ZERO);
+
+        store.rollback_head().expect("rolls back");
+        assert_eq!(store.head().expect("reads"), Some(0));
+        assert_eq!(store.account(a).expect("reads"), Some(acc(1)));
+        assert_eq!(store.storage(a, U256::from(1)).expect("reads"), U256::from(5));
+        assert_eq!(store.storage(a, U256::from(2)).expect("reads"), U256::ZERO);
+        assert!(store.block(1).expect("reads").is_none());
+        assert!(store.rollback_head().is_err(), "genesis stays");
+    }
+}

@@ -39,6 +39,34 @@ pub(super) fn register(
         let Some(n) = resolve_tag(&chain, tag)? else { return Ok(None) };
         Ok(chain.record(n)?.map(|r| U64::from(r.block.txs.len())))
     })?;
+    blocking(m, "eth_getBlockTransactionCountByHash", |c, p| {
+        let hash: B256 = p.sequence().next()?;
+        let chain = c.node.chain();
+        let Some(n) = chain.store.block_number(hash)? else { return Ok(None) };
+        Ok(chain.record(n)?.map(|r| U64::from(r.block.txs.len())))
+    })?;
+    blocking(m, "eth_getTransactionByBlockNumberAndIndex", |c, p| {
+        let mut seq = p.sequence();
+        let tag: BlockNumberOrTag = seq.next()?;
+        let index: U64 = seq.next()?;
+        let chain = c.node.chain();
+        let Some(n) = resolve_tag(&chain, tag)? else { return Ok(None) };
+        Ok(tx_at(&chain, n, index.to())?)
+    })?;
+    blocking(m, "eth_getTransactionByBlockHashAndIndex", |c, p| {
+        let mut seq = p.sequence();
+        let hash: B256 = seq.next()?;
+        let index: U64 = seq.next()?;
+        let chain = c.node.chain();
+        let Some(n) = chain.store.block_number(hash)? else { return Ok(None) };
+        Ok(tx_at(&chain, n, index.to())?)
+    })?;
+    blocking(m, "eth_getUncleCountByBlockNumber", |_, _| Ok(U64::ZERO))?;
+    blocking(m, "eth_getUncleCountByBlockHash", |_, _| Ok(U64::ZERO))?;
+    blocking(m, "eth_coinbase", |_, _| Ok(Address::ZERO))?;
+    blocking(m, "eth_mining", |_, _| Ok(true))?;
+    blocking(m, "eth_hashrate", |_, _| Ok(U64::ZERO))?;
+    blocking(m, "net_peerCount", |_, _| Ok(U64::ZERO))?;
     blocking(m, "eth_getBalance", |c, p| {
         Ok(account_field(c, p)?.map(|a| a.balance).unwrap_or_default())
     })?;
@@ -352,6 +380,18 @@ fn get_transaction(
         return Ok(Some(rpc_tx(tx, *sender, Some((r.hash, &r.block, i)))));
     }
     Ok(c.node.pool().get(&hash).map(|p| rpc_tx(&p.tx, p.sender, None)))
+}
+
+fn tx_at(
+    chain: &Chain,
+    number: u64,
+    index: usize,
+) -> RpcResult<Option<alloy::rpc::types::Transaction>> {
+    let Some(r) = chain.record(number)? else { return Ok(None) };
+    let (Some(tx), Some(sender)) = (r.block.txs.get(index), r.block.senders.get(index)) else {
+        return Ok(None);
+    };
+    Ok(Some(rpc_tx(tx, *sender, Some((r.hash, &r.block, index)))))
 }
 
 fn get_receipt(

@@ -1,7 +1,7 @@
 //! Blocks, headers, fees and the basic read methods.
 
 use alloy::consensus::proofs::calculate_transaction_root;
-use alloy::consensus::{TxEip1559, TxEip2930, TxEnvelope, TxLegacy};
+use alloy::consensus::{Transaction as _, TxEip1559, TxEip2930, TxEnvelope, TxLegacy};
 use alloy::eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
 use alloy::eips::{BlockId, BlockNumberOrTag};
 use alloy::network::TransactionBuilder;
@@ -158,6 +158,22 @@ async fn legacy_2930_and_1559_transactions_and_historical_state() -> TestResult 
     assert_eq!(p.get_transaction_count(from).await?, 3);
     assert_eq!(p.get_transaction_count(from).pending().await?, 3);
     let head = p.get_block_number().await?;
+    let last: Option<alloy::rpc::types::Transaction> = p
+        .raw_request(
+            "eth_getTransactionByBlockNumberAndIndex".into(),
+            (alloy::primitives::U64::from(head), "0x0"),
+        )
+        .await?;
+    let last = last.expect("the head holds the EIP-1559 transaction");
+    assert_eq!(last.inner.nonce(), 2);
+    assert_eq!(last.block_number, Some(head));
+    let count: alloy::primitives::U64 = p
+        .raw_request(
+            "eth_getBlockTransactionCountByNumber".into(),
+            (alloy::primitives::U64::from(head),),
+        )
+        .await?;
+    assert_eq!(count.to::<u64>(), 1);
     assert_eq!(
         p.get_balance(to).block_id(BlockId::number(head - 1)).await?,
         before + U256::from(3)
