@@ -51,7 +51,7 @@ pub(super) fn register(
         let index: U64 = seq.next()?;
         let chain = c.node.chain();
         let Some(n) = resolve_tag(&chain, tag)? else { return Ok(None) };
-        Ok(tx_at(&chain, n, index.to())?)
+        tx_at(&chain, n, index.to())
     })?;
     blocking(m, "eth_getTransactionByBlockHashAndIndex", |c, p| {
         let mut seq = p.sequence();
@@ -59,7 +59,7 @@ pub(super) fn register(
         let index: U64 = seq.next()?;
         let chain = c.node.chain();
         let Some(n) = chain.store.block_number(hash)? else { return Ok(None) };
-        Ok(tx_at(&chain, n, index.to())?)
+        tx_at(&chain, n, index.to())
     })?;
     blocking(m, "eth_getUncleCountByBlockNumber", |_, _| Ok(U64::ZERO))?;
     blocking(m, "eth_getUncleCountByBlockHash", |_, _| Ok(U64::ZERO))?;
