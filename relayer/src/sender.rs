@@ -1,9 +1,10 @@
 //! Sending delivery transactions on one destination: our own nonces, gas
 //! price escalation for a transaction that is not mined, receipts.
 //!
-//! Nonces are handed out from a counter read once from the chain's pending
-//! count; any failure to broadcast drops the counter so the next batch reads
-//! it again. Transactions of one batch take consecutive nonces, are
+//! Nonces are ours: consecutive within a batch, counted on between batches,
+//! and checked at the start of each batch against the chain's pending count
+//! (nothing of ours is in flight then), which wins on a difference: a
+//! transaction reorged out or evicted, or the key used elsewhere. Transactions of one batch take consecutive nonces, are
 //! broadcast in nonce order (a failed broadcast stops the rest) and are then
 //! awaited together. A transaction not mined within `escalate_after` is
 //! signed again with the same nonce at 5/4 of its gas price (above the 10 %
@@ -148,21 +149,26 @@ impl TxSender {
             Err(e) => return failed_all(&calls, e),
         };
         let mut guard = self.next_nonce.lock().await;
+        let address = self.address;
+        let pending = match self
+            .client
+            .read("eth_getTransactionCount", |p| async move {
+                p.get_transaction_count(address).pending().await
+            })
+            .await
+        {
+            Ok(n) => n,
+            Err(e) => return failed_all(&calls, e),
+        };
+        // Nothing of ours is in flight between batches, so the chain's count
+        // must equal ours; if not, a transaction vanished (reorg, eviction) or
+        // another process used the key, and the chain is right.
         let mut nonce = match *guard {
-            Some(n) => n,
-            None => {
-                let address = self.address;
-                match self
-                    .client
-                    .read("eth_getTransactionCount", |p| async move {
-                        p.get_transaction_count(address).pending().await
-                    })
-                    .await
-                {
-                    Ok(n) => n,
-                    Err(e) => return failed_all(&calls, e),
-                }
+            Some(ours) if ours != pending => {
+                tracing::warn!(chain = %self.client.chain(), ours, chain_count = pending, "nonce out of step with the chain; resynchronising");
+                pending
             }
+            _ => pending,
         };
         let mut sent = Vec::with_capacity(calls.len());
         let mut failed = false;

@@ -441,8 +441,13 @@ signer = {{ type = "hex", key = "{key}" }}
     /// A relayer built in-process from [`Self::relayer_toml`], running in the
     /// background.
     pub(crate) async fn relayer(&self, extra: &str) -> RunningRelayer {
+        self.relayer_from_toml(&self.relayer_toml(extra)).await
+    }
+
+    /// A relayer built in-process from `toml`, running in the background.
+    pub(crate) async fn relayer_from_toml(&self, toml: &str) -> RunningRelayer {
         let path = self.dir.path().join("relayer.toml");
-        std::fs::write(&path, self.relayer_toml(extra)).expect("config written");
+        std::fs::write(&path, toml).expect("config written");
         let settings: RelayerSettings =
             ConfigLoader::new().file(&path).load().expect("relayer config loads");
         // A relayer stopped a moment ago may still hold its databases.

@@ -4,6 +4,7 @@
 
 mod common;
 mod delivery;
+mod faults;
 mod gas;
 mod restart;
 mod validators;

@@ -1,0 +1,176 @@
+//! Faults around the relayer: a flaky destination RPC, a delivery reorged
+//! out of the destination, and `kill -9` of the relayer binary mid-burst.
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, body::Bytes, http::StatusCode, response::IntoResponse, routing::post};
+use metalayer_relayer::op::{Reason, Stage};
+use tokio::net::TcpListener;
+
+use crate::{
+    GATE,
+    common::{Net, NetOptions, PATIENCE, assert_delivered_once},
+};
+
+/// A JSON-RPC proxy to `upstream` that answers every other request with
+/// HTTP 503. Returns its URL and the number of requests seen.
+async fn flaky_proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    let client = reqwest::Client::new();
+    let app = Router::new().route(
+        "/",
+        post(move |body: Bytes| {
+            let (client, upstream, count) = (client.clone(), upstream.clone(), count.clone());
+            async move {
+                if count.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
+                    return (StatusCode::SERVICE_UNAVAILABLE, "flaky").into_response();
+                }
+                let forwarded = client
+                    .post(&upstream)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                match forwarded {
+                    Ok(r) => {
+                        let status = r.status().as_u16();
+                        let bytes = r.bytes().await.unwrap_or_default();
+                        (
+                            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                            [("content-type", "application/json")],
+                            bytes,
+                        )
+                            .into_response()
+                    }
+                    Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_rpc_failing_every_other_request_still_delivers_everything() {
+    let _gate = GATE.acquire().await.expect("gate");
+    let mut net = Net::new(NetOptions::default()).await;
+    net.start_validators(0..5).await;
+    let direct = net.chains[1].node.http_url();
+    let (proxy, seen) = flaky_proxy(direct.clone()).await;
+    let toml = net.relayer_toml("").replace(&format!("\"{direct}\""), &format!("\"{proxy}\""));
+    let relayer = net.relayer_from_toml(&toml).await;
+    let [a, b] = &net.chains;
+    let mut to_b = Vec::new();
+    for i in 0..4u8 {
+        to_b.push(a.dispatch(b, &[i; 8]).await);
+    }
+    let back = b.dispatch(a, b"back").await;
+    assert_delivered_once(b, &to_b).await;
+    assert_delivered_once(a, &[back]).await;
+    for m in &to_b {
+        relayer.wait_for(m.id(), Stage::Delivered).await;
+    }
+    assert!(seen.load(Ordering::SeqCst) > 20, "the relayer did not go through the proxy");
+    relayer.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_reorged_out_goes_back_to_prepare_and_is_delivered_again() {
+    let _gate = GATE.acquire().await.expect("gate");
+    let mut net = Net::new(NetOptions::default()).await;
+    net.start_validators(0..5).await;
+    // Beta's deliveries wait 30 blocks before they are confirmed.
+    let beta = net.chains[1].settings_toml(1);
+    let toml = net.relayer_toml("").replace(&beta, &net.chains[1].settings_toml(30));
+    let relayer = net.relayer_from_toml(&toml).await;
+    let [a, b] = &net.chains;
+    let m = a.dispatch(b, b"reorged").await;
+    relayer.wait_for(m.id(), Stage::Confirm).await;
+    let op = relayer.ctx.queue.get(m.id()).expect("queue").expect("op");
+    let block = op.submitted_block.expect("mined");
+    let tip = alloy::providers::Provider::get_block_number(&b.provider).await.expect("tip");
+    let _: serde_json::Value = alloy::providers::Provider::raw_request(
+        &b.provider,
+        "anvil_reorg".into(),
+        (tip - block + 1,),
+    )
+    .await
+    .expect("anvil_reorg");
+    assert!(!b.delivered(m.id()).await, "the reorg kept the delivery");
+    assert_delivered_once(b, std::slice::from_ref(&m)).await;
+    relayer.wait_for(m.id(), Stage::Delivered).await;
+    let history = relayer.ctx.queue.history(m.id()).expect("history");
+    assert!(history.iter().any(|h| h.reason == Some(Reason::RevertedOrReorged)), "{history:?}");
+    relayer.kill().await;
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_binary(config: &std::path::Path) -> Killed {
+    Killed(
+        Command::new(env!("CARGO_BIN_EXE_metalayer-relayer"))
+            .arg("--config")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("relayer binary starts"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_binary_mid_burst_then_restart_delivers_each_message_once() {
+    let _gate = GATE.acquire().await.expect("gate");
+    let mut net = Net::new(NetOptions::default()).await;
+    net.start_validators(0..5).await;
+    let config = net.dir.path().join("relayer-binary.toml");
+    std::fs::write(&config, net.relayer_toml("")).expect("config");
+    let mut relayer = spawn_binary(&config);
+    let mut to_b = Vec::new();
+    let mut to_a = Vec::new();
+    {
+        let [a, b] = &net.chains;
+        for i in 0..12u8 {
+            to_b.push(a.dispatch(b, &[i; 12]).await);
+            to_a.push(b.dispatch(a, &[i; 13]).await);
+        }
+        // Kill as soon as something has been delivered, while the rest is in flight.
+        let start = tokio::time::Instant::now();
+        loop {
+            let mut any = false;
+            for m in &to_b {
+                any |= b.delivered(m.id()).await;
+            }
+            if any {
+                break;
+            }
+            assert!(start.elapsed() < PATIENCE, "the binary delivered nothing");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    relayer.0.kill().expect("kill -9");
+    relayer.0.wait().expect("reaped");
+    relayer = spawn_binary(&config);
+    let [a, b] = &net.chains;
+    assert_delivered_once(b, &to_b).await;
+    assert_delivered_once(a, &to_a).await;
+    drop(relayer);
+}
