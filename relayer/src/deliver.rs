@@ -224,6 +224,8 @@ impl Context {
                 Ok(true) => {
                     op.stage = Stage::Delivered;
                     op.next_attempt_ms = 0;
+                    // Kept only while it may be needed again.
+                    op.metadata = None;
                     let origin = self
                         .origins
                         .get(&op.origin)

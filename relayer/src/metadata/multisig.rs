@@ -224,3 +224,38 @@ pub(super) async fn merkle_root(
         "no quorum of {threshold} signatures on any checkpoint from {start} down to leaf {leaf}"
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metalayer_protocol::{Checkpoint, CheckpointWithMessageId, LocalSigner, Signer};
+
+    fn signed(key: u8, root: u8) -> (Address, SignedCheckpoint) {
+        let signer = LocalSigner::from_bytes(&B256::repeat_byte(key)).unwrap();
+        let value = CheckpointWithMessageId {
+            checkpoint: Checkpoint {
+                merkle_tree_hook: B256::repeat_byte(0xab),
+                origin: 1,
+                root: B256::repeat_byte(root),
+                index: 3,
+            },
+            message_id: B256::repeat_byte(7),
+        };
+        (signer.address(), SignedCheckpoint::sign(value, &signer).unwrap())
+    }
+
+    #[test]
+    fn quorum_groups_by_root_and_orders_exactly_threshold_by_validator_list() {
+        let all: Vec<_> = (1..=5).map(|k| signed(k, 0xcc)).collect();
+        let validators: Vec<Address> = all.iter().rev().map(|(a, _)| *a).collect();
+        // Two validators signed another root: not enough for it, and not mixed in.
+        let mut collected = vec![signed(1, 0xdd), signed(2, 0xdd), all[2].clone(), all[3].clone()];
+        assert!(checkpoint_quorum(&validators, 3, &collected).is_none());
+        collected.push(all[4].clone());
+        let (root, id, signatures) = checkpoint_quorum(&validators, 3, &collected).unwrap();
+        assert_eq!((root, id), (B256::repeat_byte(0xcc), B256::repeat_byte(7)));
+        // Validator list order is 5, 4, 3, 2, 1.
+        let expected: Vec<Signature> = [4, 3, 2].iter().map(|i| all[*i].1.signature).collect();
+        assert_eq!(signatures, expected);
+    }
+}

@@ -89,3 +89,52 @@ async fn batch_delivery_carries_several_messages_per_transaction() {
     );
     relayer.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_over_aggregation_with_a_null_module() {
+    use metalayer_contracts::bindings::{
+        AggregationIsm, DomainRoutingIsm, PausableIsm, TestRecipient,
+    };
+
+    use crate::common::{DOMAINS, dev};
+
+    let _gate = GATE.acquire().await.expect("gate");
+    let mut net = Net::new(NetOptions::default()).await;
+    net.start_validators(0..5).await;
+    {
+        // Beta's recipient: Routing(alpha → Aggregation(2 of [Null, MerkleRoot, MessageId])).
+        let b = &net.chains[1];
+        let p = &b.provider;
+        let null = PausableIsm::deploy(p, dev(0).address()).await.expect("null ISM");
+        let modules = vec![*null.address(), b.core.merkle_root_ism, b.core.message_id_ism];
+        let aggregation = AggregationIsm::deploy(p, modules, 2).await.expect("aggregation ISM");
+        let routing = DomainRoutingIsm::deploy(
+            p,
+            dev(0).address(),
+            vec![DOMAINS[0]],
+            vec![*aggregation.address()],
+        )
+        .await
+        .expect("routing ISM");
+        let recipient = TestRecipient::new(b.core.test_recipient, p);
+        let receipt = recipient
+            .setInterchainSecurityModule(*routing.address())
+            .send()
+            .await
+            .expect("set ISM")
+            .get_receipt()
+            .await
+            .expect("mined");
+        assert!(receipt.status());
+    }
+    let relayer = net.relayer("").await;
+    let [a, b] = &net.chains;
+    let messages = vec![a.dispatch(b, b"routed").await, a.dispatch(b, b"aggregated").await];
+    assert_delivered_once(b, &messages).await;
+    for m in &messages {
+        relayer.wait_for(m.id(), Stage::Delivered).await;
+        let op = relayer.ctx.queue.get(m.id()).expect("queue").expect("op");
+        assert!(!op.batchable, "a routing ISM does not take batches");
+    }
+    relayer.kill().await;
+}
