@@ -79,6 +79,10 @@ pub struct Node {
     head: watch::Sender<u64>,
     events: broadcast::Sender<ChainEvent>,
     snapshots: Mutex<BTreeMap<u64, u64>>,
+    /// Seconds added to the clock (`evm_increaseTime`).
+    time_offset: AtomicU64,
+    /// Timestamp forced on the next block (`evm_setNextBlockTimestamp`).
+    next_timestamp: Mutex<Option<u64>>,
     /// Metrics of the node.
     pub metrics: Metrics,
 }
@@ -113,6 +117,8 @@ impl Node {
             head: watch::channel(head_number).0,
             events: broadcast::channel(1024).0,
             snapshots: Mutex::new(BTreeMap::new()),
+            time_offset: AtomicU64::new(0),
+            next_timestamp: Mutex::new(None),
             metrics,
         });
         let weak = Arc::downgrade(&node);
@@ -272,7 +278,7 @@ impl Node {
         only_if_ready: bool,
     ) -> Result<Option<Arc<MinedBlock>>, NodeError> {
         let mut chain = self.chain_mut();
-        let timestamp = now_secs();
+        let timestamp = self.block_timestamp();
         let base_fee = chain.next_block_params(timestamp)?.base_fee;
         let candidates = {
             let store = &chain.store;
@@ -344,6 +350,30 @@ impl Node {
         Ok(count)
     }
 
+    /// Timestamp for the next block: a forced one, else the clock plus the offset.
+    fn block_timestamp(&self) -> u64 {
+        lock(&self.next_timestamp)
+            .take()
+            .unwrap_or_else(|| now_secs() + self.time_offset.load(Ordering::Relaxed))
+    }
+
+    /// Moves the clock forward by `seconds`; returns the total offset.
+    pub fn increase_time(&self, seconds: u64) -> u64 {
+        self.time_offset.fetch_add(seconds, Ordering::Relaxed).saturating_add(seconds)
+    }
+
+    /// Forces the timestamp of the next block; it must not be below the head's.
+    pub fn set_next_block_timestamp(&self, timestamp: u64) -> Result<(), NodeError> {
+        let head = self.chain().head()?.1.header.timestamp;
+        if timestamp < head {
+            return Err(NodeError::Invalid(format!(
+                "timestamp {timestamp} is below the head block's timestamp {head}"
+            )));
+        }
+        *lock(&self.next_timestamp) = Some(timestamp);
+        Ok(())
+    }
+
     /// Records the current head; returns the snapshot id.
     pub fn snapshot(&self) -> Result<u64, NodeError> {
         let head = self.chain().head_number()?;
@@ -379,8 +409,12 @@ impl Node {
             let branch: Vec<_> =
                 txs.iter().filter(|t| t.2 == offset).map(|t| (t.0.clone(), t.1)).collect();
             let mut chain = self.chain_mut();
-            let mined =
-                Arc::new(chain.mine(now_secs(), Bytes::from_static(b"reorg"), None, branch)?);
+            let mined = Arc::new(chain.mine(
+                self.block_timestamp(),
+                Bytes::from_static(b"reorg"),
+                None,
+                branch,
+            )?);
             drop(chain);
             let number = mined.block.header.number;
             self.refresh_base_fee();

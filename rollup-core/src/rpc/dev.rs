@@ -64,6 +64,15 @@ pub(super) fn register(
         edit(c, address, |_| {}, None, Some((slot, U256::from_be_bytes(value.0))))?;
         Ok(true)
     })?;
+    blocking(m, "evm_increaseTime", |c, p| {
+        let seconds: U64 = p.sequence().next()?;
+        Ok(U64::from(c.node.increase_time(seconds.to())))
+    })?;
+    blocking(m, "evm_setNextBlockTimestamp", |c, p| {
+        let timestamp: U64 = p.sequence().next()?;
+        c.node.set_next_block_timestamp(timestamp.to())?;
+        Ok(())
+    })?;
     blocking(m, "evm_snapshot", |c, _| Ok(U64::from(c.node.snapshot()?)))?;
     blocking(m, "evm_revert", |c, p| {
         let id: U64 = p.sequence().next()?;
@@ -76,6 +85,10 @@ pub(super) fn register(
         ("hardhat_setCode", "anvil_setCode"),
         ("hardhat_setNonce", "anvil_setNonce"),
         ("hardhat_setStorageAt", "anvil_setStorageAt"),
+        ("anvil_increaseTime", "evm_increaseTime"),
+        ("anvil_setNextBlockTimestamp", "evm_setNextBlockTimestamp"),
+        ("anvil_snapshot", "evm_snapshot"),
+        ("anvil_revert", "evm_revert"),
     ] {
         m.register_alias(alias, name)?;
     }

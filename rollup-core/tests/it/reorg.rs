@@ -119,6 +119,28 @@ async fn snapshot_revert_and_set_balance() -> TestResult {
     assert!(!again, "a snapshot is used up by its revert");
     let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await?;
     assert_eq!(p.get_block_number().await?, head + 1);
+
+    let now = p
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await?
+        .expect("head")
+        .header
+        .timestamp;
+    let _: serde_json::Value =
+        p.raw_request("evm_setNextBlockTimestamp".into(), (now + 1000,)).await?;
+    let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await?;
+    let forced = p.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await?.expect("head");
+    assert_eq!(forced.header.timestamp, now + 1000);
+    let offset: alloy::primitives::U64 = p.raw_request("evm_increaseTime".into(), (7200,)).await?;
+    assert_eq!(offset.to::<u64>(), 7200);
+    let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await?;
+    let later = p.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await?.expect("head");
+    assert!(later.header.timestamp >= now + 7200, "the clock moved forward");
+    let err = p
+        .raw_request::<_, serde_json::Value>("evm_setNextBlockTimestamp".into(), (1,))
+        .await
+        .expect_err("back in time");
+    assert!(err.to_string().contains("below the head"), "{err}");
     node.stop().await;
     Ok(())
 }
