@@ -251,6 +251,9 @@ impl ChainStore {
     ) -> impl Iterator<Item = Result<(Address, AccountData), StoreError>> + '_ {
         self.tree.scan_prefix([P_ACCOUNT]).map(|e| {
             let (k, v) = e?;
+            if k.len() != 21 {
+                return Err(StoreError::Corrupt("account key length".into()));
+            }
             Ok((Address::from_slice(&k[1..]), AccountData::decode(&v)?))
         })
     }
