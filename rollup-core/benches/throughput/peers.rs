@@ -1,5 +1,6 @@
 //! Starting the nodes under test as child processes on loopback ports.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -35,6 +36,10 @@ pub(crate) struct NodeProcess {
 
 impl Drop for NodeProcess {
     fn drop(&mut self) {
+        // The child leads its own process group: end the group, so a launcher
+        // script's children (npm wrappers) go too, then reap the child.
+        let _ =
+            Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -81,7 +86,9 @@ pub(crate) fn spawn(peer: Peer) -> Result<NodeProcess, String> {
             (c, Some(dir))
         }
         Peer::Anvil => {
-            let mut c = Command::new(bin("anvil")?);
+            // The npm package's launcher is a node script that spawns this binary.
+            let native = peers_dir().join("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+            let mut c = Command::new(if native.exists() { native } else { bin("anvil")? });
             c.args(["--port", &port.to_string(), "--chain-id", "31337", "--silent"]);
             (c, None)
         }
@@ -92,6 +99,7 @@ pub(crate) fn spawn(peer: Peer) -> Result<NodeProcess, String> {
         }
     };
     let child = cmd
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
