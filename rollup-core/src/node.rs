@@ -9,9 +9,12 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use alloy::consensus::SignableTransaction;
 use alloy::consensus::{ReceiptEnvelope, Transaction, TxEnvelope};
 use alloy::eips::Decodable2718;
-use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::network::TxSignerSync;
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 use revm::context_interface::cfg::gas::calculate_initial_tx_gas_for_tx;
 use tokio::sync::{broadcast, watch};
@@ -23,6 +26,18 @@ use crate::genesis::Genesis;
 use crate::metrics::Metrics;
 use crate::pool::TxPool;
 use crate::store::{ChainStore, StateChanges, StoredBlock};
+
+/// Gas limit given to a reorg branch's transaction request that names none.
+const REORG_DEFAULT_GAS: u64 = 3_000_000;
+
+/// A transaction for the new branch of a reorg.
+#[derive(Clone, Debug)]
+pub enum ReorgTx {
+    /// A signed transaction and its sender.
+    Signed(Box<TxEnvelope>, Address),
+    /// A dev account's request, signed after the rollback with the branch's nonces.
+    Request(Box<TransactionRequest>),
+}
 
 /// When blocks are produced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -350,6 +365,40 @@ impl Node {
         Ok(count)
     }
 
+    /// Signs a dev account's request for a reorg branch, with the nonce that
+    /// follows the rolled-back state and the branch's earlier transactions.
+    fn sign_branch_request(
+        &self,
+        req: &TransactionRequest,
+        nonces: &mut HashMap<Address, u64>,
+    ) -> Result<(TxEnvelope, Address), NodeError> {
+        let bad = |m: String| NodeError::Invalid(format!("anvil_reorg: {m}"));
+        let from = req.from.ok_or_else(|| bad("a transaction request needs \"from\"".into()))?;
+        let signer =
+            self.signers.get(&from).ok_or_else(|| bad(format!("{from} is not a dev account")))?;
+        let next = match nonces.get(&from) {
+            Some(n) => *n,
+            None => self.store.account(from)?.map(|a| a.nonce).unwrap_or_default(),
+        };
+        let mut req = req.clone();
+        let nonce = *req.nonce.get_or_insert(next);
+        nonces.insert(from, nonce + 1);
+        req.chain_id = Some(self.chain_id);
+        req.to.get_or_insert(TxKind::Create);
+        req.gas.get_or_insert(REORG_DEFAULT_GAS.min(self.gas_limit));
+        if req.gas_price.is_none() {
+            let tip = *req.max_priority_fee_per_gas.get_or_insert(1_000_000_000);
+            let base = u128::from(self.next_base_fee.load(Ordering::Relaxed));
+            req.max_fee_per_gas.get_or_insert(2 * base + tip);
+        }
+        let mut typed = req
+            .build_typed_tx()
+            .map_err(|_| bad("the transaction request is incomplete".into()))?;
+        let sig =
+            signer.sign_transaction_sync(&mut typed).map_err(|e| bad(format!("signing: {e}")))?;
+        Ok((typed.into_signed(sig).into(), from))
+    }
+
     /// Timestamp for the next block: a forced one, else the clock plus the offset.
     fn block_timestamp(&self) -> u64 {
         lock(&self.next_timestamp)
@@ -397,7 +446,7 @@ impl Node {
 
     /// Replaces the last `depth` blocks with `depth` new ones holding `txs`
     /// (raw transaction, block offset within the new branch).
-    pub fn reorg(&self, depth: u64, txs: &[(TxEnvelope, Address, u64)]) -> Result<(), NodeError> {
+    pub fn reorg(&self, depth: u64, txs: &[(ReorgTx, u64)]) -> Result<(), NodeError> {
         let head = self.chain().head_number()?;
         if depth == 0 || depth > head {
             return Err(NodeError::Invalid(format!(
@@ -405,9 +454,20 @@ impl Node {
             )));
         }
         self.rollback_to(head - depth)?;
+        let mut nonces: HashMap<Address, u64> = HashMap::new();
         for offset in 0..depth {
-            let branch: Vec<_> =
-                txs.iter().filter(|t| t.2 == offset).map(|t| (t.0.clone(), t.1)).collect();
+            let mut branch = Vec::new();
+            for (tx, _) in txs.iter().filter(|t| t.1 == offset) {
+                match tx {
+                    ReorgTx::Signed(tx, sender) => {
+                        nonces.insert(*sender, tx.nonce() + 1);
+                        branch.push((tx.as_ref().clone(), *sender));
+                    }
+                    ReorgTx::Request(req) => {
+                        branch.push(self.sign_branch_request(req, &mut nonces)?)
+                    }
+                }
+            }
             let mut chain = self.chain_mut();
             let mined = Arc::new(chain.mine(
                 self.block_timestamp(),

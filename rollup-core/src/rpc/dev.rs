@@ -13,6 +13,7 @@ use jsonrpsee::types::Params;
 
 use super::error::invalid_params;
 use super::{RpcCtx, RpcResult, blocking};
+use crate::node::ReorgTx;
 use crate::store::AccountData;
 
 /// Most blocks one `anvil_mine` may produce.
@@ -122,27 +123,40 @@ fn edit(
     Ok(())
 }
 
-/// `anvil_reorg(depth, [[rawTx, blockOffset], ...])`: drops the last `depth`
-/// blocks and mines `depth` new ones, placing each raw transaction in the
-/// block at its offset (0 = first new block).
+/// `anvil_reorg(depth, [[tx, blockOffset], ...])`: drops the last `depth`
+/// blocks and mines `depth` new ones, placing each transaction (raw signed
+/// hex, or a request from a dev account) in the block at its offset (0 =
+/// first new block).
 fn reorg(c: &RpcCtx, p: &Params<'_>) -> RpcResult<()> {
     let mut seq = p.sequence();
     let depth: u64 = seq.next::<U64>()?.to();
-    let txs: Option<Vec<(Bytes, u64)>> = seq.optional_next()?;
+    let txs: Option<Vec<(serde_json::Value, u64)>> = seq.optional_next()?;
     let mut decoded = Vec::new();
-    for (i, (raw, offset)) in txs.unwrap_or_default().into_iter().enumerate() {
+    for (i, (tx, offset)) in txs.unwrap_or_default().into_iter().enumerate() {
         if offset >= depth {
             return Err(invalid_params(format!(
                 "anvil_reorg: transaction {i} has block offset {offset}, beyond depth {depth}"
             )));
         }
-        let tx = TxEnvelope::decode_2718_exact(&raw)
-            .map_err(|e| invalid_params(format!("anvil_reorg: transaction {i}: {e}")))?;
-        let sender = alloy::consensus::transaction::SignerRecoverable::recover_signer(&tx)
-            .map_err(|e| {
-                invalid_params(format!("anvil_reorg: transaction {i}: invalid signature: {e}"))
-            })?;
-        decoded.push((tx, sender, offset));
+        let bad = |e: String| invalid_params(format!("anvil_reorg: transaction {i}: {e}"));
+        let tx = match tx {
+            serde_json::Value::String(_) => {
+                let raw: Bytes = serde_json::from_value(tx).map_err(|e| bad(e.to_string()))?;
+                let tx = TxEnvelope::decode_2718_exact(&raw).map_err(|e| bad(e.to_string()))?;
+                let sender = alloy::consensus::transaction::SignerRecoverable::recover_signer(&tx)
+                    .map_err(|e| bad(format!("invalid signature: {e}")))?;
+                ReorgTx::Signed(Box::new(tx), sender)
+            }
+            serde_json::Value::Object(_) => ReorgTx::Request(Box::new(
+                serde_json::from_value(tx).map_err(|e| bad(e.to_string()))?,
+            )),
+            _ => {
+                return Err(
+                    bad("expected a raw transaction (hex) or a transaction request".into()),
+                );
+            }
+        };
+        decoded.push((tx, offset));
     }
     c.node.reorg(depth, &decoded)?;
     Ok(())

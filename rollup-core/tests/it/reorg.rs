@@ -86,6 +86,24 @@ async fn reorg_replaces_blocks_and_their_logs() -> TestResult {
         "the old branch's handle tx is undone"
     );
 
+    // A request from a dev account is signed after the rollback, with the branch's nonce.
+    let call = TestRecipient::handleCall {
+        origin: 3,
+        sender: B256::ZERO,
+        body: Bytes::from_static(b"json branch"),
+    };
+    let request = serde_json::json!({ "from": dev_signer(0).address(), "to": addr, "input": Bytes::from(call.abi_encode()) });
+    let _: serde_json::Value =
+        p.raw_request("anvil_reorg".into(), (U256::from(1), vec![(request, 0u64)])).await?;
+    let logs = p.get_logs(&filter).await?;
+    assert_eq!(logs.len(), 1, "the reorged-out block's log is gone and the new one is there");
+    let event = logs[0].log_decode::<TestRecipient::ReceivedMessage>()?;
+    assert_eq!(event.inner.data.body, Bytes::from_static(b"json branch"));
+    assert_eq!(
+        p.get_transaction_count(dev_signer(0).address()).await?,
+        2,
+        "deploy, then the branch's call"
+    );
     let err = p
         .raw_request::<_, serde_json::Value>("anvil_reorg".into(), (U256::from(1000),))
         .await
