@@ -11,7 +11,7 @@ use jsonrpsee::types::Params;
 
 use super::convert::{block_logs, rpc_block, rpc_receipt, rpc_tx};
 use super::error::{LIMIT_EXCEEDED, SERVER, err, invalid_params, reverted};
-use super::{RpcCtx, RpcResult, blocking, resolve_tag, state_at};
+use super::{RpcCtx, RpcResult, blocking, inline, resolve_tag, state_at};
 use crate::chain::Chain;
 use crate::executor::{CallOutcome, CallRequest, TX_GAS_CAP, call};
 use crate::store::AccountData;
@@ -22,30 +22,30 @@ const SUGGESTED_TIP: u128 = 1_000_000_000;
 pub(super) fn register(
     m: &mut RpcModule<RpcCtx>,
 ) -> Result<(), jsonrpsee::core::RegisterMethodError> {
-    blocking(m, "eth_chainId", |c, _| Ok(U64::from(c.node.chain_id())))?;
-    blocking(m, "net_version", |c, _| Ok(c.node.chain_id().to_string()))?;
-    blocking(m, "net_listening", |_, _| Ok(true))?;
-    blocking(m, "web3_clientVersion", |_, _| {
+    inline(m, "eth_chainId", |c, _| Ok(U64::from(c.node.chain_id())))?;
+    inline(m, "net_version", |c, _| Ok(c.node.chain_id().to_string()))?;
+    inline(m, "net_listening", |_, _| Ok(true))?;
+    inline(m, "web3_clientVersion", |_, _| {
         Ok(format!("metalayer-rollup/{}", env!("CARGO_PKG_VERSION")))
     })?;
-    blocking(m, "eth_syncing", |_, _| Ok(false))?;
-    blocking(m, "eth_accounts", |c, _| Ok(c.node.accounts().to_vec()))?;
-    blocking(m, "eth_blockNumber", |c, _| Ok(U64::from(c.node.chain().head_number()?)))?;
-    blocking(m, "eth_getBlockByNumber", get_block_by_number)?;
-    blocking(m, "eth_getBlockByHash", get_block_by_hash)?;
-    blocking(m, "eth_getBlockTransactionCountByNumber", |c, p| {
+    inline(m, "eth_syncing", |_, _| Ok(false))?;
+    inline(m, "eth_accounts", |c, _| Ok(c.node.accounts().to_vec()))?;
+    inline(m, "eth_blockNumber", |c, _| Ok(U64::from(c.node.chain().head_number()?)))?;
+    inline(m, "eth_getBlockByNumber", get_block_by_number)?;
+    inline(m, "eth_getBlockByHash", get_block_by_hash)?;
+    inline(m, "eth_getBlockTransactionCountByNumber", |c, p| {
         let tag: BlockNumberOrTag = p.sequence().next()?;
         let chain = c.node.chain();
         let Some(n) = resolve_tag(&chain, tag)? else { return Ok(None) };
         Ok(chain.record(n)?.map(|r| U64::from(r.block.txs.len())))
     })?;
-    blocking(m, "eth_getBlockTransactionCountByHash", |c, p| {
+    inline(m, "eth_getBlockTransactionCountByHash", |c, p| {
         let hash: B256 = p.sequence().next()?;
         let chain = c.node.chain();
         let Some(n) = chain.store.block_number(hash)? else { return Ok(None) };
         Ok(chain.record(n)?.map(|r| U64::from(r.block.txs.len())))
     })?;
-    blocking(m, "eth_getTransactionByBlockNumberAndIndex", |c, p| {
+    inline(m, "eth_getTransactionByBlockNumberAndIndex", |c, p| {
         let mut seq = p.sequence();
         let tag: BlockNumberOrTag = seq.next()?;
         let index: U64 = seq.next()?;
@@ -53,7 +53,7 @@ pub(super) fn register(
         let Some(n) = resolve_tag(&chain, tag)? else { return Ok(None) };
         tx_at(&chain, n, index.to())
     })?;
-    blocking(m, "eth_getTransactionByBlockHashAndIndex", |c, p| {
+    inline(m, "eth_getTransactionByBlockHashAndIndex", |c, p| {
         let mut seq = p.sequence();
         let hash: B256 = seq.next()?;
         let index: U64 = seq.next()?;
@@ -61,27 +61,27 @@ pub(super) fn register(
         let Some(n) = chain.store.block_number(hash)? else { return Ok(None) };
         tx_at(&chain, n, index.to())
     })?;
-    blocking(m, "eth_getUncleCountByBlockNumber", |_, _| Ok(U64::ZERO))?;
-    blocking(m, "eth_getUncleCountByBlockHash", |_, _| Ok(U64::ZERO))?;
-    blocking(m, "eth_coinbase", |_, _| Ok(Address::ZERO))?;
-    blocking(m, "eth_mining", |_, _| Ok(true))?;
-    blocking(m, "eth_hashrate", |_, _| Ok(U64::ZERO))?;
-    blocking(m, "net_peerCount", |_, _| Ok(U64::ZERO))?;
-    blocking(m, "eth_getBalance", |c, p| {
+    inline(m, "eth_getUncleCountByBlockNumber", |_, _| Ok(U64::ZERO))?;
+    inline(m, "eth_getUncleCountByBlockHash", |_, _| Ok(U64::ZERO))?;
+    inline(m, "eth_coinbase", |_, _| Ok(Address::ZERO))?;
+    inline(m, "eth_mining", |_, _| Ok(true))?;
+    inline(m, "eth_hashrate", |_, _| Ok(U64::ZERO))?;
+    inline(m, "net_peerCount", |_, _| Ok(U64::ZERO))?;
+    inline(m, "eth_getBalance", |c, p| {
         Ok(account_field(c, p)?.map(|a| a.balance).unwrap_or_default())
     })?;
-    blocking(m, "eth_getTransactionCount", get_transaction_count)?;
-    blocking(m, "eth_getCode", get_code)?;
-    blocking(m, "eth_getStorageAt", get_storage_at)?;
-    blocking(m, "eth_gasPrice", |c, _| {
+    inline(m, "eth_getTransactionCount", get_transaction_count)?;
+    inline(m, "eth_getCode", get_code)?;
+    inline(m, "eth_getStorageAt", get_storage_at)?;
+    inline(m, "eth_gasPrice", |c, _| {
         Ok(U256::from(u128::from(next_base_fee(&c.node.chain())?) + SUGGESTED_TIP))
     })?;
-    blocking(m, "eth_maxPriorityFeePerGas", |_, _| Ok(U256::from(SUGGESTED_TIP)))?;
+    inline(m, "eth_maxPriorityFeePerGas", |_, _| Ok(U256::from(SUGGESTED_TIP)))?;
     blocking(m, "eth_feeHistory", fee_history)?;
     blocking(m, "eth_call", eth_call)?;
     blocking(m, "eth_estimateGas", estimate_gas)?;
-    blocking(m, "eth_getTransactionByHash", get_transaction)?;
-    blocking(m, "eth_getTransactionReceipt", get_receipt)?;
+    inline(m, "eth_getTransactionByHash", get_transaction)?;
+    inline(m, "eth_getTransactionReceipt", get_receipt)?;
     blocking(m, "eth_getBlockReceipts", |c, p| {
         let tag: BlockNumberOrTag = p.sequence().next()?;
         let chain = c.node.chain();
@@ -117,7 +117,10 @@ pub(super) fn register(
 }
 
 fn next_base_fee(chain: &Chain) -> RpcResult<u64> {
-    Ok(chain.next_base_fee_of(&chain.head()?.1.header))
+    let head = chain.head_number()?;
+    let record =
+        chain.record(head)?.ok_or_else(|| err(SERVER, format!("head block {head} missing")))?;
+    Ok(chain.next_base_fee_of(&record.block.header))
 }
 
 fn get_block_by_number(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Option<alloy::rpc::types::Block>> {

@@ -128,6 +128,30 @@ where
     Ok(())
 }
 
+/// Registers a cheap synchronous handler (a few store reads), run in place and timed.
+/// It may wait for the chain lock while a block is being written; work that can
+/// run long (calls, log queries, mining) goes through [`blocking`] instead.
+pub(crate) fn inline<T>(
+    m: &mut RpcModule<RpcCtx>,
+    name: &'static str,
+    f: fn(&RpcCtx, &Params<'_>) -> RpcResult<T>,
+) -> Result<(), jsonrpsee::core::RegisterMethodError>
+where
+    T: Serialize + Clone + Send + 'static,
+{
+    m.register_method(name, move |params, ctx, _| {
+        let started = Instant::now();
+        let out = f(ctx, &params);
+        ctx.node
+            .metrics
+            .rpc_seconds
+            .with_label_values(&[name])
+            .observe(started.elapsed().as_secs_f64());
+        out
+    })?;
+    Ok(())
+}
+
 /// Resolves a block tag or number to a block number; `None` if beyond the head.
 pub(crate) fn resolve_tag(chain: &Chain, tag: BlockNumberOrTag) -> Result<Option<u64>, NodeError> {
     let head = chain.head_number()?;
