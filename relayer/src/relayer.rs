@@ -59,6 +59,10 @@ pub enum RelayerError {
     Metrics(#[from] prometheus::Error),
 }
 
+/// Attempts lacking signatures that retry after `metadata_retry` instead of
+/// the backoff schedule.
+pub const FAST_RETRIES: u32 = 3;
+
 /// One destination: its chain, client and signer.
 #[derive(Debug)]
 pub struct Destination {
@@ -97,6 +101,8 @@ pub struct Context {
     pub transaction_gas_limit: u64,
     /// Pause between passes.
     pub interval: Duration,
+    /// Pause after the first attempts that found too few signatures.
+    pub metadata_retry: Duration,
     /// Metrics.
     pub metrics: RelayerMetrics,
     /// Whether each ISM takes `processBatch` (by destination and address).
@@ -183,6 +189,7 @@ impl Relayer {
             max_batch_size: settings.max_batch_size,
             transaction_gas_limit: settings.transaction_gas_limit,
             interval: settings.interval(),
+            metadata_retry: Duration::from_millis(settings.metadata_retry_ms),
             metrics,
             batch_isms: Mutex::new(HashMap::new()),
         };
@@ -297,7 +304,13 @@ impl Context {
                 .inc();
         } else {
             op.stage = Stage::Prepare;
-            let pause = backoff(op.retries, self.max_retries, self.backoff_scale);
+            // Hyperlane's fast path: signatures usually appear within a few
+            // blocks, so the first attempts that lack them retry quickly.
+            let pause = if reason == Reason::CouldNotFetchMetadata && op.retries <= FAST_RETRIES {
+                self.metadata_retry
+            } else {
+                backoff(op.retries, self.max_retries, self.backoff_scale)
+            };
             op.next_attempt_ms = now_ms().saturating_add(pause.as_millis() as u64);
         }
     }

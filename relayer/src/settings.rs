@@ -51,6 +51,10 @@ pub struct RelayerSettings {
     /// Multiplies Hyperlane's retry schedule (1.0; smaller on devnets).
     #[serde(default = "default_scale")]
     pub backoff_scale: f64,
+    /// Pause, in milliseconds, after each of the first three attempts that
+    /// found too few signatures (Hyperlane: 2 s), before the schedule applies.
+    #[serde(default = "default_metadata_retry_ms")]
+    pub metadata_retry_ms: u64,
     /// Read `file://` checkpoint storage that validators announce.
     #[serde(default)]
     pub allow_local_checkpoint_syncers: bool,
@@ -90,6 +94,9 @@ fn default_max_retries() -> u32 {
 }
 fn default_scale() -> f64 {
     1.0
+}
+fn default_metadata_retry_ms() -> u64 {
+    2000
 }
 fn yes() -> bool {
     true

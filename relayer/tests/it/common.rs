@@ -80,12 +80,12 @@ impl Chain {
         domain: u32,
         other: u32,
         dir: &Path,
-        ism: DefaultIsm,
+        options: &NetOptions,
     ) -> Self {
         let config = NodeConfig {
             data_dir: dir.join(name),
             genesis: Genesis { chain_id: u64::from(domain), ..Genesis::default() },
-            mining: MiningMode::Interval(Duration::from_millis(100)),
+            mining: MiningMode::Interval(Duration::from_millis(options.block_ms)),
             pool_capacity: 100_000,
         };
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("loopback");
@@ -102,7 +102,7 @@ impl Chain {
                 beneficiary: dev(0).address(),
                 validators: (0..VALIDATORS).map(validator_address).collect(),
                 threshold: THRESHOLD,
-                default_ism: ism,
+                default_ism: options.ism,
                 remote_gas: vec![RemoteGasConfig {
                     domain: other,
                     token_exchange_rate: 10_000_000_000,
@@ -318,11 +318,13 @@ pub(crate) struct NetOptions {
     pub(crate) ism: DefaultIsm,
     /// Validators (by index) whose storage serves forged signatures.
     pub(crate) tampering: Vec<u8>,
+    /// Block time of both chains.
+    pub(crate) block_ms: u64,
 }
 
 impl Default for NetOptions {
     fn default() -> Self {
-        Self { ism: DefaultIsm::MessageId, tampering: vec![] }
+        Self { ism: DefaultIsm::MessageId, tampering: vec![], block_ms: 100 }
     }
 }
 
@@ -338,8 +340,8 @@ impl Net {
             }
         });
         let dir = tempfile::tempdir().expect("temp dir");
-        let a = Chain::start("alpha", DOMAINS[0], DOMAINS[1], dir.path(), options.ism).await;
-        let b = Chain::start("beta", DOMAINS[1], DOMAINS[0], dir.path(), options.ism).await;
+        let a = Chain::start("alpha", DOMAINS[0], DOMAINS[1], dir.path(), &options).await;
+        let b = Chain::start("beta", DOMAINS[1], DOMAINS[0], dir.path(), &options).await;
         let mut validators = [Vec::new(), Vec::new()];
         for (i, chain) in [&a, &b].into_iter().enumerate() {
             for n in 0..VALIDATORS {
@@ -425,6 +427,7 @@ db = "{db}"
 metrics_listen = "127.0.0.1:0"
 allow_local_checkpoint_syncers = true
 backoff_scale = 0.02
+metadata_retry_ms = 100
 interval_ms = 50
 escalate_after_ms = 5000
 signer = {{ type = "hex", key = "{key}" }}
