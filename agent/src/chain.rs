@@ -118,22 +118,19 @@ pub struct RpcMetrics {
 }
 
 impl RpcMetrics {
-    /// Registers `metalayer_rpc_requests_total` and
-    /// `metalayer_rpc_request_duration_seconds` in `registry`.
+    /// Registers `rpc_requests_total` and `rpc_request_duration_seconds` in
+    /// `registry` (the agent registry prefixes them with `metalayer_`).
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         let requests = IntCounterVec::new(
             Opts::new(
-                "metalayer_rpc_requests_total",
+                "rpc_requests_total",
                 "JSON-RPC requests by chain, endpoint, method and outcome",
             ),
             &["chain", "endpoint", "method", "status"],
         )?;
         let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "metalayer_rpc_request_duration_seconds",
-                "JSON-RPC request latency",
-            )
-            .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new("rpc_request_duration_seconds", "JSON-RPC request latency")
+                .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             &["chain", "method"],
         )?;
         registry.register(Box::new(requests.clone()))?;

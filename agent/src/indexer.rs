@@ -11,7 +11,13 @@
 //! logs), the cursor rewinds to the block of the last gap-free entry and the
 //! range is read again.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
 use alloy::{
     primitives::{Address, B256},
@@ -94,8 +100,9 @@ pub enum IndexerError {
     },
 }
 
-/// Indexer metrics: `metalayer_indexer_block{chain,data_type}` (the next
-/// block to read) and `metalayer_indexer_gaps_total{chain,data_type}`.
+/// Indexer metrics (prefixed `metalayer_` by the agent registry):
+/// `indexer_block{chain,data_type}` (the next block to read),
+/// `indexer_gaps_total` and `indexer_stored_events_total`.
 #[derive(Debug, Clone)]
 pub struct IndexerMetrics {
     block: IntGaugeVec,
@@ -107,16 +114,14 @@ impl IndexerMetrics {
     /// Registers the indexer metrics in `registry`.
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         let labels = &["chain", "data_type"];
-        let block = IntGaugeVec::new(
-            Opts::new("metalayer_indexer_block", "Next block each indexer reads"),
-            labels,
-        )?;
+        let block =
+            IntGaugeVec::new(Opts::new("indexer_block", "Next block each indexer reads"), labels)?;
         let gaps = IntCounterVec::new(
-            Opts::new("metalayer_indexer_gaps_total", "Sequence gaps found and re-read"),
+            Opts::new("indexer_gaps_total", "Sequence gaps found and re-read"),
             labels,
         )?;
         let stored = IntCounterVec::new(
-            Opts::new("metalayer_indexer_stored_events_total", "Events stored by the indexers"),
+            Opts::new("indexer_stored_events_total", "Events stored by the indexers"),
             labels,
         )?;
         registry.register(Box::new(block.clone()))?;
@@ -125,6 +130,10 @@ impl IndexerMetrics {
         Ok(Self { block, gaps, stored })
     }
 }
+
+/// Logs one step aims to read: a busier range is split, so one response
+/// (held whole in memory) stays small whatever the backlog.
+const TARGET_LOGS_PER_STEP: usize = 1000;
 
 /// What one step did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +159,8 @@ pub struct Indexer {
     config: IndexerConfig,
     cursor_name: String,
     metrics: IndexerMetrics,
+    /// Blocks per request now: `config.chunk`, or less over busy ranges.
+    span: AtomicU64,
 }
 
 impl Indexer {
@@ -161,7 +172,8 @@ impl Indexer {
         metrics: IndexerMetrics,
     ) -> Self {
         let cursor_name = format!("{}/{}/{}", config.kind.label(), config.domain, config.address);
-        Self { client, store, config, cursor_name, metrics }
+        let span = AtomicU64::new(config.chunk.max(1));
+        Self { client, store, config, cursor_name, metrics, span }
     }
 
     /// Runs steps forever: at once while behind, every poll interval once
@@ -192,7 +204,8 @@ impl Indexer {
         if cursor > final_block {
             return self.check_against_chain(final_block).await;
         }
-        let to = final_block.min(cursor.saturating_add(c.chunk.max(1) - 1));
+        let span = self.span.load(Ordering::Relaxed).clamp(1, c.chunk.max(1));
+        let to = final_block.min(cursor.saturating_add(span - 1));
         let topics: Vec<B256> = match c.kind {
             EventKind::Dispatch => {
                 vec![Mailbox::Dispatch::SIGNATURE_HASH, Mailbox::DispatchId::SIGNATURE_HASH]
@@ -206,6 +219,12 @@ impl Indexer {
             .from_block(cursor)
             .to_block(to);
         let logs = self.client.logs(&filter).await?;
+        let read = to - cursor + 1;
+        if logs.len() > TARGET_LOGS_PER_STEP {
+            self.span.store((read / 2).max(1), Ordering::Relaxed);
+        } else if logs.len() < TARGET_LOGS_PER_STEP / 4 && read == span {
+            self.span.store(span.saturating_mul(2), Ordering::Relaxed);
+        }
         let next = to + 1;
         let events = match c.kind {
             EventKind::Dispatch => {

@@ -101,6 +101,9 @@ pub struct AgentStore {
     contiguous: sled::Tree,
 }
 
+/// The store's page cache.
+const CACHE_BYTES: u64 = 4 << 20;
+
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 fn key(domain: u32, rest: &[u8]) -> Vec<u8> {
@@ -127,7 +130,8 @@ impl AgentStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let name = path.display().to_string();
         let err = |source| StoreError::Sled { path: name.clone(), source };
-        let db = sled::open(path).map_err(err)?;
+        // sled's default page cache is 1 GiB; agents keep their memory flat.
+        let db = sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open().map_err(err)?;
         let tree = |t: &str| db.open_tree(t).map_err(err);
         Ok(Self {
             dispatch: tree("dispatch")?,

@@ -1,4 +1,5 @@
-//! The validator's metrics, with Hyperlane's meanings under `metalayer_`.
+//! The validator's metrics, with Hyperlane's meanings. Names are given
+//! without the `metalayer_` prefix, which the agent registry adds.
 
 use prometheus::{IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 
@@ -27,29 +28,23 @@ impl ValidatorMetrics {
     /// Registers the metrics in `registry`.
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         let latest_checkpoint = IntGaugeVec::new(
-            Opts::new("metalayer_latest_checkpoint", "Latest checkpoint index by phase"),
+            Opts::new("latest_checkpoint", "Latest checkpoint index by phase"),
             &["phase"],
         )?;
-        let announced = IntGauge::new(
-            "metalayer_announced",
-            "1 once the storage location is announced on chain",
-        )?;
+        let announced =
+            IntGauge::new("announced", "1 once the storage location is announced on chain")?;
         let backfill_complete = IntGauge::new(
-            "metalayer_backfill_complete",
+            "backfill_complete",
             "1 once the initial backlog is signed and published",
         )?;
-        let root_mismatch = IntGauge::new(
-            "metalayer_merkle_root_mismatch",
-            "1 after a root mismatch with the chain",
-        )?;
+        let root_mismatch =
+            IntGauge::new("merkle_root_mismatch", "1 after a root mismatch with the chain")?;
         let signing_refused = IntCounter::new(
-            "metalayer_signing_refused_total",
+            "signing_refused_total",
             "Signing requests refused because they conflict with an earlier signature",
         )?;
-        let signed = IntCounter::new(
-            "metalayer_checkpoints_signed_total",
-            "Checkpoints signed and published",
-        )?;
+        let signed =
+            IntCounter::new("checkpoints_signed_total", "Checkpoints signed and published")?;
         registry.register(Box::new(latest_checkpoint.clone()))?;
         registry.register(Box::new(announced.clone()))?;
         registry.register(Box::new(backfill_complete.clone()))?;

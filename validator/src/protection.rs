@@ -133,7 +133,10 @@ impl SigningProtection {
     /// Opens (or creates) the record in directory `path`.
     pub fn open(path: &Path) -> Result<Self, ProtectionError> {
         let name = path.display().to_string();
-        let db = sled::open(path)
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(2 << 20)
+            .open()
             .map_err(|source| ProtectionError::Db { path: name.clone(), source })?;
         let tree = |t: &str| {
             db.open_tree(t).map_err(|source| ProtectionError::Db { path: name.clone(), source })
