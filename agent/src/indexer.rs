@@ -218,8 +218,16 @@ impl Indexer {
             .event_signature(topics)
             .from_block(cursor)
             .to_block(to);
-        let logs = self.client.logs(&filter).await?;
         let read = to - cursor + 1;
+        let logs = match self.client.logs(&filter).await {
+            Ok(logs) => logs,
+            Err(error) => {
+                // Nodes cap the logs of one response; a narrower range is
+                // the usual cure, so the next step asks for half as much.
+                self.span.store((read / 2).max(1), Ordering::Relaxed);
+                return Err(error.into());
+            }
+        };
         if logs.len() > TARGET_LOGS_PER_STEP {
             self.span.store((read / 2).max(1), Ordering::Relaxed);
         } else if logs.len() < TARGET_LOGS_PER_STEP / 4 && read == span {

@@ -80,7 +80,7 @@ async fn fill_backlog(provider: &DynProvider, core: &CoreDeployment, n: usize) {
                     chain_id: u64::from(DOMAIN),
                     nonce: nonces[s],
                     gas_limit: 300_000,
-                    max_fee_per_gas: 100_000_000_000,
+                    max_fee_per_gas: 1_000_000_000_000,
                     max_priority_fee_per_gas: 1_000_000_000,
                     to: TxKind::Call(core.mailbox),
                     value: U256::ZERO,
@@ -173,8 +173,8 @@ struct Row {
 
 async fn run(n: usize) -> Row {
     let dir = tempfile::tempdir().expect("temp dir");
-    // Room for every dispatch in a block keeps the base fee from climbing.
-    let genesis = Genesis { gas_limit: 1_000_000_000, ..Genesis::default() };
+    // Large blocks keep the base fee low while the backlog is dispatched.
+    let genesis = Genesis { gas_limit: 100_000_000, ..Genesis::default() };
     let config_node = NodeConfig {
         data_dir: dir.path().join("node"),
         genesis,

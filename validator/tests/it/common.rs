@@ -48,6 +48,11 @@ pub(crate) struct Net {
 
 /// A node (instant mining) with the core stack; `validators` secure it, 1 of n.
 pub(crate) async fn net(validators: Vec<Address>) -> Net {
+    net_with_limits(validators, RpcLimits::default()).await
+}
+
+/// [`net`] with the node's RPC limits set.
+pub(crate) async fn net_with_limits(validators: Vec<Address>, limits: RpcLimits) -> Net {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = NodeConfig {
         data_dir: dir.path().join("node"),
@@ -56,7 +61,7 @@ pub(crate) async fn net(validators: Vec<Address>) -> Net {
         pool_capacity: 10_000,
     };
     let listen: SocketAddr = "127.0.0.1:0".parse().expect("loopback");
-    let node = RunningNode::start(config, listen, RpcLimits::default()).await.expect("node starts");
+    let node = RunningNode::start(config, listen, limits).await.expect("node starts");
     let url = node.http_url().parse().expect("url");
     let provider =
         ProviderBuilder::new().wallet(EthereumWallet::from(dev(0))).connect_http(url).erased();

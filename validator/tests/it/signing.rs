@@ -104,3 +104,29 @@ async fn a_restarted_validator_resumes_without_signing_anything_differently() {
         assert_eq!(recorded, Some((c.root, signed.value.message_id)));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indexer_narrows_its_range_when_the_node_caps_logs_per_response() {
+    let limits = metalayer_rollup::rpc::RpcLimits { max_logs: 3, ..Default::default() };
+    let net = net_with_limits(vec![validator_address(7)], limits).await;
+    let state = net.dir.path().join("v7");
+    for i in 0..12u8 {
+        net.dispatch(&[i]).await;
+    }
+    let (mut validator, storage) = net.validator(validator_key(7), 0, &state).await;
+    let indexer = validator.insertion_indexer();
+    let mut refused = 0;
+    for _ in 0..200 {
+        match indexer.step().await {
+            Ok(metalayer_agent::indexer::Step::CaughtUp) => break,
+            Ok(_) => {}
+            Err(error) => {
+                assert!(error.to_string().contains("more than 3 logs"), "{error}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused > 0, "the node's cap was never hit: the test does not test the narrowing");
+    assert_eq!(validator.tick().await.unwrap(), Tick::Published(11));
+    assert!(stored(&storage, 11).await.is_some());
+}
