@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use alloy::{primitives::Address, sol_types::SolCall};
+use futures::StreamExt;
 use metalayer_contracts::{bindings::Mailbox, metadata::BatchMultisigMetadata};
 use metalayer_protocol::metadata::MerkleRootMultisigMetadata;
 
@@ -15,6 +16,8 @@ use crate::{
     sender::{Call, Mined},
 };
 
+/// Requests in flight at once per pass.
+const RPC_CONCURRENCY: usize = 16;
 /// Confirm-queue entries looked at per pass.
 const CONFIRM_BATCH: usize = 1024;
 
@@ -215,10 +218,19 @@ impl Context {
         let ready: Vec<PendingOp> =
             due.into_iter().filter(|op| op.submitted_block.unwrap_or(0) <= final_block).collect();
         let mailbox = dest.chain.addresses.mailbox;
-        let checks = futures::future::join_all(ready.iter().map(|op| async move {
-            dest.client.call(mailbox, &Mailbox::deliveredCall { id: op.id }, final_block).await
-        }))
-        .await;
+        // Bounded: a node caps its connections, and a backlog of confirmations
+        // must not open one per message.
+        let calls: Vec<_> =
+            ready
+                .iter()
+                .map(|op| {
+                    let (client, id) = (dest.client.clone(), op.id);
+                    async move {
+                        client.call(mailbox, &Mailbox::deliveredCall { id }, final_block).await
+                    }
+                })
+                .collect();
+        let checks: Vec<_> = futures::stream::iter(calls).buffered(RPC_CONCURRENCY).collect().await;
         for (mut op, delivered) in ready.into_iter().zip(checks) {
             match delivered {
                 Ok(true) => {

@@ -55,12 +55,49 @@
 //! - Batch support is detected from the ISM's module type (MerkleRoot) and
 //!   the `verifyBatch` selector in its code, once per ISM.
 //!
+//! - Nonces are the relayer's own, checked against the chain's pending count
+//!   at the start of every batch of transactions (nothing of ours is in
+//!   flight then); a difference (a delivery reorged out, the key used
+//!   elsewhere) is logged and the chain wins.
+//! - A prepare pass commits its results together, so a backlog reaches the
+//!   submit stage at once and batches; requests to a node are bounded (16
+//!   at a time per stage) because nodes cap their connections.
+//!
+//! # Tests and figures
+//!
+//! `cargo test -p metalayer-relayer` runs, on two in-process rollup-core
+//! nodes with the real contracts and five in-process validators per origin
+//! (threshold 3): delivery both ways exactly once with the MessageId and
+//! MerkleRoot ISMs, batch delivery, routing over aggregation with a null
+//! module, two validators offline, four offline then back, a validator
+//! serving forged signatures, unpaid messages under `minimum` (through the
+//! operator API), a flaky destination RPC, a delivery reorged out, and kill
+//! and restart both in-process and `kill -9` of the binary.
+//!
+//! `cargo bench -p metalayer-relayer --bench relay` (250 ms blocks, 3 of 5,
+//! MerkleRoot ISM, both directions, relayer with `backoff_scale = 0.02` and
+//! `metadata_retry_ms = 100`), one run on the shared 2-core machine, 4 000
+//! messages: batch on 126 msg/s, latency p50 3.4 s, p99 13.0 s. The goal of
+//! 2 000 msg/s is missed by far: every message costs about six JSON-RPC
+//! calls (`delivered`, code, `recipientIsm`, `moduleType`,
+//! `validatorsAndThreshold`, `eth_estimateGas`) and ten checkpoint reads with
+//! recoveries in prepare. What would close most of the gap, not done: cache
+//! the ISM tree per recipient and the quorum checkpoint per origin across a
+//! pass (one MerkleRoot checkpoint serves every message below it), and
+//! estimate only the batch. The origin also caps the rate: a 30 M gas block
+//! holds about 430 dispatches, 1 700/s per chain at 250 ms.
+//!
 //! # Not done (yet)
 //!
 //! - Signatures from gossip (none exists yet); `body_regex` in matching
 //!   lists; CCIP-read ISMs; Multicall3 batching for ISMs without
 //!   `verifyBatch`; aggregation sub-metadata is not dry-run with `verify`
 //!   before use (the `process` estimate catches a bad one).
+//! - Batches are capped by `max_batch_size` and fall back to single
+//!   deliveries when their estimate fails or exceeds
+//!   `transaction_gas_limit`; they are not split to fit the block gas limit.
+//! - The Speed figures for batch off and for RSS at 100 000 pending are in
+//!   the bench but were not all measured in the session that wrote it.
 
 pub mod api;
 pub mod backoff;

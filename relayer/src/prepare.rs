@@ -16,7 +16,7 @@ use metalayer_protocol::{Message, bytes32_to_address};
 
 use crate::{
     gas_policy::{evaluate, rule_for},
-    metadata::{IsmContext, MERKLE_ROOT_MULTISIG},
+    metadata::{IsmContext, MERKLE_ROOT_MULTISIG, PassCache},
     op::{PendingOp, Reason, Stage, now_ms},
     relayer::{Context, Destination},
 };
@@ -24,7 +24,7 @@ use crate::{
 /// Gas added to the estimate of a single delivery, as Hyperlane's relayer does.
 pub const GAS_BUFFER: u64 = 75_000;
 /// Messages prepared at once per destination.
-const PREPARE_CONCURRENCY: usize = 32;
+const PREPARE_CONCURRENCY: usize = 16;
 /// Messages taken from the prepare queue per pass.
 const PREPARE_BATCH: usize = 256;
 
@@ -73,8 +73,10 @@ impl Context {
         let n = due.len();
         // Results are committed together at the end of the pass, so the
         // submit stage sees a pass's messages at once and can batch them.
+        let cache = PassCache::default();
+        let cache = &cache;
         let results: Vec<(PendingOp, String)> = futures::stream::iter(due)
-            .map(|op| self.prepare_one(dest, op, tip))
+            .map(|op| self.prepare_one(dest, op, tip, cache))
             .buffer_unordered(PREPARE_CONCURRENCY)
             .collect()
             .await;
@@ -89,6 +91,7 @@ impl Context {
         dest: &Destination,
         mut op: PendingOp,
         tip: u64,
+        cache: &PassCache,
     ) -> (PendingOp, String) {
         let Some(message) = op.decoded() else {
             self.retry(
@@ -99,7 +102,7 @@ impl Context {
             return (op, "stored message does not decode".into());
         };
         let chain = dest.chain.name.clone();
-        match self.try_prepare(dest, &mut op, &message, tip).await {
+        match self.try_prepare(dest, &mut op, &message, tip, cache).await {
             Ok(Prepared::Delivered) => {
                 op.stage = Stage::Confirm;
                 op.submitted_block = Some(op.submitted_block.unwrap_or(tip));
@@ -136,6 +139,7 @@ impl Context {
         op: &mut PendingOp,
         message: &Message,
         tip: u64,
+        cache: &PassCache,
     ) -> Result<Prepared, Failure> {
         let mailbox = dest.chain.addresses.mailbox;
         let delivered = dest
@@ -186,17 +190,25 @@ impl Context {
                 })?,
         };
         op.leaf_index = Some(leaf_index);
-        let ism = dest
-            .client
-            .call(mailbox, &Mailbox::recipientIsmCall { recipient }, tip)
-            .await
-            .map_err(|e| fail(Reason::ErrorFetchingIsmAddress, e))?;
+        let ism = match cache.recipient_ism.get(&recipient) {
+            Some(ism) => ism,
+            None => {
+                let ism = dest
+                    .client
+                    .call(mailbox, &Mailbox::recipientIsmCall { recipient }, tip)
+                    .await
+                    .map_err(|e| fail(Reason::ErrorFetchingIsmAddress, e))?;
+                cache.recipient_ism.put(recipient, ism);
+                ism
+            }
+        };
         let ctx = IsmContext {
             destination: &dest.client,
             block: tip,
             origin,
             leaf_index,
             metrics: &self.metrics,
+            cache,
         };
         let started = Instant::now();
         let built = ctx.build(ism, message, 0).await;

@@ -3,12 +3,12 @@
 
 mod multisig;
 
-use std::{future::Future, pin::Pin};
+use std::{collections::HashMap, future::Future, hash::Hash, pin::Pin, sync::Mutex};
 
 use alloy::{primitives::Address, sol_types::SolCall};
 use metalayer_agent::chain::{ChainClient, ChainError};
 use metalayer_contracts::bindings::{AggregationIsm, DomainRoutingIsm, StaticMessageIdMultisigIsm};
-use metalayer_protocol::{Message, metadata::AggregationMetadata};
+use metalayer_protocol::{Message, metadata::AggregationMetadata, signed::SignedCheckpoint};
 
 use crate::{metrics::RelayerMetrics, op::Reason, origin::Origin};
 
@@ -69,6 +69,41 @@ impl MetadataError {
     }
 }
 
+/// Answers shared by the messages of one prepare pass, as Hyperlane caches
+/// ISM reads: the ISM of each recipient, module types and validator sets
+/// per ISM, and per origin the validators' latest indexes and the checked
+/// checkpoints at an index. A pass lasts a few blocks at most.
+#[derive(Debug, Default)]
+pub struct PassCache {
+    pub(crate) recipient_ism: Memo<Address, Address>,
+    module_type: Memo<Address, u8>,
+    validators: Memo<Address, (Vec<Address>, usize)>,
+    latest: Memo<(u32, Address), Vec<u32>>,
+    checkpoints: Memo<(u32, Address, u32), Vec<(Address, SignedCheckpoint)>>,
+}
+
+/// A map filled as answers arrive; two callers racing may both compute.
+#[derive(Debug)]
+pub(crate) struct Memo<K, V>(Mutex<HashMap<K, V>>);
+
+impl<K, V> Default for Memo<K, V> {
+    fn default() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> Memo<K, V> {
+    pub(crate) fn get(&self, key: &K) -> Option<V> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+
+    pub(crate) fn put(&self, key: K, value: V) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(key, value);
+        }
+    }
+}
+
 /// What a build reads from.
 #[derive(Debug, Clone, Copy)]
 pub struct IsmContext<'a> {
@@ -82,6 +117,8 @@ pub struct IsmContext<'a> {
     pub leaf_index: u32,
     /// Where bad signatures are counted.
     pub metrics: &'a RelayerMetrics,
+    /// Answers shared across the pass.
+    pub cache: &'a PassCache,
 }
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -89,11 +126,17 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 impl IsmContext<'_> {
     /// `moduleType()` of `ism`.
     pub async fn module_type(&self, ism: Address) -> Result<u8, MetadataError> {
+        if let Some(known) = self.cache.module_type.get(&ism) {
+            return Ok(known);
+        }
         let call = StaticMessageIdMultisigIsm::moduleTypeCall {};
-        self.destination
+        let answer = self
+            .destination
             .call(ism, &call, self.block)
             .await
-            .map_err(|source| MetadataError::Chain { ism, source })
+            .map_err(|source| MetadataError::Chain { ism, source })?;
+        self.cache.module_type.put(ism, answer);
+        Ok(answer)
     }
 
     /// Metadata for `message` under the ISM tree rooted at `ism`.

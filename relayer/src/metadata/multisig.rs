@@ -30,6 +30,9 @@ async fn validator_set(
     ism: Address,
     message: &Message,
 ) -> Result<(Vec<Address>, usize), MetadataError> {
+    if let Some(known) = ctx.cache.validators.get(&ism) {
+        return Ok(known);
+    }
     let call =
         StaticMessageIdMultisigIsm::validatorsAndThresholdCall::new((message.encode().into(),));
     let answer = ctx
@@ -44,12 +47,28 @@ async fn validator_set(
             answer.validators.len()
         )));
     }
+    ctx.cache.validators.put(ism, (answer.validators.clone(), threshold));
     Ok((answer.validators, threshold))
 }
 
 /// The checkpoints the validators serve at `index`, each checked; in
 /// validator order, with the validator it recovered to.
 async fn checkpoints_at(
+    ctx: &IsmContext<'_>,
+    ism: Address,
+    validators: &[Address],
+    index: u32,
+) -> Result<Vec<(Address, SignedCheckpoint)>, MetadataError> {
+    let key = (ctx.origin.chain.domain, ism, index);
+    if let Some(known) = ctx.cache.checkpoints.get(&key) {
+        return Ok(known);
+    }
+    let good = read_checkpoints(ctx, validators, index).await?;
+    ctx.cache.checkpoints.put(key, good.clone());
+    Ok(good)
+}
+
+async fn read_checkpoints(
     ctx: &IsmContext<'_>,
     validators: &[Address],
     index: u32,
@@ -129,7 +148,7 @@ pub(super) async fn message_id(
     let (validators, threshold) = validator_set(ctx, ism, message).await?;
     let id = message.id();
     let index = ctx.leaf_index;
-    let checkpoints = checkpoints_at(ctx, &validators, index).await?;
+    let checkpoints = checkpoints_at(ctx, ism, &validators, index).await?;
     let matching: Vec<_> =
         checkpoints.into_iter().filter(|(_, c)| c.value.message_id == id).collect();
     let (root, _, signatures) =
@@ -157,17 +176,26 @@ pub(super) async fn merkle_root(
 ) -> Result<Vec<u8>, MetadataError> {
     let (validators, threshold) = validator_set(ctx, ism, message).await?;
     let leaf = ctx.leaf_index;
-    let storages = ctx.origin.sources.storages(&validators).await.map_err(MetadataError::NotYet)?;
-    let mut latest: Vec<u32> = futures::future::join_all(
-        storages
+    let latest_key = (ctx.origin.chain.domain, ism);
+    let mut latest = match ctx.cache.latest.get(&latest_key) {
+        Some(known) => known,
+        None => {
+            let storages =
+                ctx.origin.sources.storages(&validators).await.map_err(MetadataError::NotYet)?;
+            let latest: Vec<u32> = futures::future::join_all(
+                storages
+                    .into_iter()
+                    .flatten()
+                    .map(|storage| async move { storage.latest_index().await.ok().flatten() }),
+            )
+            .await
             .into_iter()
             .flatten()
-            .map(|storage| async move { storage.latest_index().await.ok().flatten() }),
-    )
-    .await
-    .into_iter()
-    .flatten()
-    .collect();
+            .collect();
+            ctx.cache.latest.put(latest_key, latest.clone());
+            latest
+        }
+    };
     latest.sort_unstable_by(|a, b| b.cmp(a));
     let quorum_index = latest.get(threshold - 1).copied().filter(|i| *i >= leaf).ok_or_else(|| {
         MetadataError::NotYet(format!(
@@ -187,7 +215,7 @@ pub(super) async fn merkle_root(
     }
     let start = quorum_index.min((local - 1) as u32);
     for index in (leaf..=start).rev().take(MAX_WALK as usize) {
-        let checkpoints = checkpoints_at(ctx, &validators, index).await?;
+        let checkpoints = checkpoints_at(ctx, ism, &validators, index).await?;
         let (root, leaf_at, proof) = {
             let prover = ctx
                 .origin

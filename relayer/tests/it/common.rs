@@ -304,6 +304,14 @@ impl ValidatorSlot {
     }
 }
 
+impl Drop for ValidatorSlot {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
 /// Two chains, five validators per origin, and the relayer's settings.
 pub(crate) struct Net {
     pub(crate) dir: TempDir,
