@@ -28,6 +28,9 @@ use crate::metrics::RelayerMetrics;
 /// Re-sends at a higher price before a transaction is given up on.
 pub const MAX_ESCALATIONS: u32 = 6;
 
+/// Receipt polls in flight at once.
+const POLL_CONCURRENCY: usize = 8;
+
 /// A mined transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mined {
@@ -97,6 +100,7 @@ pub struct TxSender {
     address: Address,
     chain_id: u64,
     next_nonce: Mutex<Option<u64>>,
+    polls: tokio::sync::Semaphore,
     escalate_after: Duration,
     poll: Duration,
     metrics: RelayerMetrics,
@@ -119,6 +123,7 @@ impl TxSender {
             address,
             chain_id,
             next_nonce: Mutex::new(None),
+            polls: tokio::sync::Semaphore::new(POLL_CONCURRENCY),
             escalate_after,
             poll,
             metrics,
@@ -269,6 +274,11 @@ impl TxSender {
             let deadline = tokio::time::Instant::now() + self.escalate_after;
             while tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(self.poll).await;
+                // A batch of many transactions must not poll with one
+                // connection each: nodes cap their connections.
+                let Ok(_permit) = self.polls.acquire().await else {
+                    return Err(SendError::NotMined { chain, nonce });
+                };
                 for hash in &hashes {
                     if let Ok(Some(mined)) = self.receipt(*hash).await {
                         return Ok(mined);
