@@ -76,16 +76,32 @@
 //!
 //! `cargo bench -p metalayer-relayer --bench relay` (250 ms blocks, 3 of 5,
 //! MerkleRoot ISM, both directions, relayer with `backoff_scale = 0.02` and
-//! `metadata_retry_ms = 100`), one run on the shared 2-core machine, 4 000
-//! messages: batch on 126 msg/s, latency p50 3.4 s, p99 13.0 s. The goal of
-//! 2 000 msg/s is missed by far: every message costs about six JSON-RPC
-//! calls (`delivered`, code, `recipientIsm`, `moduleType`,
-//! `validatorsAndThreshold`, `eth_estimateGas`) and ten checkpoint reads with
-//! recoveries in prepare. What would close most of the gap, not done: cache
-//! the ISM tree per recipient and the quorum checkpoint per origin across a
-//! pass (one MerkleRoot checkpoint serves every message below it), and
-//! estimate only the batch. The origin also caps the rate: a 30 M gas block
-//! holds about 430 dispatches, 1 700/s per chain at 250 ms.
+//! `metadata_retry_ms = 100`; latency from sending the dispatch to the block
+//! that delivered it). Single runs on the shared 2-core machine, with other
+//! builds running beside them:
+//!
+//! | messages | batch | delivered/s | p50 | p99 |
+//! |---:|---|---:|---:|---:|
+//! | 300 | on | 92 | 3.0 s | 3.2 s |
+//! | 300 | off | 135 | 2.2 s | 2.2 s |
+//! | 1 000 | on | 163 | 4.7 s | 6.0 s |
+//! | 4 000 | on | 145 | 6.0 s | 13.0 s |
+//! | 1 000, 4 000 | off | did not finish within 5 minutes | | |
+//!
+//! Every goal is missed: 2 000 msg/s with batches (by more than 10x), p50
+//! within the reorg wait plus two blocks (0.75 s here), and the RSS at
+//! 100 000 pending was not measured (the bench has the code, `BENCH_PENDING`,
+//! but no run finished in the session). Where the time goes, as far as was
+//! looked at: each message still costs about four JSON-RPC calls in
+//! prepare (`delivered`, code, `eth_estimateGas`, and the ISM reads the
+//! per-pass cache does not catch) and the validators publish one file per
+//! checkpoint; the dispatch burst itself runs for several seconds. Batch
+//! off at 1 000 and more messages stalls: an earlier build without the
+//! bounds on RPC concurrency did 1 000 in 7.8 s (128 msg/s); the suspect,
+//! not confirmed, is one stuck transaction holding up a round of 256 that
+//! [`sender::TxSender::send_all`] awaits together (each stuck one waits
+//! through its gas price escalations). The origin also caps the rate: a
+//! 30 M gas block holds about 430 dispatches, 1 700/s per chain at 250 ms.
 //!
 //! # Not done (yet)
 //!
@@ -96,8 +112,8 @@
 //! - Batches are capped by `max_batch_size` and fall back to single
 //!   deliveries when their estimate fails or exceeds
 //!   `transaction_gas_limit`; they are not split to fit the block gas limit.
-//! - The Speed figures for batch off and for RSS at 100 000 pending are in
-//!   the bench but were not all measured in the session that wrote it.
+//! - The Speed section of the issue (see the figures above); signature
+//!   recovery speed is the protocol crate's (libsecp256k1), not re-measured.
 
 pub mod api;
 pub mod backoff;
