@@ -1,4 +1,5 @@
-//! The relayer's metrics, in one place, under `metalayer_` with Hyperlane's
+//! The relayer's metrics, in one place. Names are registered without the
+//! `metalayer_` prefix, which the agent registry adds; with Hyperlane's
 //! meanings. Base units: seconds, gas, wei.
 
 use prometheus::{
@@ -39,63 +40,54 @@ impl RelayerMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
         let m = Self {
             queue_length: IntGaugeVec::new(
-                Opts::new("metalayer_submitter_queue_length", "Messages per destination and queue"),
+                Opts::new("submitter_queue_length", "Messages per destination and queue"),
                 &["remote", "queue_name"],
             )?,
             messages_processed: IntCounterVec::new(
-                Opts::new(
-                    "metalayer_messages_processed_count",
-                    "Messages confirmed delivered, per route",
-                ),
+                Opts::new("messages_processed_count", "Messages confirmed delivered, per route"),
                 &["origin", "remote"],
             )?,
             operations: IntCounterVec::new(
-                Opts::new("metalayer_operations_processed_count", "Pipeline transitions by phase"),
+                Opts::new("operations_processed_count", "Pipeline transitions by phase"),
                 &["phase", "chain"],
             )?,
             metadata_build: HistogramVec::new(
-                HistogramOpts::new(
-                    "metalayer_metadata_build_duration_seconds",
-                    "Time to build ISM metadata",
-                )
-                .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+                HistogramOpts::new("metadata_build_duration_seconds", "Time to build ISM metadata")
+                    .buckets(vec![0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
                 &["origin", "remote", "status"],
             )?,
             gas_spent: IntCounterVec::new(
-                Opts::new("metalayer_gas_spent_total", "Gas used by delivery transactions"),
+                Opts::new("gas_spent_total", "Gas used by delivery transactions"),
                 &["chain"],
             )?,
             tokens_spent: CounterVec::new(
-                Opts::new("metalayer_tokens_spent_wei_total", "Wei spent on delivery transactions"),
+                Opts::new("tokens_spent_wei_total", "Wei spent on delivery transactions"),
                 &["chain"],
             )?,
             wallet_balance: GaugeVec::new(
-                Opts::new("metalayer_wallet_balance", "Balance of the relayer's signer, in wei"),
+                Opts::new("wallet_balance", "Balance of the relayer's signer, in wei"),
                 &["chain", "wallet"],
             )?,
             last_nonce: IntGaugeVec::new(
-                Opts::new(
-                    "metalayer_last_known_message_nonce",
-                    "Highest message nonce per phase and origin",
-                ),
+                Opts::new("last_known_message_nonce", "Highest message nonce per phase and origin"),
                 &["phase", "origin"],
             )?,
             invalid_signatures: IntCounterVec::new(
                 Opts::new(
-                    "metalayer_invalid_checkpoint_signatures_total",
+                    "invalid_checkpoint_signatures_total",
                     "Checkpoints served by a validator's storage that it did not sign or that name the wrong message",
                 ),
                 &["origin", "validator"],
             )?,
             escalations: IntCounterVec::new(
                 Opts::new(
-                    "metalayer_transaction_escalations_total",
+                    "transaction_escalations_total",
                     "Transactions re-sent at a higher gas price",
                 ),
                 &["chain"],
             )?,
             prover_leaves: IntGaugeVec::new(
-                Opts::new("metalayer_merkle_tree_leaves", "Leaves in each origin's local tree"),
+                Opts::new("merkle_tree_leaves", "Leaves in each origin's local tree"),
                 &["origin"],
             )?,
         };

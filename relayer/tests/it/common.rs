@@ -464,7 +464,11 @@ signer = {{ type = "hex", key = "{key}" }}
         // A relayer stopped a moment ago may still hold its databases.
         let mut last = None;
         for _ in 0..100 {
-            let registry = Registry::new();
+            // The agent registry, as the binary uses: it adds the `metalayer_` prefix.
+            let registry = metalayer_agent::telemetry::Metrics::new("relayer")
+                .expect("metrics")
+                .registry()
+                .clone();
             match Relayer::new(settings.clone(), dev(2), &registry).await {
                 Ok(relayer) => {
                     let ctx = relayer.context();
