@@ -281,22 +281,15 @@ impl ChainClient {
         }
         let needed = n / 2 + 1;
         let answers = futures::future::join_all((0..n).map(|i| self.attempt(i, method, &op))).await;
-        let ok: Vec<T> = answers.into_iter().filter_map(Result::ok).collect();
-        let mut best = (0, None);
-        for (i, candidate) in ok.iter().enumerate() {
-            let agreeing = ok.iter().filter(|other| *other == candidate).count();
-            if agreeing > best.0 {
-                best = (agreeing, Some(i));
-            }
-        }
-        match best {
-            (agreeing, Some(i)) if agreeing >= needed => {
-                Ok(ok.into_iter().nth(i).unwrap_or_else(|| unreachable!()))
-            }
-            (agreeing, _) => Err(ChainError::NoQuorum {
+        let mut ok: Vec<T> = answers.into_iter().filter_map(Result::ok).collect();
+        let agreeing: Vec<usize> =
+            ok.iter().map(|a| ok.iter().filter(|b| *b == a).count()).collect();
+        match agreeing.iter().copied().enumerate().max_by_key(|&(_, n)| n) {
+            Some((i, n)) if n >= needed => Ok(ok.swap_remove(i)),
+            best => Err(ChainError::NoQuorum {
                 chain: self.chain.clone(),
                 method,
-                agreeing,
+                agreeing: best.map_or(0, |(_, n)| n),
                 endpoints: n,
                 needed,
             }),

@@ -48,7 +48,7 @@ pub type SignedAnnouncement = Signed<Announcement>;
 
 /// Why stored JSON could not be read as a signed object.
 #[derive(Debug, thiserror::Error)]
-#[error("malformed signed object JSON: {0}")]
+#[error("signed object JSON: {0}")]
 pub struct SignedJsonError(#[from] serde_json::Error);
 
 impl<T: Signable> Signed<T> {
@@ -66,9 +66,10 @@ impl<T: Signable> Signed<T> {
 
 impl<T: Serialize> Signed<T> {
     /// The stored form: pretty JSON, byte-identical to what validators write.
-    pub fn to_json_pretty(&self) -> String {
-        // Serialising plain structs of fixed-size fields cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default()
+    /// Fails only for a `T` whose own `Serialize` fails; never yields an
+    /// empty object in place of one.
+    pub fn to_json_pretty(&self) -> Result<String, SignedJsonError> {
+        Ok(serde_json::to_string_pretty(self)?)
     }
 }
 
@@ -174,7 +175,7 @@ mod tests {
         let signer = LocalSigner::from_bytes(&B256::repeat_byte(3)).unwrap();
         let signed = Signed::sign(checkpoint(), &signer).unwrap();
         assert_eq!(signed.recover(), Ok(signer.address()));
-        let json = signed.to_json_pretty();
+        let json = signed.to_json_pretty().unwrap();
         let back = SignedCheckpoint::from_json(json.as_bytes()).unwrap();
         assert_eq!(back, signed);
         let aliased = json.replacen("\"value\"", "\"checkpoint\"", 1);
@@ -185,11 +186,11 @@ mod tests {
     fn tampered_or_malformed_json_is_refused_or_recovers_someone_else() {
         let signer = LocalSigner::from_bytes(&B256::repeat_byte(3)).unwrap();
         let signed = Signed::sign(checkpoint(), &signer).unwrap();
-        let tampered = signed.to_json_pretty().replace("\"index\": 9", "\"index\": 10");
+        let tampered = signed.to_json_pretty().unwrap().replace("\"index\": 9", "\"index\": 10");
         let parsed = SignedCheckpoint::from_json(tampered.as_bytes()).unwrap();
         assert_ne!(parsed.recover(), Ok(signer.address()));
         assert!(SignedCheckpoint::from_json(b"{}").is_err());
-        let bad_r = signed.to_json_pretty().replacen("\"r\": \"0x", "\"r\": \"", 1);
+        let bad_r = signed.to_json_pretty().unwrap().replacen("\"r\": \"0x", "\"r\": \"", 1);
         assert!(SignedCheckpoint::from_json(bad_r.as_bytes()).is_err());
     }
 

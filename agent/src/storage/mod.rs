@@ -219,10 +219,15 @@ fn malformed(backend: &dyn ObjectBackend, object: &str, reason: impl fmt::Displa
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    // Only this module's plain structs and JSON values are serialised here;
-    // none of them can fail to serialise.
-    serde_json::to_vec_pretty(value).unwrap_or_default()
+/// `value` as pretty JSON for object `name`; an error rather than an empty
+/// object if it cannot be serialised.
+fn to_json<T: Serialize>(
+    backend: &dyn ObjectBackend,
+    name: &str,
+    value: &T,
+) -> Result<Vec<u8>, StorageError> {
+    serde_json::to_vec_pretty(value)
+        .map_err(|e| malformed(backend, name, format_args!("cannot be serialised: {e}")))
 }
 
 async fn get_json<T: DeserializeOwned>(
@@ -254,7 +259,8 @@ fn truncate(text: &str) -> &str {
 impl<B: ObjectBackend> CheckpointStorage for B {
     async fn write_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<(), StorageError> {
         let name = self.layout().checkpoint_key(checkpoint.value.checkpoint.index);
-        self.put(&name, checkpoint.to_json_pretty().into_bytes()).await
+        let json = checkpoint.to_json_pretty().map_err(|e| malformed(self, &name, e))?;
+        self.put(&name, json.into_bytes()).await
     }
 
     async fn read_checkpoint(&self, index: u32) -> Result<Option<SignedCheckpoint>, StorageError> {
@@ -287,7 +293,9 @@ impl<B: ObjectBackend> CheckpointStorage for B {
         &self,
         announcement: &SignedAnnouncement,
     ) -> Result<(), StorageError> {
-        self.put(ANNOUNCEMENT_KEY, announcement.to_json_pretty().into_bytes()).await
+        let json =
+            announcement.to_json_pretty().map_err(|e| malformed(self, ANNOUNCEMENT_KEY, e))?;
+        self.put(ANNOUNCEMENT_KEY, json.into_bytes()).await
     }
 
     async fn read_announcement(&self) -> Result<Option<SignedAnnouncement>, StorageError> {
@@ -298,11 +306,11 @@ impl<B: ObjectBackend> CheckpointStorage for B {
     }
 
     async fn write_metadata(&self, metadata: &AgentMetadata) -> Result<(), StorageError> {
-        self.put(METADATA_KEY, to_json(metadata)).await
+        self.put(METADATA_KEY, to_json(self, METADATA_KEY, metadata)?).await
     }
 
     async fn write_reorg_flag(&self, event: &ReorgEvent) -> Result<(), StorageError> {
-        self.put(REORG_FLAG_KEY, to_json(event)).await
+        self.put(REORG_FLAG_KEY, to_json(self, REORG_FLAG_KEY, event)?).await
     }
 
     async fn read_reorg_flag(&self) -> Result<Option<ReorgEvent>, StorageError> {
@@ -317,7 +325,7 @@ impl<B: ObjectBackend> CheckpointStorage for B {
         &self,
         responses: &serde_json::Value,
     ) -> Result<(), StorageError> {
-        self.put(REORG_RPC_RESPONSES_KEY, to_json(responses)).await
+        self.put(REORG_RPC_RESPONSES_KEY, to_json(self, REORG_RPC_RESPONSES_KEY, responses)?).await
     }
 
     fn announcement_location(&self) -> String {
@@ -357,7 +365,7 @@ mod tests {
             unix_timestamp: 1_700_000_000,
             reorg_period: ReorgPeriod::Blocks(5),
         };
-        let json = String::from_utf8(to_json(&event)).unwrap();
+        let json = String::from_utf8(serde_json::to_vec_pretty(&event).unwrap()).unwrap();
         assert!(json.contains("\"checkpoint_index\": 9"), "{json}");
         assert!(json.contains("\"reorg_period\": 5"), "{json}");
         assert_eq!(serde_json::from_str::<ReorgEvent>(&json).unwrap(), event);

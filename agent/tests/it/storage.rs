@@ -67,7 +67,7 @@ async fn suite<B: ObjectBackend + 'static>(storage: Arc<B>, reader_options: &Loc
         assert_eq!(read.recover(), Ok(signer().address()));
     }
     let raw = storage.get(&layout.checkpoint_key(2)).await.unwrap().unwrap();
-    assert_eq!(raw, checkpoint(2, 0xc0).to_json_pretty().into_bytes());
+    assert_eq!(raw, checkpoint(2, 0xc0).to_json_pretty().unwrap().into_bytes());
     storage.write_checkpoint(&checkpoint(0, 0xc1)).await.unwrap();
     assert_eq!(storage.read_checkpoint(0).await.unwrap().unwrap(), checkpoint(0, 0xc1));
 
@@ -129,7 +129,7 @@ async fn suite<B: ObjectBackend + 'static>(storage: Arc<B>, reader_options: &Loc
 
     // A checkpoint stored under another index's name is refused.
     storage
-        .put(&layout.checkpoint_key(8), checkpoint(1, 0xc0).to_json_pretty().into())
+        .put(&layout.checkpoint_key(8), checkpoint(1, 0xc0).to_json_pretty().unwrap().into())
         .await
         .unwrap();
     let err = storage.read_checkpoint(8).await.unwrap_err().to_string();
@@ -234,7 +234,7 @@ async fn s3_bucket_passes_the_suite_with_and_without_a_folder() {
     )
     .unwrap();
     let prefixed = root.get("validators/alpha/checkpoint_3_with_id.json").await.unwrap();
-    assert_eq!(prefixed, Some(checkpoint(3, 0xc0).to_json_pretty().into_bytes()));
+    assert_eq!(prefixed, Some(checkpoint(3, 0xc0).to_json_pretty().unwrap().into_bytes()));
 
     // Objects are served as JSON to anyone, as a browser or curl sees them.
     let page = crate::http::request(&moto.addr, "GET", "/checkpoints/checkpoint_3_with_id.json")
@@ -246,7 +246,7 @@ async fn s3_bucket_passes_the_suite_with_and_without_a_folder() {
         "{}",
         page.head
     );
-    assert_eq!(page.body, checkpoint(3, 0xc0).to_json_pretty());
+    assert_eq!(page.body, checkpoint(3, 0xc0).to_json_pretty().unwrap());
 
     // Readers are anonymous: the public-read bucket refuses their writes.
     let err = root.write_checkpoint(&checkpoint(3, 0xee)).await.unwrap_err();
