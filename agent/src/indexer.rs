@@ -159,7 +159,10 @@ pub struct Indexer {
     config: IndexerConfig,
     cursor_name: String,
     metrics: IndexerMetrics,
-    /// Blocks per request now: `config.chunk`, or less over busy ranges.
+    /// Blocks per request now. It starts at one block and doubles while
+    /// responses stay small, up to `config.chunk` (a slow start: the first
+    /// request over an unknown backlog cannot return it whole), and halves
+    /// over busy ranges.
     span: AtomicU64,
 }
 
@@ -172,7 +175,7 @@ impl Indexer {
         metrics: IndexerMetrics,
     ) -> Self {
         let cursor_name = format!("{}/{}/{}", config.kind.label(), config.domain, config.address);
-        let span = AtomicU64::new(config.chunk.max(1));
+        let span = AtomicU64::new(1);
         Self { client, store, config, cursor_name, metrics, span }
     }
 

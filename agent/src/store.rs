@@ -14,9 +14,13 @@
 //! | `cursor` | utf8 name | be64 next block to index |
 //! | `contiguous` | utf8 name | be64 count of entries 0..n all present |
 //!
-//! A batch of indexed events and the cursor that follows it are written in
-//! one transaction: a crash leaves either both or neither, so indexing
-//! resumes from a cursor whose events are all stored.
+//! Indexed events are written in transactions of at most [`TX_EVENTS`]
+//! events, the cursor that follows them together with the last: a crash
+//! leaves the cursor at or behind the stored events, never ahead, and
+//! events read again are written again identically (keys are leaf indices,
+//! nonces and log positions), so indexing resumes losing nothing. Small
+//! transactions keep memory flat: sled holds every node version a
+//! transaction supersedes until the transaction ends.
 
 use std::path::Path;
 
@@ -104,6 +108,23 @@ pub struct AgentStore {
 /// The store's page cache.
 const CACHE_BYTES: u64 = 4 << 20;
 
+/// Most events written in one sled transaction (see the module docs).
+pub const TX_EVENTS: usize = 128;
+
+/// Calls `write` for each run of at most [`TX_EVENTS`] items (once with an
+/// empty run when there are none), telling it whether the run is the last.
+fn in_runs<T>(
+    items: &[T],
+    mut write: impl FnMut(&[T], bool) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let runs = items.len().div_ceil(TX_EVENTS).max(1);
+    let mut chunks = items.chunks(TX_EVENTS);
+    for n in 1..=runs {
+        write(chunks.next().unwrap_or_default(), n == runs)?;
+    }
+    Ok(())
+}
+
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
 fn key(domain: u32, rest: &[u8]) -> Vec<u8> {
@@ -173,26 +194,30 @@ impl AgentStore {
         self.cursor.insert(name, &next_block.to_be_bytes()).map(drop).map_err(|e| self.sled_err(e))
     }
 
-    /// Stores dispatched messages and moves cursor `name`, atomically.
+    /// Stores dispatched messages, then moves cursor `name` (module docs).
     pub fn store_dispatches(
         &self,
         domain: u32,
         messages: &[(u64, Message)],
         cursor: (&str, u64),
     ) -> Result<(), StoreError> {
-        (&self.dispatch, &self.nonce_by_id, &self.cursor)
-            .transaction(|(dispatch, by_id, cur)| -> TxResult<()> {
-                for (block, message) in messages {
-                    let mut value = block.to_be_bytes().to_vec();
-                    message.encode_into(&mut value);
-                    let nonce = message.nonce.to_be_bytes();
-                    dispatch.insert(key(domain, &nonce), value)?;
-                    by_id.insert(key(domain, message.id().as_slice()), &nonce)?;
-                }
-                cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
-                Ok(())
-            })
-            .map_err(|e| self.tx_err(e))?;
+        in_runs(messages, |run, last| {
+            (&self.dispatch, &self.nonce_by_id, &self.cursor)
+                .transaction(|(dispatch, by_id, cur)| -> TxResult<()> {
+                    for (block, message) in run {
+                        let mut value = block.to_be_bytes().to_vec();
+                        message.encode_into(&mut value);
+                        let nonce = message.nonce.to_be_bytes();
+                        dispatch.insert(key(domain, &nonce), value)?;
+                        by_id.insert(key(domain, message.id().as_slice()), &nonce)?;
+                    }
+                    if last {
+                        cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| self.tx_err(e))
+        })?;
         self.advance_contiguous(&format!("dispatch/{domain}"), &self.dispatch, domain)
     }
 
@@ -218,25 +243,30 @@ impl AgentStore {
             .transpose()
     }
 
-    /// Stores tree insertions and moves cursor `name`, atomically.
+    /// Stores tree insertions, then moves cursor `name` (module docs).
     pub fn store_insertions(
         &self,
         domain: u32,
         insertions: &[Insertion],
         cursor: (&str, u64),
     ) -> Result<(), StoreError> {
-        (&self.insertion, &self.leaf_by_id, &self.cursor)
-            .transaction(|(insertion, by_id, cur)| -> TxResult<()> {
-                for i in insertions {
-                    let mut value = i.message_id.to_vec();
-                    value.extend_from_slice(&i.block.to_be_bytes());
-                    insertion.insert(key(domain, &i.index.to_be_bytes()), value)?;
-                    by_id.insert(key(domain, i.message_id.as_slice()), &i.index.to_be_bytes())?;
-                }
-                cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
-                Ok(())
-            })
-            .map_err(|e| self.tx_err(e))?;
+        in_runs(insertions, |run, last| {
+            (&self.insertion, &self.leaf_by_id, &self.cursor)
+                .transaction(|(insertion, by_id, cur)| -> TxResult<()> {
+                    for i in run {
+                        let mut value = i.message_id.to_vec();
+                        value.extend_from_slice(&i.block.to_be_bytes());
+                        let index = i.index.to_be_bytes();
+                        insertion.insert(key(domain, &index), value)?;
+                        by_id.insert(key(domain, i.message_id.as_slice()), &index)?;
+                    }
+                    if last {
+                        cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| self.tx_err(e))
+        })?;
         self.advance_contiguous(&format!("insertion/{domain}"), &self.insertion, domain)
     }
 
@@ -338,28 +368,32 @@ impl AgentStore {
         payments: &[GasPayment],
         cursor: (&str, u64),
     ) -> Result<(), StoreError> {
-        (&self.gas_payment, &self.gas_payment_seen, &self.cursor)
-            .transaction(|(totals, seen, cur)| -> TxResult<()> {
-                for p in payments {
-                    let mut log_key = p.tx_hash.to_vec();
-                    log_key.extend_from_slice(&p.log_index.to_be_bytes());
-                    if seen.insert(key(domain, &log_key), &[])?.is_some() {
-                        continue;
+        in_runs(payments, |run, last| {
+            (&self.gas_payment, &self.gas_payment_seen, &self.cursor)
+                .transaction(|(totals, seen, cur)| -> TxResult<()> {
+                    for p in run {
+                        let mut log_key = p.tx_hash.to_vec();
+                        log_key.extend_from_slice(&p.log_index.to_be_bytes());
+                        if seen.insert(key(domain, &log_key), &[])?.is_some() {
+                            continue;
+                        }
+                        let mut total_key = p.message_id.to_vec();
+                        total_key.extend_from_slice(&p.destination.to_be_bytes());
+                        let total_key = key(domain, &total_key);
+                        let mut total = read_total(totals, &total_key)?;
+                        total.payment = total.payment.saturating_add(p.payment);
+                        total.gas_amount = total.gas_amount.saturating_add(p.gas_amount);
+                        let mut value = total.payment.to_be_bytes::<32>().to_vec();
+                        value.extend_from_slice(&total.gas_amount.to_be_bytes::<32>());
+                        totals.insert(total_key, value)?;
                     }
-                    let mut total_key = p.message_id.to_vec();
-                    total_key.extend_from_slice(&p.destination.to_be_bytes());
-                    let total_key = key(domain, &total_key);
-                    let mut total = read_total(totals, &total_key)?;
-                    total.payment = total.payment.saturating_add(p.payment);
-                    total.gas_amount = total.gas_amount.saturating_add(p.gas_amount);
-                    let mut value = total.payment.to_be_bytes::<32>().to_vec();
-                    value.extend_from_slice(&total.gas_amount.to_be_bytes::<32>());
-                    totals.insert(total_key, value)?;
-                }
-                cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
-                Ok(())
-            })
-            .map_err(|e| self.tx_err(e))
+                    if last {
+                        cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
+                    }
+                    Ok(())
+                })
+                .map_err(|e| self.tx_err(e))
+        })
     }
 
     /// The summed gas payments for `id` to `destination`, if any was seen.
@@ -454,6 +488,34 @@ mod tests {
         assert_eq!(store.leaf_index(1, B256::repeat_byte(2)).unwrap(), Some(1));
         assert_eq!(store.contiguous_insertions(1).unwrap(), 2);
         assert_eq!(store.insertion(1, 2).unwrap(), None);
+    }
+
+    #[test]
+    fn events_beyond_one_transaction_are_all_stored_and_the_cursor_moves_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AgentStore::open(dir.path()).unwrap();
+        let n = TX_EVENTS * 2 + 5;
+        let insertions: Vec<_> = (0..n as u32)
+            .map(|index| Insertion {
+                index,
+                message_id: B256::from(U256::from(index + 1)),
+                block: 9,
+            })
+            .collect();
+        store.store_insertions(3, &insertions, ("i", 10)).unwrap();
+        assert_eq!(store.contiguous_insertions(3).unwrap(), n as u64);
+        assert_eq!(store.insertion(3, n as u32 - 1).unwrap(), insertions.last().copied());
+        assert_eq!(store.cursor("i").unwrap(), Some(10));
+        // No events: the cursor still moves.
+        store.store_insertions(3, &[], ("i", 11)).unwrap();
+        assert_eq!(store.cursor("i").unwrap(), Some(11));
+        let mut runs = Vec::new();
+        in_runs(&insertions, |run, last| {
+            runs.push((run.len(), last));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(runs, [(TX_EVENTS, false), (TX_EVENTS, false), (5, true)]);
     }
 
     #[test]

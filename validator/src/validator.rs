@@ -10,7 +10,6 @@
 //! validator.
 
 use std::{
-    cmp::Reverse,
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -145,7 +144,13 @@ pub struct Validator {
     sign_batch: usize,
     announce_retry: Duration,
     tree: MerkleTree,
-    queue: Vec<CheckpointWithMessageId>,
+    /// Leaves appended to `tree` but not yet published, as windows of at
+    /// most `sign_batch` leaves: each entry is the tree as it stood at its
+    /// window's first leaf, oldest window first. Only these frontiers (about
+    /// 1 KiB each) are held; a window's checkpoints are rebuilt from the
+    /// stored insertions when it is signed, so memory does not grow with the
+    /// backlog.
+    windows: Vec<MerkleTree>,
     hook32: B256,
 }
 
@@ -201,7 +206,7 @@ impl Validator {
             sign_batch: settings.sign_batch.max(1),
             announce_retry: Duration::from_millis(settings.announce_retry_ms.max(10)),
             tree: MerkleTree::new(),
-            queue: Vec::new(),
+            windows: Vec::new(),
         })
     }
 
@@ -369,21 +374,19 @@ impl Validator {
             let Some(insertion) = self.store.insertion(self.origin.domain, next)? else {
                 return Ok(Tick::WaitingForIndexer);
             };
+            let window_full = self
+                .windows
+                .last()
+                .is_none_or(|start| self.tree.count() - start.count() >= self.sign_batch as u64);
+            if window_full {
+                self.windows.push(self.tree.clone());
+            }
             self.tree.insert(insertion.message_id).map_err(|_| ValidatorError::TreeFull)?;
-            self.queue.push(CheckpointWithMessageId {
-                checkpoint: Checkpoint {
-                    merkle_tree_hook: self.hook32,
-                    origin: self.origin.domain,
-                    root: self.tree.root(),
-                    index: next,
-                },
-                message_id: insertion.message_id,
-            });
         }
         if self.tree.root() != root {
             return Err(self.raise_reorg_flag(root, index, block).await);
         }
-        self.publish_queue().await?;
+        self.publish_windows().await?;
         self.metrics
             .latest_checkpoint
             .with_label_values(&["validator_processed"])
@@ -392,53 +395,94 @@ impl Validator {
         Ok(Tick::Published(index))
     }
 
-    /// Signs and publishes the queue, newest first, in batches.
-    async fn publish_queue(&mut self) -> Result<(), ValidatorError> {
-        self.queue.sort_unstable_by_key(|c| Reverse(c.checkpoint.index));
-        let Some(highest) = self.queue.first().map(|c| c.checkpoint.index) else { return Ok(()) };
+    /// Signs and publishes every pending window, newest first (the newest
+    /// window first, and newest first within each), so relayers get the
+    /// latest checkpoint before the backlog.
+    async fn publish_windows(&mut self) -> Result<(), ValidatorError> {
+        let mut end = self.tree.count();
+        let mut newest = true;
+        while let Some(start) = self.windows.last() {
+            let checkpoints = self.window_checkpoints(start.clone(), end)?;
+            self.publish(&checkpoints).await?;
+            if newest {
+                if let Some(highest) = checkpoints.first() {
+                    self.storage.raise_latest_index(highest.checkpoint.index).await?;
+                }
+                newest = false;
+            }
+            // Published: the next older window ends where this one began.
+            end = self.windows.pop().map_or(0, |start| start.count());
+        }
+        Ok(())
+    }
+
+    /// The checkpoints of leaves `tree.count()..end`, newest first, with
+    /// `tree` the tree as it stood before the first of them.
+    fn window_checkpoints(
+        &self,
+        mut tree: MerkleTree,
+        end: u64,
+    ) -> Result<Vec<CheckpointWithMessageId>, ValidatorError> {
+        let mut out = Vec::with_capacity(end.saturating_sub(tree.count()) as usize);
+        while tree.count() < end {
+            let index = tree.count() as u32;
+            let insertion = self.store.insertion(self.origin.domain, index)?.ok_or(
+                StoreError::Corrupt {
+                    tree: "insertion",
+                    reason: format!("leaf {index} was in the tree but is no longer stored"),
+                },
+            )?;
+            tree.insert(insertion.message_id).map_err(|_| ValidatorError::TreeFull)?;
+            out.push(CheckpointWithMessageId {
+                checkpoint: Checkpoint {
+                    merkle_tree_hook: self.hook32,
+                    origin: self.origin.domain,
+                    root: tree.root(),
+                    index,
+                },
+                message_id: insertion.message_id,
+            });
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Passes `batch` through the double-sign protection, then signs and
+    /// writes what is not yet published.
+    async fn publish(&self, batch: &[CheckpointWithMessageId]) -> Result<(), ValidatorError> {
         let (domain, hook) = (self.origin.domain, self.hook32);
-        for (n, batch) in self.queue.chunks(self.sign_batch).enumerate() {
-            let verdicts = match self.protection.check_and_record_all(batch) {
-                Ok(v) => v,
-                Err(error) => {
-                    if matches!(error, ProtectionError::Conflict(_)) {
-                        self.metrics.signing_refused.inc();
-                    }
-                    return Err(error.into());
+        let verdicts = match self.protection.check_and_record_all(batch) {
+            Ok(v) => v,
+            Err(error) => {
+                if matches!(error, ProtectionError::Conflict(_)) {
+                    self.metrics.signing_refused.inc();
                 }
-            };
-            let mut todo = Vec::with_capacity(batch.len());
-            for (checkpoint, verdict) in batch.iter().zip(verdicts) {
-                let index = checkpoint.checkpoint.index;
-                if verdict == Verdict::Recorded
-                    || !self.protection.is_published(domain, hook, index)?
-                {
-                    todo.push(*checkpoint);
-                }
+                return Err(error.into());
             }
-            let signer = self.signer.clone();
-            let storage = self.storage.clone();
-            let written: Vec<Result<u32, ValidatorError>> = stream::iter(todo)
-                .map(|checkpoint| {
-                    let (signer, storage) = (signer.clone(), storage.clone());
-                    async move {
-                        let signed = Signed::sign(checkpoint, signer.as_ref())?;
-                        storage.write_checkpoint(&signed).await?;
-                        Ok(checkpoint.checkpoint.index)
-                    }
-                })
-                .buffer_unordered(WRITE_CONCURRENCY)
-                .collect()
-                .await;
-            for index in written {
-                self.protection.mark_published(domain, hook, index?)?;
-                self.metrics.signed.inc();
-            }
-            if n == 0 {
-                self.storage.raise_latest_index(highest).await?;
+        };
+        let mut todo = Vec::with_capacity(batch.len());
+        for (checkpoint, verdict) in batch.iter().zip(verdicts) {
+            let index = checkpoint.checkpoint.index;
+            if verdict == Verdict::Recorded || !self.protection.is_published(domain, hook, index)? {
+                todo.push(*checkpoint);
             }
         }
-        self.queue.clear();
+        let written: Vec<Result<u32, ValidatorError>> = stream::iter(todo)
+            .map(|checkpoint| {
+                let (signer, storage) = (self.signer.clone(), self.storage.clone());
+                async move {
+                    let signed = Signed::sign(checkpoint, signer.as_ref())?;
+                    storage.write_checkpoint(&signed).await?;
+                    Ok(checkpoint.checkpoint.index)
+                }
+            })
+            .buffer_unordered(WRITE_CONCURRENCY)
+            .collect()
+            .await;
+        for index in written {
+            self.protection.mark_published(domain, hook, index?)?;
+            self.metrics.signed.inc();
+        }
         Ok(())
     }
 

@@ -163,27 +163,34 @@ index = {{ from = {from}, chunk = 7 }}
         reorg_period: u64,
         state: &Path,
     ) -> (Validator, Arc<LocalStorage>) {
+        let storage = Arc::new(LocalStorage::new(state.join("checkpoints")).expect("storage"));
+        let validator =
+            self.validator_with(key, reorg_period, state, "", storage.clone()).await;
+        (validator, storage)
+    }
+
+    /// A validator writing to `storage`, its settings prefixed by
+    /// `top_level` (extra top-level TOML keys).
+    pub(crate) async fn validator_with(
+        &self,
+        key: B256,
+        reorg_period: u64,
+        state: &Path,
+        top_level: &str,
+        storage: Arc<dyn CheckpointStorage>,
+    ) -> Validator {
         let path = state.join("validator.toml");
         std::fs::create_dir_all(state).expect("state dir");
-        std::fs::write(&path, self.settings_toml(key, reorg_period, state))
-            .expect("config written");
+        let toml = format!("{top_level}\n{}", self.settings_toml(key, reorg_period, state));
+        std::fs::write(&path, toml).expect("config written");
         let mut settings: ValidatorSettings =
             ConfigLoader::new().file(&path).load().expect("config loads");
         let origin = settings.origin_chain().expect("origin").clone();
-        let storage = Arc::new(LocalStorage::new(state.join("checkpoints")).expect("storage"));
         let signer = LocalSigner::from_bytes(&key).expect("key");
         let chain_signer = Some(dev(1));
-        let validator = Validator::new(
-            origin,
-            &settings,
-            signer,
-            chain_signer,
-            storage.clone(),
-            &Registry::new(),
-        )
-        .await
-        .expect("validator starts");
-        (validator, storage)
+        Validator::new(origin, &settings, signer, chain_signer, storage, &Registry::new())
+            .await
+            .expect("validator starts")
     }
 }
 

@@ -1,9 +1,16 @@
 //! Every dispatched leaf is signed, the signatures recover to the validator,
 //! and metadata built from them passes the on-chain ISM.
 
-use metalayer_agent::storage::CheckpointStorage;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use metalayer_agent::storage::{
+    CheckpointStorage, LocalStorage, ObjectBackend, StorageError,
+};
 use metalayer_contracts::bindings::{Mailbox, TestRecipient};
-use metalayer_protocol::{merkle::MerkleTree, metadata::MessageIdMultisigMetadata};
+use metalayer_protocol::{
+    merkle::MerkleTree, metadata::MessageIdMultisigMetadata, signed::StorageLayout,
+};
 use metalayer_validator::Tick;
 
 use crate::common::*;
@@ -129,4 +136,78 @@ async fn the_indexer_narrows_its_range_when_the_node_caps_logs_per_response() {
     assert!(refused > 0, "the node's cap was never hit: the test does not test the narrowing");
     assert_eq!(validator.tick().await.unwrap(), Tick::Published(11));
     assert!(stored(&storage, 11).await.is_some());
+}
+
+/// Local storage that notes the order in which checkpoints are written.
+#[derive(Debug)]
+struct Recording {
+    inner: LocalStorage,
+    checkpoint_puts: Mutex<Vec<u32>>,
+}
+
+#[async_trait]
+impl ObjectBackend for Recording {
+    fn layout(&self) -> StorageLayout {
+        self.inner.layout()
+    }
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(name).await
+    }
+    async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
+        if let Some(index) = name
+            .strip_suffix("_with_id.json")
+            .and_then(|n| n.rsplit('_').next())
+            .and_then(|n| n.parse().ok())
+        {
+            self.checkpoint_puts.lock().unwrap().push(index);
+        }
+        self.inner.put(name, bytes).await
+    }
+    async fn delete(&self, name: &str) -> Result<(), StorageError> {
+        self.inner.delete(name).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_signed_newest_window_first_and_every_leaf_once() {
+    let net = net(vec![validator_address(4)]).await;
+    let state = net.dir.path().join("v4");
+    let storage = Arc::new(Recording {
+        inner: LocalStorage::new(state.join("checkpoints")).unwrap(),
+        checkpoint_puts: Mutex::default(),
+    });
+    let mut validator =
+        net.validator_with(validator_key(4), 0, &state, "sign_batch = 3", storage.clone()).await;
+    let mut messages = Vec::new();
+    for i in 0..10u8 {
+        messages.push(net.dispatch(&[i]).await);
+    }
+    index_all(&validator).await;
+    assert_eq!(validator.tick().await.unwrap(), Tick::Published(9));
+
+    // Windows of three from the first unsigned leaf: [0,3) [3,6) [6,9) [9,10),
+    // signed newest window first.
+    let puts = storage.checkpoint_puts.lock().unwrap().clone();
+    let mut sorted = puts.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..10).collect::<Vec<u32>>(), "every leaf written once: {puts:?}");
+    assert_eq!(puts[0], 9, "the newest checkpoint first: {puts:?}");
+    let windows: Vec<u32> = puts.iter().map(|i| i / 3).collect();
+    assert!(windows.windows(2).all(|w| w[0] >= w[1]), "newest window first: {puts:?}");
+    assert_eq!(storage.latest_index().await.unwrap(), Some(9));
+    let mut tree = MerkleTree::new();
+    for (i, message) in messages.iter().enumerate() {
+        tree.insert(message.id()).unwrap();
+        let signed = storage.read_checkpoint(i as u32).await.unwrap().unwrap();
+        assert_eq!(signed.value.checkpoint.root, tree.root(), "root after leaf {i}");
+        assert_eq!(signed.value.message_id, message.id());
+    }
+
+    // Nothing new: nothing is written again.
+    index_all(&validator).await;
+    assert_eq!(validator.tick().await.unwrap(), Tick::Published(9));
+    assert_eq!(storage.checkpoint_puts.lock().unwrap().len(), 10);
 }
