@@ -426,12 +426,11 @@ impl Validator {
         let mut out = Vec::with_capacity(end.saturating_sub(tree.count()) as usize);
         while tree.count() < end {
             let index = tree.count() as u32;
-            let insertion = self.store.insertion(self.origin.domain, index)?.ok_or(
-                StoreError::Corrupt {
+            let insertion =
+                self.store.insertion(self.origin.domain, index)?.ok_or(StoreError::Corrupt {
                     tree: "insertion",
                     reason: format!("leaf {index} was in the tree but is no longer stored"),
-                },
-            )?;
+                })?;
             tree.insert(insertion.message_id).map_err(|_| ValidatorError::TreeFull)?;
             out.push(CheckpointWithMessageId {
                 checkpoint: Checkpoint {

@@ -164,8 +164,7 @@ index = {{ from = {from}, chunk = 7 }}
         state: &Path,
     ) -> (Validator, Arc<LocalStorage>) {
         let storage = Arc::new(LocalStorage::new(state.join("checkpoints")).expect("storage"));
-        let validator =
-            self.validator_with(key, reorg_period, state, "", storage.clone()).await;
+        let validator = self.validator_with(key, reorg_period, state, "", storage.clone()).await;
         (validator, storage)
     }
 
