@@ -4,9 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use metalayer_agent::storage::{
-    CheckpointStorage, LocalStorage, ObjectBackend, StorageError,
-};
+use metalayer_agent::storage::{CheckpointStorage, LocalStorage, ObjectBackend, StorageError};
 use metalayer_contracts::bindings::{Mailbox, TestRecipient};
 use metalayer_protocol::{
     merkle::MerkleTree, metadata::MessageIdMultisigMetadata, signed::StorageLayout,
