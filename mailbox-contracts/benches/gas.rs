@@ -40,7 +40,13 @@ fn floor(t: usize) -> f64 {
 fn dispatch_mean(standalone_tree: bool) -> f64 {
     let mut chain = Chain::new();
     let owner = Address::repeat_byte(1);
-    let args = Mailbox::constructorCall { domain: DESTINATION, initialOwner: owner }.abi_encode();
+    let args = Mailbox::constructorCall {
+        domain: DESTINATION,
+        initialOwner: owner,
+        validators: vec![],
+        threshold: 0,
+    }
+    .abi_encode();
     let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, &args));
     let hook = if standalone_tree {
         let args = MerkleTreeHook::constructorCall { mailboxAddress: mailbox }.abi_encode();
@@ -67,28 +73,43 @@ fn dispatch_mean(standalone_tree: bool) -> f64 {
     total as f64 / 100.0
 }
 
-/// A destination stack for `n`-of-`t` whose default ISM is the MerkleRoot one if asked,
-/// and an origin with `messages` messages to the stack's null recipient.
+/// Which ISM is the Mailbox's default in a bench stack.
+#[derive(Clone, Copy, PartialEq)]
+enum Ism {
+    /// StaticMessageIdMultisigIsm (an external call).
+    MessageId,
+    /// The Mailbox's embedded MessageId ISM (verified in place).
+    Embedded,
+    /// StaticMerkleRootMultisigIsm.
+    MerkleRoot,
+}
+
+/// A destination stack for `n`-of-`t` with `ism` as its default ISM, and an origin with
+/// `messages` messages to the stack's null recipient.
 fn setup(
     n: usize,
     t: u8,
-    merkle_root: bool,
+    ism: Ism,
     messages: usize,
 ) -> (Validators, Stack, Origin, Vec<metalayer_protocol::Message>) {
     let validators = Validators::new(n, t, 3);
     let mut stack = Stack::new(&validators);
-    if merkle_root {
-        let call = Mailbox::setDefaultIsmCall { module: stack.merkle_root_ism };
-        stack.chain.send_call(stack.owner, stack.mailbox, &call).ok();
+    match ism {
+        Ism::MessageId => {}
+        Ism::Embedded => stack.use_embedded_ism(),
+        Ism::MerkleRoot => {
+            let call = Mailbox::setDefaultIsmCall { module: stack.merkle_root_ism };
+            stack.chain.send_call(stack.owner, stack.mailbox, &call).ok();
+        }
     }
     let mut origin = Origin::new();
     let list = (0..messages).map(|_| origin.dispatch(stack.null_recipient, &BODY)).collect();
     (validators, stack, origin, list)
 }
 
-/// Mean `process` gas over 20 messages with MessageId metadata.
-fn process_message_id(n: usize, t: u8) -> f64 {
-    let (validators, mut stack, origin, messages) = setup(n, t, false, 20);
+/// Mean `process` gas over 20 messages with MessageId metadata through `ism`.
+fn process_message_id(n: usize, t: u8, ism: Ism) -> f64 {
+    let (validators, mut stack, origin, messages) = setup(n, t, ism, 20);
     let total: u64 = messages
         .iter()
         .enumerate()
@@ -101,7 +122,7 @@ fn process_message_id(n: usize, t: u8) -> f64 {
 
 /// Mean `process` gas over 20 messages with MerkleRoot metadata against the last checkpoint.
 fn process_merkle_root(n: usize, t: u8) -> f64 {
-    let (validators, mut stack, origin, messages) = setup(n, t, true, 20);
+    let (validators, mut stack, origin, messages) = setup(n, t, Ism::MerkleRoot, 20);
     let last = messages.len() as u32 - 1;
     let total: u64 = messages
         .iter()
@@ -118,7 +139,7 @@ fn process_merkle_root(n: usize, t: u8) -> f64 {
 
 /// Gas per message of one `processBatch` of the last `k` of 200 messages, 3-of-5.
 fn batch_per_message(k: usize) -> f64 {
-    let (validators, mut stack, origin, messages) = setup(5, 3, true, 200);
+    let (validators, mut stack, origin, messages) = setup(5, 3, Ism::MerkleRoot, 200);
     let signed = messages.len() as u32 - 1;
     let indices: Vec<u32> = (messages.len() - k..messages.len()).map(|i| i as u32).collect();
     let checkpoint = origin.checkpoint_at(signed);
@@ -154,16 +175,19 @@ fn rows() -> Vec<Row> {
             goal: Some(51_000.0),
         },
     ];
-    for (n, t, hl) in [(1, 1, 74_046.0), (5, 3, 86_056.0), (10, 6, 103_900.0), (18, 13, 144_973.0)]
-    {
-        let goal = if t == 3 { 69_000.0 } else { 0.8 * hl };
-        rows.push(Row {
-            name: format!("process MessageId {t}-of-{n}"),
-            gas: process_message_id(n, t as u8),
-            floor: Some(floor(t)),
-            hyperlane: Some(hl),
-            goal: Some(goal),
-        });
+    for (ism, label) in [(Ism::MessageId, "static ISM"), (Ism::Embedded, "embedded ISM")] {
+        for (n, t, hl) in
+            [(1, 1, 74_046.0), (5, 3, 86_056.0), (10, 6, 103_900.0), (18, 13, 144_973.0)]
+        {
+            let goal = if t == 3 { 69_000.0 } else { 0.8 * hl };
+            rows.push(Row {
+                name: format!("process MessageId {t}-of-{n}, {label}"),
+                gas: process_message_id(n, t as u8, ism),
+                floor: Some(floor(t)),
+                hyperlane: Some(hl),
+                goal: Some(goal),
+            });
+        }
     }
     rows.push(Row {
         name: "process MerkleRoot 3-of-5".into(),
@@ -195,14 +219,14 @@ fn main() {
     }
     let rows = rows();
     println!(
-        "{:<40} {:>9} {:>9} {:>10} {:>8} {:>8} {:>9} {:>5}",
+        "{:<46} {:>9} {:>9} {:>10} {:>8} {:>8} {:>9} {:>5}",
         "row", "ours", "floor", "hyperlane", "/floor", "/hyp", "goal", "met"
     );
     for r in &rows {
         let cell = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.0}"));
         let met = r.goal.map_or("-", |g| if r.gas <= g { "yes" } else { "NO" });
         println!(
-            "{:<40} {:>9.0} {:>9} {:>10} {:>8} {:>8} {:>9} {:>5}",
+            "{:<46} {:>9.0} {:>9} {:>10} {:>8} {:>8} {:>9} {:>5}",
             r.name,
             r.gas,
             cell(r.floor),

@@ -4,6 +4,8 @@ pragma solidity ^0.8.24;
 import {IInterchainSecurityModule, IBatchInterchainSecurityModule} from
     "./interfaces/IInterchainSecurityModule.sol";
 import {IMessageRecipient} from "./interfaces/IMessageRecipient.sol";
+import {CheckpointLib} from "./libs/CheckpointLib.sol";
+import {MultisigLib} from "./libs/MultisigLib.sol";
 import {IPostDispatchHook} from "./interfaces/IPostDispatchHook.sol";
 import {MerkleLib} from "./libs/MerkleLib.sol";
 import {MessageLib} from "./libs/MessageLib.sol";
@@ -24,6 +26,14 @@ import {TypeCasts} from "./libs/TypeCasts.sol";
 ///    makes a dispatch cheaper than calling a separate MerkleTreeHook.
 /// 2. Batch delivery (`processBatch`): one threshold signature set over a checkpoint and one
 ///    Merkle multiproof deliver many messages from one origin in one transaction.
+/// 3. An embedded MessageId multisig ISM (module type 5). A validator set and threshold
+///    given to the constructor are kept in immutables; the Mailbox then answers `moduleType`,
+///    `validatorsAndThreshold` and `verify` exactly as a `StaticMessageIdMultisigIsm` for the
+///    same set would (same metadata, same digest, same checks, same errors). When the ISM
+///    that `recipientIsm` names is this Mailbox (set it as the default ISM, or a recipient
+///    names it), `process` verifies in place, which saves a cold account access, a call and
+///    a second hashing of the message. A Mailbox built without a set rejects everything
+///    through its `verify` and refuses itself as the default ISM.
 ///
 /// A zero required hook means "no required hook" (the call is skipped).
 ///
@@ -92,12 +102,37 @@ contract Mailbox is Owned, IPostDispatchHook {
     error BatchOriginMismatch(uint256 index);
     /// @notice A batch message's recipient uses another ISM than the batch ISM.
     error BatchIsmMismatch(uint256 index, address ism);
+    /// @notice The embedded validator set is malformed (see the constructor).
+    error InvalidValidatorSet();
+
+    /// @notice Most validators the embedded ISM can hold (16 words of 20-byte addresses).
+    uint256 public constant MAX_EMBEDDED_VALIDATORS = 25;
 
     /// @notice The domain of this chain.
     uint32 public immutable localDomain;
     /// @notice Block in which this Mailbox was deployed (for indexers).
     uint256 public immutable deployedBlock;
     address private immutable deployer;
+
+    // Embedded ISM: threshold | count << 8, and the validators packed 20 bytes each into
+    // 16 words (zero past the last validator).
+    uint256 private immutable ismSize;
+    bytes32 private immutable ismW0;
+    bytes32 private immutable ismW1;
+    bytes32 private immutable ismW2;
+    bytes32 private immutable ismW3;
+    bytes32 private immutable ismW4;
+    bytes32 private immutable ismW5;
+    bytes32 private immutable ismW6;
+    bytes32 private immutable ismW7;
+    bytes32 private immutable ismW8;
+    bytes32 private immutable ismW9;
+    bytes32 private immutable ismW10;
+    bytes32 private immutable ismW11;
+    bytes32 private immutable ismW12;
+    bytes32 private immutable ismW13;
+    bytes32 private immutable ismW14;
+    bytes32 private immutable ismW15;
 
     // Slot read and written by every dispatch: default hook, nonce, tree count, flags.
     /// @notice Hook used when a dispatch names none (this Mailbox = embedded tree).
@@ -119,10 +154,54 @@ contract Mailbox is Owned, IPostDispatchHook {
 
     /// @param domain The domain of this chain.
     /// @param initialOwner The owner allowed to change ISM and hooks.
-    constructor(uint32 domain, address initialOwner) Owned(initialOwner) {
+    /// @param validators The embedded ISM's validators, in list order (empty: no embedded
+    /// ISM); at most MAX_EMBEDDED_VALIDATORS, none zero, none twice.
+    /// @param threshold The embedded ISM's threshold: within 1..=validators, or 0 when
+    /// `validators` is empty.
+    constructor(uint32 domain, address initialOwner, address[] memory validators, uint8 threshold)
+        Owned(initialOwner)
+    {
         localDomain = domain;
         deployedBlock = block.number;
         deployer = msg.sender;
+        uint256 n = validators.length;
+        if (n > MAX_EMBEDDED_VALIDATORS || threshold > n || (n != 0 && threshold == 0)) {
+            revert InvalidValidatorSet();
+        }
+        bytes memory packed = new bytes(512);
+        for (uint256 i = 0; i < n; ++i) {
+            address v = validators[i];
+            if (v == address(0)) revert InvalidValidatorSet();
+            for (uint256 j = 0; j < i; ++j) {
+                if (validators[j] == v) revert InvalidValidatorSet();
+            }
+            assembly ("memory-safe") {
+                mstore(add(add(packed, 0x20), mul(i, 20)), shl(96, v))
+            }
+        }
+        ismSize = uint256(threshold) | (n << 8);
+        ismW0 = _word(packed, 0);
+        ismW1 = _word(packed, 1);
+        ismW2 = _word(packed, 2);
+        ismW3 = _word(packed, 3);
+        ismW4 = _word(packed, 4);
+        ismW5 = _word(packed, 5);
+        ismW6 = _word(packed, 6);
+        ismW7 = _word(packed, 7);
+        ismW8 = _word(packed, 8);
+        ismW9 = _word(packed, 9);
+        ismW10 = _word(packed, 10);
+        ismW11 = _word(packed, 11);
+        ismW12 = _word(packed, 12);
+        ismW13 = _word(packed, 13);
+        ismW14 = _word(packed, 14);
+        ismW15 = _word(packed, 15);
+    }
+
+    function _word(bytes memory packed, uint256 i) private pure returns (bytes32 w) {
+        assembly ("memory-safe") {
+            w := mload(add(add(packed, 0x20), shl(5, i)))
+        }
     }
 
     /// @notice One-time setup by the deployer, in the v3 `initialize` shape.
@@ -158,7 +237,11 @@ contract Mailbox is Owned, IPostDispatchHook {
     }
 
     function _setDefaultIsm(address module) private {
-        if (module.code.length == 0) revert NotAContract(module);
+        if (module == address(this)) {
+            if (ismSize == 0) revert NotAContract(module);
+        } else if (module.code.length == 0) {
+            revert NotAContract(module);
+        }
         defaultIsm = IInterchainSecurityModule(module);
         emit DefaultIsmSet(module);
     }
@@ -305,11 +388,40 @@ contract Mailbox is Owned, IPostDispatchHook {
 
     /// @notice Delivers `message` if the recipient's ISM accepts `metadata`.
     function process(bytes calldata metadata, bytes calldata message) external payable {
-        (uint32 origin, bytes32 sender, address recipient, bytes32 id) = _checkMessage(message);
-        address ism = address(recipientIsm(recipient));
-        _markDelivered(id, origin, sender, recipient);
-        _verifyForwarding(ism, metadata);
-        _handle(recipient, origin, sender, message.body(), msg.value);
+        (uint32 originDomain, bytes32 sender, address recipient, bytes32 id) = _checkMessage(message);
+        address ism = _recordDelivery(recipient, originDomain, sender, id);
+        if (ism == address(this)) _verifyEmbedded(metadata, originDomain, id);
+        else _verifyForwarding(ism, metadata);
+        _handle(recipient, originDomain, sender, message.body(), msg.value);
+    }
+
+    /// @dev `recipientIsm(recipient)` then `_markDelivered(id, ...)`, written out in place:
+    /// this is every single delivery's hot path. Returns the recipient's ISM.
+    function _recordDelivery(address recipient, uint32 originDomain, bytes32 sender, bytes32 id)
+        private
+        returns (address ism)
+    {
+        bool seen;
+        bytes32 processTopic = Process.selector;
+        bytes32 processIdTopic = ProcessId.selector;
+        assembly ("memory-safe") {
+            // recipientIsm(recipient)
+            mstore(0x00, 0xde523cf3)
+            let ok := staticcall(gas(), recipient, 0x1c, 0x04, 0x00, 0x20)
+            ism := mul(mload(0x00), and(ok, gt(returndatasize(), 0x1f)))
+            if or(iszero(ism), shr(160, ism)) {
+                ism := and(sload(defaultIsm.slot), 0xffffffffffffffffffffffffffffffffffffffff)
+            }
+            // _markDelivered(id, originDomain, sender, recipient)
+            mstore(0x00, id)
+            mstore(0x20, deliveries.slot)
+            let slot := keccak256(0x00, 0x40)
+            seen := sload(slot)
+            sstore(slot, or(or(caller(), shl(160, number())), shl(255, 1)))
+            log4(0, 0, processTopic, originDomain, sender, recipient)
+            log2(0, 0, processIdTopic, id)
+        }
+        require(!seen, "Mailbox: already delivered");
     }
 
     /// @dev Calls `ism.verify(metadata, message)`. `process(bytes,bytes)` and
@@ -451,6 +563,96 @@ contract Mailbox is Owned, IPostDispatchHook {
     /// @notice Block in which message `id` was delivered (zero if not delivered).
     function processedAt(bytes32 id) external view returns (uint48) {
         return uint48(deliveries[id] >> 160);
+    }
+
+    // ---------------------------------------------------------------- embedded ISM
+
+    /// @notice Module type MESSAGE_ID_MULTISIG: the Mailbox's embedded ISM.
+    function moduleType() external pure returns (uint8) {
+        return uint8(IInterchainSecurityModule.Types.MESSAGE_ID_MULTISIG);
+    }
+
+    /// @notice The embedded ISM's validators and threshold (the message is ignored); an
+    /// empty set and zero when the Mailbox was built without one.
+    function validatorsAndThreshold(bytes calldata)
+        external
+        view
+        returns (address[] memory validators, uint8 threshold)
+    {
+        (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
+        validators = MultisigLib.toArray(ptr, n);
+        threshold = uint8(t);
+    }
+
+    /// @notice The embedded ISM's check, as `StaticMessageIdMultisigIsm.verify` (SPEC 5.2):
+    /// metadata = merkleTreeHook (32) || root (32) || index (4) || signatures (65 each).
+    function verify(bytes calldata metadata, bytes calldata message) external view returns (bool) {
+        message.checkLength();
+        _verifyEmbedded(metadata, message.origin(), message.id());
+        return true;
+    }
+
+    /// @dev Reverts unless `metadata` carries a threshold of embedded-set signatures over
+    /// the checkpoint (origin, hook, root, index, id) with a non-empty root.
+    function _verifyEmbedded(bytes calldata metadata, uint32 origin, bytes32 id) private view {
+        if (metadata.length < 68) revert MultisigLib.MetadataTooShort(metadata.length, 68);
+        bytes32 hook;
+        bytes32 checkpointRoot;
+        uint32 index;
+        uint256 sigs;
+        assembly ("memory-safe") {
+            let o := metadata.offset
+            hook := calldataload(o)
+            checkpointRoot := calldataload(add(o, 32))
+            index := shr(224, calldataload(add(o, 64)))
+            sigs := add(o, 68)
+        }
+        MultisigLib.checkRoot(checkpointRoot);
+        bytes32 digest = CheckpointLib.digest(origin, hook, checkpointRoot, index, id);
+        (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
+        MultisigLib.verify(digest, sigs, metadata.length - 68, ptr, n, t);
+    }
+
+    /// @dev Writes the embedded validators into fresh memory (only the words they fill).
+    function _embeddedValidators() private view returns (uint256 ptr, uint256 n, uint256 t) {
+        uint256 size = ismSize;
+        t = size & 0xff;
+        n = size >> 8;
+        assembly ("memory-safe") {
+            ptr := mload(0x40)
+        }
+        uint256 used = 128;
+        _put(ptr, 0, ismW0);
+        _put(ptr, 1, ismW1);
+        _put(ptr, 2, ismW2);
+        _put(ptr, 3, ismW3);
+        if (n > 6) {
+            used = 256;
+            _put(ptr, 4, ismW4);
+            _put(ptr, 5, ismW5);
+            _put(ptr, 6, ismW6);
+            _put(ptr, 7, ismW7);
+            if (n > 12) {
+                used = 512;
+                _put(ptr, 8, ismW8);
+                _put(ptr, 9, ismW9);
+                _put(ptr, 10, ismW10);
+                _put(ptr, 11, ismW11);
+                _put(ptr, 12, ismW12);
+                _put(ptr, 13, ismW13);
+                _put(ptr, 14, ismW14);
+                _put(ptr, 15, ismW15);
+            }
+        }
+        assembly ("memory-safe") {
+            mstore(0x40, add(ptr, used))
+        }
+    }
+
+    function _put(uint256 ptr, uint256 i, bytes32 w) private pure {
+        assembly ("memory-safe") {
+            mstore(add(ptr, shl(5, i)), w)
+        }
     }
 
     // ---------------------------------------------------------------- embedded tree hook

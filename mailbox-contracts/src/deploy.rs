@@ -8,6 +8,10 @@
 //! [`CoreDeployment::merkle_tree_hook`], is the Mailbox's; its default ISM is the chosen
 //! multisig ISM; it has no required hook. Gas is paid to the IGP with `payForGas` after
 //! dispatching.
+//!
+//! The Mailbox also embeds the validator set as its own MessageId ISM when the set has at
+//! most `MAX_EMBEDDED_VALIDATORS` (25) validators; [`DefaultIsm::Embedded`] makes that the
+//! default ISM (the cheapest `process`).
 
 use alloy::network::{Network, ReceiptResponse};
 use alloy::primitives::{Address, aliases::U96};
@@ -61,7 +65,14 @@ pub enum DefaultIsm {
     /// StaticMerkleRootMultisigIsm: Merkle proofs against a later checkpoint; also serves
     /// batch delivery.
     MerkleRoot,
+    /// The Mailbox's embedded MessageId multisig ISM (same metadata and checks as
+    /// `MessageId`, verified inside `process` without an external call). Needs at most
+    /// [`MAX_EMBEDDED_VALIDATORS`] validators.
+    Embedded,
 }
+
+/// Most validators the Mailbox's embedded ISM holds (`Mailbox.MAX_EMBEDDED_VALIDATORS`).
+pub const MAX_EMBEDDED_VALIDATORS: usize = 25;
 
 /// Gas price data and overhead for one remote domain, for the IGP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,7 +131,8 @@ pub struct CoreDeployment {
     pub message_id_ism: Address,
     /// StaticMerkleRootMultisigIsm for the configured validators.
     pub merkle_root_ism: Address,
-    /// The Mailbox's default ISM (one of the two above).
+    /// The Mailbox's default ISM (one of the two above, or the Mailbox itself for
+    /// [`DefaultIsm::Embedded`]).
     pub default_ism: Address,
     /// A TestRecipient.
     pub test_recipient: Address,
@@ -141,13 +153,25 @@ where
     // The Mailbox goes first: its receipt names the sending account, which owns the
     // oracle and the IGP until they are configured and handed to `config.owner`.
     let step = "deploy Mailbox";
-    let receipt = Mailbox::deploy_builder(provider.clone(), config.local_domain, config.owner)
-        .send()
-        .await
-        .map_err(contract(step))?
-        .get_receipt()
-        .await
-        .map_err(|source| DeployError::Pending { step, source: Box::new(source) })?;
+    // Embed the set when it fits; larger sets leave the Mailbox without an embedded ISM.
+    let (embedded, embedded_threshold) = if config.validators.len() <= MAX_EMBEDDED_VALIDATORS {
+        (config.validators.clone(), config.threshold)
+    } else {
+        (vec![], 0)
+    };
+    let receipt = Mailbox::deploy_builder(
+        provider.clone(),
+        config.local_domain,
+        config.owner,
+        embedded,
+        embedded_threshold,
+    )
+    .send()
+    .await
+    .map_err(contract(step))?
+    .get_receipt()
+    .await
+    .map_err(|source| DeployError::Pending { step, source: Box::new(source) })?;
     if !receipt.status() {
         return Err(DeployError::Reverted { step });
     }
@@ -194,6 +218,7 @@ where
     let default_ism = match config.default_ism {
         DefaultIsm::MessageId => message_id_ism,
         DefaultIsm::MerkleRoot => merkle_root_ism,
+        DefaultIsm::Embedded => *mailbox.address(),
     };
     let init = mailbox.initialize(config.owner, default_ism, *mailbox.address(), Address::ZERO);
     confirm("initialize Mailbox", init.send().await).await?;
@@ -227,6 +252,13 @@ fn check(config: &CoreConfig) -> Result<(), DeployError> {
     }
     if config.threshold == 0 || usize::from(config.threshold) > n {
         return Err(DeployError::Config("threshold must be within 1..=validators"));
+    }
+    if config.default_ism == DefaultIsm::Embedded && n > MAX_EMBEDDED_VALIDATORS {
+        return Err(DeployError::Config("the embedded ISM holds at most 25 validators"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if config.validators.iter().any(|v| v.is_zero() || !seen.insert(*v)) {
+        return Err(DeployError::Config("validators must be non-zero and distinct"));
     }
     Ok(())
 }

@@ -76,5 +76,6 @@ pub mod deploy;
 pub mod metadata;
 
 pub use deploy::{
-    CoreConfig, CoreDeployment, DefaultIsm, DeployError, RemoteGasConfig, deploy_core,
+    CoreConfig, CoreDeployment, DefaultIsm, DeployError, MAX_EMBEDDED_VALIDATORS, RemoteGasConfig,
+    deploy_core,
 };

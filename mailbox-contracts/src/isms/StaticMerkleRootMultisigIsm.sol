@@ -6,6 +6,7 @@ import {CheckpointLib} from "../libs/CheckpointLib.sol";
 import {MerkleLib} from "../libs/MerkleLib.sol";
 import {MessageLib} from "../libs/MessageLib.sol";
 import {MultiProofLib} from "../libs/MultiProofLib.sol";
+import {MultisigLib} from "../libs/MultisigLib.sol";
 import {StaticMultisigIsm} from "./StaticMultisigIsm.sol";
 
 /// @title Multisig ISM over checkpoint roots, with Merkle proofs (module type 4)
@@ -33,7 +34,7 @@ contract StaticMerkleRootMultisigIsm is StaticMultisigIsm, IBatchInterchainSecur
     /// @notice Verifies the message's proof against a root signed by a threshold of validators.
     function verify(bytes calldata metadata, bytes calldata message) external view returns (bool) {
         if (metadata.length < SIGNATURES_OFFSET) {
-            revert MetadataTooShort(metadata.length, SIGNATURES_OFFSET);
+            revert MultisigLib.MetadataTooShort(metadata.length, SIGNATURES_OFFSET);
         }
         message.checkLength();
         uint32 messageIndex = uint32(bytes4(metadata[32:36]));
@@ -44,7 +45,7 @@ contract StaticMerkleRootMultisigIsm is StaticMultisigIsm, IBatchInterchainSecur
             proof := add(metadata.offset, 68)
         }
         bytes32 root = MerkleLib.branchRoot(message.id(), proof, messageIndex);
-        _checkRoot(root);
+        MultisigLib.checkRoot(root);
         bytes32 digest = CheckpointLib.digest(
             message.origin(), bytes32(metadata[0:32]), root, signedIndex, bytes32(metadata[36:68])
         );
@@ -58,12 +59,12 @@ contract StaticMerkleRootMultisigIsm is StaticMultisigIsm, IBatchInterchainSecur
         view
         returns (bool)
     {
-        if (metadata.length < BATCH_HEADER) revert MetadataTooShort(metadata.length, BATCH_HEADER);
+        if (metadata.length < BATCH_HEADER) revert MultisigLib.MetadataTooShort(metadata.length, BATCH_HEADER);
         uint32 signedIndex = uint32(bytes4(metadata[32:36]));
         uint256 proofEnd = BATCH_HEADER + uint32(bytes4(metadata[68:72]));
-        if (metadata.length < proofEnd) revert MetadataTooShort(metadata.length, proofEnd);
+        if (metadata.length < proofEnd) revert MultisigLib.MetadataTooShort(metadata.length, proofEnd);
         bytes32 root = MultiProofLib.root(ids, metadata[BATCH_HEADER:proofEnd], uint256(signedIndex) + 1);
-        _checkRoot(root);
+        MultisigLib.checkRoot(root);
         bytes32 digest = CheckpointLib.digest(
             origin, bytes32(metadata[0:32]), root, signedIndex, bytes32(metadata[36:68])
         );

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {CheckpointLib} from "../libs/CheckpointLib.sol";
 import {MessageLib} from "../libs/MessageLib.sol";
+import {MultisigLib} from "../libs/MultisigLib.sol";
 import {StaticMultisigIsm} from "./StaticMultisigIsm.sol";
 
 /// @title Multisig ISM over checkpoints that sign the message id (module type 5)
@@ -19,7 +20,7 @@ contract StaticMessageIdMultisigIsm is StaticMultisigIsm {
 
     /// @notice Verifies a threshold of validator signatures over the message's checkpoint.
     function verify(bytes calldata metadata, bytes calldata message) external view returns (bool) {
-        if (metadata.length < 68) revert MetadataTooShort(metadata.length, 68);
+        if (metadata.length < 68) revert MultisigLib.MetadataTooShort(metadata.length, 68);
         message.checkLength();
         bytes32 hook;
         bytes32 root;
@@ -35,7 +36,7 @@ contract StaticMessageIdMultisigIsm is StaticMultisigIsm {
             calldatacopy(p, message.offset, message.length)
             id := keccak256(p, message.length)
         }
-        _checkRoot(root);
+        MultisigLib.checkRoot(root);
         _verifySignatures(CheckpointLib.digest(originDomain, hook, root, index, id), metadata[68:]);
         return true;
     }

@@ -167,7 +167,13 @@ fn dispatch_emits_the_v3_message_and_the_embedded_tree_matches_the_protocol_tree
 fn the_standalone_merkle_tree_hook_matches_the_protocol_tree() {
     let mut chain = Chain::new();
     let owner = Address::repeat_byte(1);
-    let args = Mailbox::constructorCall { domain: DESTINATION, initialOwner: owner }.abi_encode();
+    let args = Mailbox::constructorCall {
+        domain: DESTINATION,
+        initialOwner: owner,
+        validators: vec![],
+        threshold: 0,
+    }
+    .abi_encode();
     let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, &args));
     let hook_args = MerkleTreeHook::constructorCall { mailboxAddress: mailbox }.abi_encode();
     let hook = chain.deploy(owner, creation(&MerkleTreeHook::BYTECODE, &hook_args));

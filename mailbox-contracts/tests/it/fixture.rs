@@ -190,10 +190,16 @@ impl Stack {
         let mut chain = Chain::new();
         let owner = Address::repeat_byte(0x01);
         let relayer = Address::repeat_byte(0x02);
-        let args = Mailbox::constructorCall { domain: DESTINATION, initialOwner: owner };
-        let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, &args.abi_encode()));
         let set = validators.addresses();
         let t = validators.threshold;
+        // The Mailbox embeds the same set (its own ISM), but the static ISM is the default.
+        let args = Mailbox::constructorCall {
+            domain: DESTINATION,
+            initialOwner: owner,
+            validators: set.clone(),
+            threshold: t,
+        };
+        let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, &args.abi_encode()));
         let id_factory = chain.deploy(owner, StaticMessageIdMultisigIsmFactory::BYTECODE.clone());
         let message_id_ism = deploy_ism(&mut chain, owner, id_factory, &set, t);
         let root_factory =
@@ -234,6 +240,12 @@ impl Stack {
     /// Whether the Mailbox reports `id` delivered.
     pub(crate) fn delivered(&mut self, id: B256) -> bool {
         self.chain.view(self.mailbox, &Mailbox::deliveredCall { id })
+    }
+
+    /// Makes the Mailbox's embedded ISM (the same validator set) the default ISM.
+    pub(crate) fn use_embedded_ism(&mut self) {
+        let call = Mailbox::setDefaultIsmCall { module: self.mailbox };
+        self.chain.send_call(self.owner, self.mailbox, &call).ok();
     }
 
     /// Sets the TestRecipient's ISM.

@@ -152,6 +152,15 @@ impl Chain {
         receipt.created.expect("a CREATE transaction creates an address")
     }
 
+    /// Sends a CREATE transaction of `code` and returns its receipt, reverted or not.
+    pub(crate) fn try_deploy(&mut self, from: Address, code: Bytes) -> Receipt {
+        let result = self
+            .evm
+            .transact_commit(Self::tx(from, TxKind::Create, code, U256::ZERO))
+            .expect("the transaction is valid");
+        Self::receipt(result)
+    }
+
     /// Runs a call without committing it and returns the raw receipt.
     pub(crate) fn simulate(&mut self, from: Address, to: Address, data: Bytes) -> Receipt {
         let out = self

@@ -16,7 +16,13 @@ const REMOTE: u32 = 77;
 fn required_hook_runs_first_and_the_default_hook_is_paid_the_rest() {
     let mut chain = Chain::new();
     let owner = Address::repeat_byte(1);
-    let args = Mailbox::constructorCall { domain: DESTINATION, initialOwner: owner }.abi_encode();
+    let args = Mailbox::constructorCall {
+        domain: DESTINATION,
+        initialOwner: owner,
+        validators: vec![],
+        threshold: 0,
+    }
+    .abi_encode();
     let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, &args));
     let tree_args = MerkleTreeHook::constructorCall { mailboxAddress: mailbox }.abi_encode();
     let tree = chain.deploy(owner, creation(&MerkleTreeHook::BYTECODE, &tree_args));

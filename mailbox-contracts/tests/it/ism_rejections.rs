@@ -1,4 +1,7 @@
-//! Every way a delivery must fail, each with its reason.
+//! Every way a delivery must fail, each with its reason. Each MessageId case runs twice:
+//! through the static ISM (an external `verify`) and through the Mailbox's embedded ISM
+//! (verified inside `process`), which must reject exactly the same things for the same
+//! reasons.
 
 use alloy::primitives::{B256, U256};
 use metalayer_contracts::bindings::{
@@ -25,9 +28,12 @@ struct Setup {
     message: Message,
 }
 
-fn setup(seed: u8) -> Setup {
+fn setup(seed: u8, embedded: bool) -> Setup {
     let validators = Validators::new(5, 3, seed);
-    let stack = Stack::new(&validators);
+    let mut stack = Stack::new(&validators);
+    if embedded {
+        stack.use_embedded_ism();
+    }
     let mut origin = Origin::new();
     let message = origin.dispatch(stack.recipient, b"payload");
     Setup { validators, stack, origin, message }
@@ -49,9 +55,8 @@ impl Setup {
     }
 }
 
-#[test]
-fn wrong_destination_and_wrong_version_are_rejected() {
-    let mut s = setup(21);
+fn wrong_destination_and_wrong_version_are_rejected(embedded: bool) {
+    let mut s = setup(21, embedded);
     let metadata = s.origin.message_id_metadata(&s.validators, 0);
     let mut wrong = s.message.clone();
     wrong.destination += 1;
@@ -71,18 +76,16 @@ fn wrong_destination_and_wrong_version_are_rejected() {
     s.stack.process(&metadata, &s.message).ok();
 }
 
-#[test]
-fn replay_through_process_is_rejected() {
-    let mut s = setup(22);
+fn replay_through_process_is_rejected(embedded: bool) {
+    let mut s = setup(22, embedded);
     let metadata = s.origin.message_id_metadata(&s.validators, 0);
     s.stack.process(&metadata, &s.message).ok();
     let receipt = s.stack.process(&metadata, &s.message);
     assert_eq!(receipt.revert_string().as_deref(), Some("Mailbox: already delivered"));
 }
 
-#[test]
-fn fewer_than_threshold_signatures_are_rejected() {
-    let mut s = setup(23);
+fn fewer_than_threshold_signatures_are_rejected(embedded: bool) {
+    let mut s = setup(23, embedded);
     let receipt = s.process_signed_by(&[0, 1]);
     assert!(receipt.reverted_with::<IdIsm::TooFewSignatures>(), "{receipt:?}");
     let receipt = s.process_signed_by(&[]);
@@ -92,9 +95,8 @@ fn fewer_than_threshold_signatures_are_rejected() {
     s.stack.process(&metadata, &s.message).ok();
 }
 
-#[test]
-fn signatures_out_of_validator_order_are_rejected() {
-    let mut s = setup(24);
+fn signatures_out_of_validator_order_are_rejected(embedded: bool) {
+    let mut s = setup(24, embedded);
     let receipt = s.process_signed_by(&[0, 2, 1]);
     assert!(receipt.reverted_with::<IdIsm::SignersOutOfOrder>());
     let receipt = s.process_signed_by(&[4, 3, 2]);
@@ -112,18 +114,16 @@ impl Setup {
     }
 }
 
-#[test]
-fn a_duplicated_signer_is_rejected() {
-    let mut s = setup(25);
+fn a_duplicated_signer_is_rejected(embedded: bool) {
+    let mut s = setup(25, embedded);
     let receipt = s.process_signed_by(&[0, 0, 1]);
     assert!(receipt.reverted_with::<IdIsm::DuplicateSigner>());
     let receipt = s.process_signed_by(&[0, 1, 1]);
     assert!(receipt.reverted_with::<IdIsm::DuplicateSigner>());
 }
 
-#[test]
-fn a_non_validator_signer_is_rejected() {
-    let mut s = setup(26);
+fn a_non_validator_signer_is_rejected(embedded: bool) {
+    let mut s = setup(26, embedded);
     let outsider = LocalSigner::from_bytes(&B256::repeat_byte(0x99)).expect("key");
     let checkpoint = s.origin.checkpoint_at(0);
     let mut signatures = s.validators.sign(&checkpoint, &[0, 1]);
@@ -132,9 +132,8 @@ fn a_non_validator_signer_is_rejected() {
     assert!(receipt.reverted_with::<IdIsm::SignerNotValidator>());
 }
 
-#[test]
-fn a_high_s_signature_is_rejected() {
-    let mut s = setup(27);
+fn a_high_s_signature_is_rejected(embedded: bool) {
+    let mut s = setup(27, embedded);
     let checkpoint = s.origin.checkpoint_at(0);
     let mut signatures = s.validators.sign(&checkpoint, &[0, 1, 2]);
     // The malleable twin: (r, n - s, v ^ 1) recovers to the same key.
@@ -144,9 +143,8 @@ fn a_high_s_signature_is_rejected() {
     assert!(receipt.reverted_with::<IdIsm::SignatureHighS>());
 }
 
-#[test]
-fn a_signature_recovering_to_zero_is_rejected() {
-    let mut s = setup(28);
+fn a_signature_recovering_to_zero_is_rejected(embedded: bool) {
+    let mut s = setup(28, embedded);
     let checkpoint = s.origin.checkpoint_at(0);
     let mut signatures = s.validators.sign(&checkpoint, &[0, 1, 2]);
     // r = 0 is not a curve point: ecrecover returns nothing.
@@ -159,9 +157,8 @@ fn a_signature_recovering_to_zero_is_rejected() {
     assert!(receipt.reverted_with::<IdIsm::SignatureBadV>());
 }
 
-#[test]
-fn an_empty_or_zero_root_is_rejected_even_when_signed() {
-    let mut s = setup(29);
+fn an_empty_or_zero_root_is_rejected_even_when_signed(embedded: bool) {
+    let mut s = setup(29, embedded);
     for root in [B256::ZERO, MerkleTree::new().root()] {
         let checkpoint = CheckpointWithMessageId {
             checkpoint: Checkpoint { root, ..s.origin.checkpoint_at(0).checkpoint },
@@ -175,9 +172,8 @@ fn an_empty_or_zero_root_is_rejected_even_when_signed() {
     assert!(!s.stack.delivered(s.message.id()));
 }
 
-#[test]
-fn a_signature_over_another_message_is_rejected() {
-    let mut s = setup(30);
+fn a_signature_over_another_message_is_rejected(embedded: bool) {
+    let mut s = setup(30, embedded);
     let other = s.origin.dispatch(s.stack.recipient, b"other");
     // Signatures for leaf 1 (the other message) presented for leaf 0's message: the digest
     // the ISM computes names this message's id, so the signers recover to strangers.
@@ -187,9 +183,8 @@ fn a_signature_over_another_message_is_rejected() {
     s.stack.process(&metadata, &other).ok();
 }
 
-#[test]
-fn a_merkle_proof_for_a_leaf_beyond_the_signed_index_is_rejected() {
-    let mut s = setup(31);
+fn a_merkle_proof_for_a_leaf_beyond_the_signed_index_is_rejected(embedded: bool) {
+    let mut s = setup(31, embedded);
     let ism = s.stack.merkle_root_ism;
     s.stack.set_recipient_ism(ism);
     let late = s.origin.dispatch(s.stack.recipient, b"late");
@@ -216,12 +211,44 @@ fn a_merkle_proof_for_a_leaf_beyond_the_signed_index_is_rejected() {
     s.stack.process(&good, &late).ok();
 }
 
-#[test]
-fn truncated_metadata_is_rejected() {
-    let mut s = setup(32);
+fn truncated_metadata_is_rejected(embedded: bool) {
+    let mut s = setup(32, embedded);
     let metadata = s.origin.message_id_metadata(&s.validators, 0);
     let receipt = s.stack.process(&metadata[..67], &s.message);
     assert!(receipt.reverted_with::<IdIsm::MetadataTooShort>());
     let receipt = s.stack.process(&metadata[..metadata.len() - 1], &s.message);
     assert!(receipt.reverted_with::<IdIsm::TooFewSignatures>());
 }
+
+/// Each case through the static ISM and through the embedded one.
+macro_rules! both_isms {
+    ($($name:ident),* $(,)?) => {
+        mod static_ism {
+            $(#[test]
+            fn $name() {
+                super::$name(false);
+            })*
+        }
+        mod embedded_ism {
+            $(#[test]
+            fn $name() {
+                super::$name(true);
+            })*
+        }
+    };
+}
+
+both_isms!(
+    wrong_destination_and_wrong_version_are_rejected,
+    replay_through_process_is_rejected,
+    fewer_than_threshold_signatures_are_rejected,
+    signatures_out_of_validator_order_are_rejected,
+    a_duplicated_signer_is_rejected,
+    a_non_validator_signer_is_rejected,
+    a_high_s_signature_is_rejected,
+    a_signature_recovering_to_zero_is_rejected,
+    an_empty_or_zero_root_is_rejected_even_when_signed,
+    a_signature_over_another_message_is_rejected,
+    a_merkle_proof_for_a_leaf_beyond_the_signed_index_is_rejected,
+    truncated_metadata_is_rejected,
+);

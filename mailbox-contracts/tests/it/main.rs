@@ -5,6 +5,7 @@ mod batch;
 mod delivery;
 mod deploy;
 mod dispatch;
+mod embedded_ism;
 mod fixture;
 mod harness;
 mod hooks_and_factories;

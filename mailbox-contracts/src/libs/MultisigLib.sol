@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {MerkleLib} from "./MerkleLib.sol";
+import {SignatureLib} from "./SignatureLib.sol";
+
+/// @title Threshold signature check shared by the static multisig ISMs and the Mailbox's
+/// embedded ISM
+/// @notice Signatures are checked as in v3 (SPEC 5.1): the first `threshold` 65-byte
+/// signatures must recover to distinct validators in the order of the validator list (a
+/// subsequence); signatures beyond the threshold are ignored. A zero threshold accepts
+/// nothing. Rejections name their reason.
+library MultisigLib {
+    /// @notice The metadata is shorter than its fixed part.
+    error MetadataTooShort(uint256 length, uint256 minimum);
+    /// @notice Fewer than `threshold` signatures were supplied.
+    error TooFewSignatures(uint256 supplied, uint256 threshold);
+    /// @notice A signature recovers to an address outside the validator set.
+    error SignerNotValidator(address signer);
+    /// @notice A validator signed twice.
+    error DuplicateSigner(address signer);
+    /// @notice Signatures are not in validator-list order.
+    error SignersOutOfOrder(address signer);
+    /// @notice The checkpoint root is zero or the empty-tree root, which prove no message.
+    error EmptyRoot(bytes32 root);
+    /// @notice There is no validator set (threshold zero): nothing can be verified.
+    error NoValidatorSet();
+
+    /// @dev Reverts unless the first `t` of the 65-byte signatures at calldata offset `sigs`
+    /// (`sigsLength` bytes) come from validators of the `n` packed 20-byte addresses at memory
+    /// `list`, in list order, each at most once. The loop runs once per signature on every
+    /// delivery, so it is assembly and only detects failure; the reason is then worked out
+    /// by `_explainRejection`, off the hot path. The ecrecover input is built in the scratch
+    /// words 0x00-0x7f; the free memory pointer and the zero word are restored afterwards.
+    function verify(bytes32 digest, uint256 sigs, uint256 sigsLength, uint256 list, uint256 n, uint256 t)
+        internal
+        view
+    {
+        bool failed;
+        assembly ("memory-safe") {
+            let fmp := mload(0x40)
+            let cursor := list
+            let listEnd := add(list, mul(n, 20))
+            let sig := sigs
+            let sigEnd := add(sig, mul(t, 65))
+            failed := or(iszero(t), lt(sigsLength, mul(t, 65)))
+            mstore(0x00, digest)
+            for {} lt(sig, sigEnd) { sig := add(sig, 65) } {
+                let s := calldataload(add(sig, 0x20))
+                let v := byte(0, calldataload(add(sig, 0x40)))
+                mstore(0x20, v)
+                mstore(0x40, calldataload(sig))
+                mstore(0x60, s)
+                // The signer overwrites v; an invalid signature returns nothing: zero.
+                pop(staticcall(gas(), 0x01, 0x00, 0x80, 0x20, 0x20))
+                let signer := mul(mload(0x20), eq(returndatasize(), 0x20))
+                // s above n/2, v outside {27, 28}, or no signer.
+                failed := or(
+                    failed,
+                    or(or(gt(s, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0), gt(sub(v, 27), 1)), iszero(signer))
+                )
+                // Advance through the list past this signer. Running off the end leaves the
+                // cursor beyond listEnd for good (it only grows), which the check after the
+                // loop catches; a match read beyond the end is therefore never accepted.
+                let candidate := shr(96, mload(cursor))
+                cursor := add(cursor, 20)
+                for {} and(iszero(eq(candidate, signer)), iszero(gt(cursor, listEnd))) {} {
+                    candidate := shr(96, mload(cursor))
+                    cursor := add(cursor, 20)
+                }
+            }
+            failed := or(failed, gt(cursor, listEnd))
+            mstore(0x40, fmp)
+            mstore(0x60, 0)
+        }
+        if (failed) _explainRejection(digest, sigs, sigsLength, list, n, t);
+    }
+
+    /// @dev Re-runs the check in plain Solidity and reverts with the first reason found.
+    function _explainRejection(
+        bytes32 digest,
+        uint256 sigs,
+        uint256 sigsLength,
+        uint256 list,
+        uint256 n,
+        uint256 t
+    ) private view {
+        if (t == 0) revert NoValidatorSet();
+        if (sigsLength < t * 65) revert TooFewSignatures(sigsLength / 65, t);
+        uint256 j = 0;
+        uint256 used = 0;
+        for (uint256 i = 0; i < t; ++i) {
+            address signer = SignatureLib.recoverAt(digest, sigs + i * 65, i);
+            while (j < n && validatorAt(list, j) != signer) ++j;
+            if (j == n) _rejectSigner(signer, list, n, used);
+            used |= 1 << j;
+            ++j;
+        }
+        // Unreachable: the fast loop and this one check the same conditions.
+        revert("MultisigLib: rejected");
+    }
+
+    /// @dev Explains why `signer` did not match the rest of the list.
+    function _rejectSigner(address signer, uint256 list, uint256 n, uint256 used) private pure {
+        for (uint256 k = 0; k < n; ++k) {
+            if (validatorAt(list, k) == signer) {
+                if (used & (1 << k) != 0) revert DuplicateSigner(signer);
+                revert SignersOutOfOrder(signer);
+            }
+        }
+        revert SignerNotValidator(signer);
+    }
+
+    /// @dev Validator `i` of the packed list at memory `list`.
+    function validatorAt(uint256 list, uint256 i) internal pure returns (address v) {
+        assembly ("memory-safe") {
+            v := shr(96, mload(add(list, mul(i, 20))))
+        }
+    }
+
+    /// @dev The packed list at memory `list` as an array.
+    function toArray(uint256 list, uint256 n) internal pure returns (address[] memory validators) {
+        validators = new address[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            validators[i] = validatorAt(list, i);
+        }
+    }
+
+    /// @dev A zero root or the empty tree's root can hold no message.
+    function checkRoot(bytes32 root) internal pure {
+        if (root == bytes32(0) || root == MerkleLib.EMPTY_ROOT) revert EmptyRoot(root);
+    }
+}

@@ -1,0 +1,183 @@
+//! The Mailbox's embedded MessageId ISM: what it answers as an ISM, deliveries through it,
+//! and the sets and configurations it refuses. (Every rejection case of the static ISM is
+//! also run through the embedded one in `ism_rejections`.)
+
+use alloy::primitives::{Address, Bytes};
+use alloy::sol_types::{SolCall, SolConstructor, SolEvent};
+use metalayer_contracts::bindings::{Mailbox, StaticMessageIdMultisigIsm as IdIsm};
+
+use crate::fixture::{DESTINATION, Origin, Stack, Validators, creation};
+use crate::harness::Chain;
+
+#[test]
+fn the_embedded_ism_answers_as_a_static_message_id_ism_and_delivers() {
+    let validators = Validators::new(5, 3, 40);
+    let mut stack = Stack::new(&validators);
+    stack.use_embedded_ism();
+    let mailbox = stack.mailbox;
+    let recipient = stack.recipient;
+    assert_eq!(stack.chain.view(mailbox, &Mailbox::defaultIsmCall {}), mailbox);
+    assert_eq!(stack.chain.view(mailbox, &Mailbox::recipientIsmCall { recipient }), mailbox);
+    assert_eq!(stack.chain.view(mailbox, &Mailbox::moduleTypeCall {}), 5);
+    let set = stack.chain.view(mailbox, &Mailbox::validatorsAndThresholdCall::new((Bytes::new(),)));
+    assert_eq!((set.validators, set.threshold), (validators.addresses(), 3));
+
+    let mut origin = Origin::new();
+    let message = origin.dispatch(recipient, b"through the embedded ISM");
+    let metadata: Bytes = origin.message_id_metadata(&validators, 0).into();
+    let encoded: Bytes = message.encode().into();
+    // `verify` agrees with the static ISM for the same set, as a view.
+    let verify = IdIsm::verifyCall { metadata: metadata.clone(), message: encoded };
+    assert!(stack.chain.view(mailbox, &verify));
+    assert!(stack.chain.view(stack.message_id_ism, &verify));
+
+    let receipt = stack.process(&metadata, &message).ok();
+    assert!(stack.delivered(message.id()));
+    let logs: Vec<_> = receipt.logs.iter().filter(|l| l.address == mailbox).collect();
+    assert_eq!(logs.len(), 2, "Process and ProcessId only");
+    let process = Mailbox::Process::decode_log(logs[0]).expect("a Process event");
+    assert_eq!((process.origin, process.recipient), (origin.domain, recipient));
+    let process_id = Mailbox::ProcessId::decode_log(logs[1]).expect("a ProcessId event");
+    assert_eq!(process_id.messageId, message.id());
+    let count = stack
+        .chain
+        .view(recipient, &metalayer_contracts::bindings::TestRecipient::handledCountCall {});
+    assert_eq!(count.to::<u64>(), 1);
+    // And only once.
+    let again = stack.process(&metadata, &message);
+    assert_eq!(again.revert_string().as_deref(), Some("Mailbox: already delivered"));
+}
+
+#[test]
+fn a_recipient_may_name_the_mailbox_and_a_default_embedded_ism_yields_to_overrides() {
+    let validators = Validators::new(4, 2, 41);
+    let mut stack = Stack::new(&validators);
+    let mut origin = Origin::new();
+    // Default ISM static, the recipient names the Mailbox: the embedded check applies.
+    let mailbox = stack.mailbox;
+    stack.set_recipient_ism(mailbox);
+    let first = origin.dispatch(stack.recipient, b"named");
+    let bad = {
+        let mut m = origin.message_id_metadata(&validators, 0);
+        m[40] ^= 1; // another root: the signers recover to strangers
+        m
+    };
+    let receipt = stack.process(&bad, &first);
+    assert!(receipt.reverted_with::<Mailbox::SignerNotValidator>(), "{receipt:?}");
+    stack.process(&origin.message_id_metadata(&validators, 0), &first).ok();
+
+    // Default ISM embedded, the recipient names the MerkleRoot ISM: MessageId metadata,
+    // good enough for the embedded ISM, must not pass.
+    stack.use_embedded_ism();
+    let root_ism = stack.merkle_root_ism;
+    stack.set_recipient_ism(root_ism);
+    let second = origin.dispatch(stack.recipient, b"overridden");
+    let receipt = stack.process(&origin.message_id_metadata(&validators, 1), &second);
+    assert!(!receipt.success);
+    assert!(!stack.delivered(second.id()));
+    stack.process(&origin.merkle_root_metadata(&validators, 1, 1), &second).ok();
+
+    // MerkleRoot metadata is not MessageId metadata: the embedded ISM refuses it.
+    let third = origin.dispatch(stack.null_recipient, b"wrong layout");
+    let receipt = stack.process(&origin.merkle_root_metadata(&validators, 2, 2), &third);
+    assert!(!receipt.success);
+    assert!(!stack.delivered(third.id()));
+}
+
+#[test]
+fn every_validator_slot_of_the_embedded_list_is_read() {
+    // The list is written to memory in tiers of 4, 8 and 16 words; sets at and around each
+    // boundary, with every validator signing, reach its last entry.
+    for n in [1usize, 6, 7, 12, 13, 25] {
+        let validators = Validators::new(n, n as u8, 42);
+        let mut stack = Stack::new(&validators);
+        stack.use_embedded_ism();
+        let mut origin = Origin::new();
+        let message = origin.dispatch(stack.null_recipient, b"all sign");
+        let checkpoint = origin.checkpoint_at(0);
+        let all: Vec<usize> = (0..n).collect();
+        let metadata =
+            crate::fixture::message_id_metadata(&checkpoint, validators.sign(&checkpoint, &all));
+        stack.process(&metadata, &message).ok();
+        // Without the last validator's signature it fails, naming the stranger it found.
+        if n > 1 {
+            let mut origin = Origin::new();
+            origin.nonce = 1;
+            let message = origin.dispatch(stack.null_recipient, b"one short");
+            let checkpoint = origin.checkpoint_at(0);
+            let mut sigs = validators.sign(&checkpoint, &all[..n - 1]);
+            let outsider = Validators::new(1, 1, 43);
+            sigs.extend(outsider.sign(&checkpoint, &[0]));
+            let metadata = crate::fixture::message_id_metadata(&checkpoint, sigs);
+            let receipt = stack.process(&metadata, &message);
+            assert!(receipt.reverted_with::<Mailbox::SignerNotValidator>(), "n = {n}");
+        }
+    }
+}
+
+fn deploy_mailbox(chain: &mut Chain, validators: Vec<Address>, threshold: u8) -> Option<Address> {
+    let owner = Address::repeat_byte(1);
+    let args = Mailbox::constructorCall {
+        domain: DESTINATION,
+        initialOwner: owner,
+        validators,
+        threshold,
+    }
+    .abi_encode();
+    let receipt = chain.try_deploy(owner, creation(&Mailbox::BYTECODE, &args));
+    if receipt.success {
+        receipt.created
+    } else {
+        assert!(receipt.reverted_with::<Mailbox::InvalidValidatorSet>(), "{receipt:?}");
+        None
+    }
+}
+
+#[test]
+fn the_constructor_refuses_malformed_sets() {
+    let mut chain = Chain::new();
+    let v = |i: u8| Address::repeat_byte(i);
+    let many: Vec<Address> = (1..=26).map(v).collect();
+    assert!(deploy_mailbox(&mut chain, vec![v(1), v(2)], 0).is_none(), "threshold 0");
+    assert!(deploy_mailbox(&mut chain, vec![v(1), v(2)], 3).is_none(), "threshold above n");
+    assert!(deploy_mailbox(&mut chain, vec![], 1).is_none(), "threshold without validators");
+    assert!(deploy_mailbox(&mut chain, vec![v(1), Address::ZERO], 1).is_none(), "zero");
+    assert!(deploy_mailbox(&mut chain, vec![v(1), v(2), v(1)], 2).is_none(), "duplicate");
+    assert!(deploy_mailbox(&mut chain, many.clone(), 1).is_none(), "26 validators");
+    assert!(deploy_mailbox(&mut chain, many[..25].to_vec(), 25).is_some(), "25 validators");
+    assert!(deploy_mailbox(&mut chain, vec![], 0).is_some(), "no embedded ISM");
+}
+
+#[test]
+fn a_mailbox_without_a_set_verifies_nothing_and_refuses_itself_as_default_ism() {
+    let validators = Validators::new(3, 2, 44);
+    let mut stack = Stack::new(&validators);
+    // Replace the stack's Mailbox by one without an embedded set.
+    let owner = stack.owner;
+    let bare = deploy_mailbox(&mut stack.chain, vec![], 0).expect("deploys");
+    let init = Mailbox::initializeCall {
+        newOwner: owner,
+        ism: stack.message_id_ism,
+        hook: bare,
+        required: Address::ZERO,
+    };
+    stack.chain.send_call(owner, bare, &init).ok();
+    let receipt = stack.chain.send_call(owner, bare, &Mailbox::setDefaultIsmCall { module: bare });
+    assert!(receipt.reverted_with::<Mailbox::NotAContract>(), "{receipt:?}");
+    let set = stack.chain.view(bare, &Mailbox::validatorsAndThresholdCall::new((Bytes::new(),)));
+    assert_eq!((set.validators.len(), set.threshold), (0, 0));
+
+    // Even a full threshold of real signatures is refused by its `verify`...
+    let mut origin = Origin::new();
+    let message = origin.dispatch(stack.recipient, b"x");
+    let metadata: Bytes = origin.message_id_metadata(&validators, 0).into();
+    let call = Mailbox::verifyCall { metadata: metadata.clone(), message: message.encode().into() };
+    let receipt = stack.chain.simulate(Address::ZERO, bare, call.abi_encode().into());
+    assert!(receipt.reverted_with::<Mailbox::NoValidatorSet>(), "{receipt:?}");
+    // ...and by `process` when a recipient names that Mailbox as its ISM.
+    stack.set_recipient_ism(bare);
+    let process = Mailbox::processCall { metadata, message: message.encode().into() };
+    let receipt = stack.chain.send_call(stack.relayer, bare, &process);
+    assert!(receipt.reverted_with::<Mailbox::NoValidatorSet>(), "{receipt:?}");
+    assert!(!stack.chain.view(bare, &Mailbox::deliveredCall { id: message.id() }));
+}
