@@ -4,7 +4,6 @@ pragma solidity ^0.8.24;
 import {IInterchainSecurityModule, IBatchInterchainSecurityModule} from
     "./interfaces/IInterchainSecurityModule.sol";
 import {IMessageRecipient} from "./interfaces/IMessageRecipient.sol";
-import {CheckpointLib} from "./libs/CheckpointLib.sol";
 import {MultisigLib} from "./libs/MultisigLib.sol";
 import {IPostDispatchHook} from "./interfaces/IPostDispatchHook.sol";
 import {MerkleLib} from "./libs/MerkleLib.sol";
@@ -387,31 +386,50 @@ contract Mailbox is Owned, IPostDispatchHook {
     // ---------------------------------------------------------------- delivery
 
     /// @notice Delivers `message` if the recipient's ISM accepts `metadata`.
+    /// @dev Every single delivery runs this, so it is written out in place: the checks of
+    /// `_checkMessage`, `recipientIsm`, `_markDelivered` (in that order, with the same
+    /// reverts, worked out by `_rejectMessage` off the hot path), the ISM (in place when it
+    /// is this Mailbox), then `handle`.
     function process(bytes calldata metadata, bytes calldata message) external payable {
-        (uint32 originDomain, bytes32 sender, address recipient, bytes32 id) = _checkMessage(message);
-        address ism = _recordDelivery(recipient, originDomain, sender, id);
-        if (ism == address(this)) _verifyEmbedded(metadata, originDomain, id);
-        else _verifyForwarding(ism, metadata);
-        _handle(recipient, originDomain, sender, message.body(), msg.value);
-    }
-
-    /// @dev `recipientIsm(recipient)` then `_markDelivered(id, ...)`, written out in place:
-    /// this is every single delivery's hot path. Returns the recipient's ISM.
-    function _recordDelivery(address recipient, uint32 originDomain, bytes32 sender, bytes32 id)
-        private
-        returns (address ism)
-    {
-        bool seen;
+        uint256 domain = localDomain;
         bytes32 processTopic = Process.selector;
         bytes32 processIdTopic = ProcessId.selector;
+        uint256 originDomain;
+        bytes32 sender;
+        uint256 recipient;
+        bytes32 id;
+        bool bad;
+        assembly ("memory-safe") {
+            let o := message.offset
+            let head := calldataload(o)
+            originDomain := shr(224, shl(40, head))
+            sender := calldataload(add(o, 9))
+            recipient := calldataload(add(o, 45))
+            bad := or(
+                or(lt(message.length, 77), iszero(eq(byte(0, head), 3))),
+                or(iszero(eq(shr(224, calldataload(add(o, 41))), domain)), shr(160, recipient))
+            )
+            let p := mload(0x40)
+            calldatacopy(p, o, message.length)
+            id := keccak256(p, message.length)
+        }
+        if (bad) _rejectMessage(message);
+        uint256 ism;
+        bool seen;
+        bool hasCode;
         assembly ("memory-safe") {
             // recipientIsm(recipient)
             mstore(0x00, 0xde523cf3)
             let ok := staticcall(gas(), recipient, 0x1c, 0x04, 0x00, 0x20)
-            ism := mul(mload(0x00), and(ok, gt(returndatasize(), 0x1f)))
+            let returned := gt(returndatasize(), 0x1f)
+            ism := mul(mload(0x00), and(ok, returned))
             if or(iszero(ism), shr(160, ism)) {
                 ism := and(sload(defaultIsm.slot), 0xffffffffffffffffffffffffffffffffffffffff)
             }
+            // Outside the precompile range, an account that reverted or returned a word has
+            // code (an account without code returns nothing, successfully), so `handle` can
+            // skip its EXTCODESIZE check.
+            hasCode := and(or(iszero(ok), returned), gt(recipient, 0xffff))
             // _markDelivered(id, originDomain, sender, recipient)
             mstore(0x00, id)
             mstore(0x20, deliveries.slot)
@@ -422,6 +440,39 @@ contract Mailbox is Owned, IPostDispatchHook {
             log2(0, 0, processIdTopic, id)
         }
         require(!seen, "Mailbox: already delivered");
+        if (ism == uint256(uint160(address(this)))) {
+            (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
+            MultisigLib.verifyMessageId(metadata, originDomain, id, ptr, n, t);
+        } else {
+            _verifyForwarding(address(uint160(ism)), metadata);
+        }
+        if (!hasCode && address(uint160(recipient)).code.length == 0) {
+            revert RecipientNotAContract(address(uint160(recipient)));
+        }
+        assembly ("memory-safe") {
+            // recipient.handle{value: msg.value}(originDomain, sender, message[77:])
+            let p := mload(0x40)
+            let bodyLength := sub(message.length, 77)
+            mstore(p, 0x56d5d475)
+            mstore(add(p, 0x20), originDomain)
+            mstore(add(p, 0x40), sender)
+            mstore(add(p, 0x60), 0x60)
+            mstore(add(p, 0x80), bodyLength)
+            calldatacopy(add(p, 0xa0), add(message.offset, 77), bodyLength)
+            mstore(add(add(p, 0xa0), bodyLength), 0)
+            if iszero(
+                call(gas(), recipient, callvalue(), add(p, 0x1c), add(0x84, and(add(bodyLength, 31), not(31))), 0, 0)
+            ) {
+                returndatacopy(p, 0, returndatasize())
+                revert(p, returndatasize())
+            }
+        }
+    }
+
+    /// @dev Reverts with the reason `process` rejects `message` for.
+    function _rejectMessage(bytes calldata message) private view {
+        _checkMessage(message);
+        revert("Mailbox: bad message");
     }
 
     /// @dev Calls `ism.verify(metadata, message)`. `process(bytes,bytes)` and
@@ -595,22 +646,8 @@ contract Mailbox is Owned, IPostDispatchHook {
     /// @dev Reverts unless `metadata` carries a threshold of embedded-set signatures over
     /// the checkpoint (origin, hook, root, index, id) with a non-empty root.
     function _verifyEmbedded(bytes calldata metadata, uint32 origin, bytes32 id) private view {
-        if (metadata.length < 68) revert MultisigLib.MetadataTooShort(metadata.length, 68);
-        bytes32 hook;
-        bytes32 checkpointRoot;
-        uint32 index;
-        uint256 sigs;
-        assembly ("memory-safe") {
-            let o := metadata.offset
-            hook := calldataload(o)
-            checkpointRoot := calldataload(add(o, 32))
-            index := shr(224, calldataload(add(o, 64)))
-            sigs := add(o, 68)
-        }
-        MultisigLib.checkRoot(checkpointRoot);
-        bytes32 digest = CheckpointLib.digest(origin, hook, checkpointRoot, index, id);
         (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
-        MultisigLib.verify(digest, sigs, metadata.length - 68, ptr, n, t);
+        MultisigLib.verifyMessageId(metadata, origin, id, ptr, n, t);
     }
 
     /// @dev Writes the embedded validators into fresh memory (only the words they fill).

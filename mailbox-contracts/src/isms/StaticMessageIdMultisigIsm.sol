@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {CheckpointLib} from "../libs/CheckpointLib.sol";
 import {MessageLib} from "../libs/MessageLib.sol";
 import {MultisigLib} from "../libs/MultisigLib.sol";
 import {StaticMultisigIsm} from "./StaticMultisigIsm.sol";
@@ -22,22 +21,8 @@ contract StaticMessageIdMultisigIsm is StaticMultisigIsm {
     function verify(bytes calldata metadata, bytes calldata message) external view returns (bool) {
         if (metadata.length < 68) revert MultisigLib.MetadataTooShort(metadata.length, 68);
         message.checkLength();
-        bytes32 hook;
-        bytes32 root;
-        uint32 index;
-        uint32 originDomain;
-        bytes32 id;
-        assembly ("memory-safe") {
-            hook := calldataload(metadata.offset)
-            root := calldataload(add(metadata.offset, 32))
-            index := shr(224, calldataload(add(metadata.offset, 64)))
-            originDomain := shr(224, calldataload(add(message.offset, 5)))
-            let p := mload(0x40)
-            calldatacopy(p, message.offset, message.length)
-            id := keccak256(p, message.length)
-        }
-        MultisigLib.checkRoot(root);
-        _verifySignatures(CheckpointLib.digest(originDomain, hook, root, index, id), metadata[68:]);
+        (uint256 ptr, uint256 n, uint256 t) = _loadValidators();
+        MultisigLib.verifyMessageId(metadata, message.origin(), message.id(), ptr, n, t);
         return true;
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {CheckpointLib} from "./CheckpointLib.sol";
 import {MerkleLib} from "./MerkleLib.sol";
 import {SignatureLib} from "./SignatureLib.sol";
 
@@ -54,10 +55,11 @@ library MultisigLib {
                 // The signer overwrites v; an invalid signature returns nothing: zero.
                 pop(staticcall(gas(), 0x01, 0x00, 0x80, 0x20, 0x20))
                 let signer := mul(mload(0x20), eq(returndatasize(), 0x20))
-                // s above n/2, v outside {27, 28}, or no signer.
+                // s above n/2, or no signer (the precompile also refuses v other than 27
+                // or 28: a 32-byte v word of any other value returns nothing).
                 failed := or(
                     failed,
-                    or(or(gt(s, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0), gt(sub(v, 27), 1)), iszero(signer))
+                    or(gt(s, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0), iszero(signer))
                 )
                 // Advance through the list past this signer. Running off the end leaves the
                 // cursor beyond listEnd for good (it only grows), which the check after the
@@ -74,6 +76,100 @@ library MultisigLib {
             mstore(0x60, 0)
         }
         if (failed) _explainRejection(digest, sigs, sigsLength, list, n, t);
+    }
+
+    /// @dev The whole MessageId check (SPEC 5.2) in one pass: `metadata` = merkleTreeHook (32)
+    /// || root (32) || index (4) || signatures (65 each); the digest is that of the
+    /// checkpoint (origin, hook, root, index, id); the root must be neither zero nor the
+    /// empty tree's; then `verify`'s signature rule against the `n` validators at memory
+    /// `list` with threshold `t`. Builds the digest and the ecrecover input in the scratch
+    /// words 0x00-0x7f (restoring the free memory pointer and the zero word); on any failure
+    /// the reason is worked out again, off the hot path.
+    function verifyMessageId(
+        bytes calldata metadata,
+        uint256 originDomain,
+        bytes32 id,
+        uint256 list,
+        uint256 n,
+        uint256 t
+    ) internal view {
+        bool failed;
+        assembly ("memory-safe") {
+            let o := metadata.offset
+            let fmp := mload(0x40)
+            let checkpointRoot := calldataload(add(o, 32))
+            failed := or(
+                or(lt(metadata.length, 68), or(iszero(t), lt(sub(metadata.length, 68), mul(t, 65)))),
+                or(iszero(checkpointRoot), eq(checkpointRoot, 0x27ae5ba08d7291c96c8cbddcc148bf48a6d68c7974b94356f53754ef6171d757))
+            )
+            if iszero(failed) {
+                // domainHash = keccak(be32(origin) || hook || "HYPERLANE")
+                mstore(0x00, shl(224, originDomain))
+                mstore(0x04, calldataload(o))
+                mstore(0x24, "HYPERLANE")
+                mstore(0x00, keccak256(0x00, 45))
+                // signingHash = keccak(domainHash || root || be32(index) || id)
+                mstore(0x20, checkpointRoot)
+                mstore(0x40, calldataload(add(o, 64)))
+                mstore(0x44, id)
+                let signingHash := keccak256(0x00, 100)
+                // digest = keccak("\x19Ethereum Signed Message:\n32" || signingHash)
+                mstore(0x00, "\x19Ethereum Signed Message:\n32")
+                mstore(0x1c, signingHash)
+                mstore(0x00, keccak256(0x00, 0x3c))
+                let cursor := list
+                let listEnd := add(list, mul(n, 20))
+                let sig := add(o, 68)
+                for { let sigEnd := add(sig, mul(t, 65)) } lt(sig, sigEnd) { sig := add(sig, 65) } {
+                    let s := calldataload(add(sig, 0x20))
+                    let v := byte(0, calldataload(add(sig, 0x40)))
+                    mstore(0x20, v)
+                    mstore(0x40, calldataload(sig))
+                    mstore(0x60, s)
+                    // The signer overwrites v; an invalid signature returns nothing: zero.
+                    pop(staticcall(gas(), 0x01, 0x00, 0x80, 0x20, 0x20))
+                    let signer := mul(mload(0x20), eq(returndatasize(), 0x20))
+                    // s above n/2, or no signer (the precompile also refuses v other than
+                    // 27 or 28: a 32-byte v word of any other value returns nothing).
+                    failed := or(
+                        failed,
+                        or(gt(s, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0), iszero(signer))
+                    )
+                    // As in `verify`: the cursor only grows; past listEnd means failure.
+                    let candidate := shr(96, mload(cursor))
+                    cursor := add(cursor, 20)
+                    for {} and(iszero(eq(candidate, signer)), iszero(gt(cursor, listEnd))) {} {
+                        candidate := shr(96, mload(cursor))
+                        cursor := add(cursor, 20)
+                    }
+                }
+                failed := or(failed, gt(cursor, listEnd))
+                mstore(0x40, fmp)
+                mstore(0x60, 0)
+            }
+        }
+        if (failed) _explainMessageId(metadata, originDomain, id, list, n, t);
+    }
+
+    function _explainMessageId(
+        bytes calldata metadata,
+        uint256 originDomain,
+        bytes32 id,
+        uint256 list,
+        uint256 n,
+        uint256 t
+    ) private view {
+        if (metadata.length < 68) revert MetadataTooShort(metadata.length, 68);
+        bytes32 checkpointRoot = bytes32(metadata[32:64]);
+        checkRoot(checkpointRoot);
+        bytes32 digest = CheckpointLib.digest(
+            uint32(originDomain), bytes32(metadata[0:32]), checkpointRoot, uint32(bytes4(metadata[64:68])), id
+        );
+        uint256 sigs;
+        assembly ("memory-safe") {
+            sigs := add(metadata.offset, 68)
+        }
+        _explainRejection(digest, sigs, metadata.length - 68, list, n, t);
     }
 
     /// @dev Re-runs the check in plain Solidity and reverts with the first reason found.
