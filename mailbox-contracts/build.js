@@ -31,6 +31,44 @@ const SETTINGS = {
 // Folders whose files hold only interfaces and libraries: no artifacts.
 const NO_ARTIFACTS = new Set(['interfaces', 'libs']);
 
+// Contracts that serve some functions from their fallback (to shorten solc's linear
+// selector dispatch for their hot functions): the artifact's ABI lists those functions,
+// taken from the named interface, instead of the fallback. See IMailboxFallback.
+const FALLBACK_ABI = { Mailbox: 'IMailboxFallback' };
+
+// solc's ABI order: by kind, then by name (stable for overloads).
+const KIND_ORDER = ['constructor', 'error', 'event', 'fallback', 'function', 'receive'];
+function sortAbi(abi) {
+  return abi
+    .map((entry, i) => ({ entry, i }))
+    .sort((a, b) => {
+      const ka = KIND_ORDER.indexOf(a.entry.type);
+      const kb = KIND_ORDER.indexOf(b.entry.type);
+      if (ka !== kb) return ka - kb;
+      const na = a.entry.name || '';
+      const nb = b.entry.name || '';
+      if (na !== nb) return na < nb ? -1 : 1;
+      return a.i - b.i;
+    })
+    .map(({ entry }) => entry);
+}
+
+function abiOf(file, name, contracts) {
+  const c = contracts[name];
+  const extra = FALLBACK_ABI[name];
+  if (!extra) return c.abi;
+  if (!contracts[extra]) throw new Error(`${name}: interface ${extra} not found in ${file}`);
+  const served = contracts[extra].abi;
+  const names = new Set(served.map((e) => e.name));
+  const own = c.abi.filter((e) => e.type !== 'fallback');
+  for (const e of own) {
+    if (e.type === 'function' && names.has(e.name)) {
+      throw new Error(`${name}.${e.name} is both a function and served by the fallback`);
+    }
+  }
+  return sortAbi([...own, ...served]);
+}
+
 function listSources(dir, prefix = '') {
   const out = [];
   for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) =>
@@ -65,7 +103,7 @@ function compile() {
       if (!c.evm.bytecode.object) continue; // abstract
       if (artifacts.has(name)) throw new Error(`two contracts named ${name}`);
       const artifact = {
-        abi: c.abi,
+        abi: abiOf(file, name, output.contracts[file]),
         bytecode: `0x${c.evm.bytecode.object}`,
         deployedBytecode: `0x${c.evm.deployedBytecode.object}`,
       };

@@ -99,7 +99,7 @@ library MultisigLib {
             let fmp := mload(0x40)
             let checkpointRoot := calldataload(add(o, 32))
             failed := or(
-                or(lt(metadata.length, 68), or(iszero(t), lt(sub(metadata.length, 68), mul(t, 65)))),
+                or(iszero(t), lt(metadata.length, add(68, mul(t, 65)))),
                 or(iszero(checkpointRoot), eq(checkpointRoot, 0x27ae5ba08d7291c96c8cbddcc148bf48a6d68c7974b94356f53754ef6171d757))
             )
             if iszero(failed) {

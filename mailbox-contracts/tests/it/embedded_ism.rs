@@ -181,3 +181,43 @@ fn a_mailbox_without_a_set_verifies_nothing_and_refuses_itself_as_default_ism() 
     assert!(receipt.reverted_with::<Mailbox::NoValidatorSet>(), "{receipt:?}");
     assert!(!stack.chain.view(bare, &Mailbox::deliveredCall { id: message.id() }));
 }
+
+#[test]
+fn the_fallback_serves_exactly_its_functions() {
+    let validators = Validators::new(3, 2, 45);
+    let mut stack = Stack::new(&validators);
+    let (mailbox, owner) = (stack.mailbox, stack.owner);
+    // Served functions answer as declared (other tests read them through the bindings too).
+    assert_eq!(stack.chain.view(mailbox, &Mailbox::defaultIsmCall {}), stack.message_id_ism);
+    assert_eq!(stack.chain.view(mailbox, &Mailbox::defaultHookCall {}), mailbox);
+    assert_eq!(stack.chain.view(mailbox, &Mailbox::countCall {}), 0);
+    // Value is refused, as by a non-payable function.
+    stack.chain.fund(owner, alloy::primitives::U256::from(10));
+    let call = Mailbox::moduleTypeCall {};
+    let receipt = stack.chain.send(
+        owner,
+        mailbox,
+        call.abi_encode().into(),
+        alloy::primitives::U256::from(1),
+    );
+    assert!(!receipt.success);
+    // Unknown selectors, short calldata and plain transfers revert.
+    for data in [vec![0xde, 0xad, 0xbe, 0xef], vec![0x01], vec![]] {
+        let receipt = stack.chain.send(owner, mailbox, data.into(), alloy::primitives::U256::ZERO);
+        assert!(!receipt.success);
+    }
+    // Truncated arguments revert.
+    let receipt = stack.chain.send(
+        owner,
+        mailbox,
+        Mailbox::processorCall::SELECTOR.to_vec().into(),
+        alloy::primitives::U256::ZERO,
+    );
+    assert!(!receipt.success);
+    // setRequiredHook stays owner-only.
+    let set = Mailbox::setRequiredHookCall { hook: mailbox };
+    let receipt = stack.chain.send_call(stack.relayer, mailbox, &set);
+    assert!(receipt.reverted_with::<Mailbox::NotOwner>(), "{receipt:?}");
+    stack.chain.send_call(owner, mailbox, &set).ok();
+    assert_eq!(stack.chain.view(mailbox, &Mailbox::requiredHookCall {}), mailbox);
+}
