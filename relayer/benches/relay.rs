@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p metalayer-relayer --bench relay`. Sizes from the
 //! environment: `BENCH_MESSAGES` (default 10 000, split between the two
-//! directions) and `BENCH_PENDING` (default 100 000; 0 skips the memory run).
+//! directions), `BENCH_PENDING` (default 100 000; 0 skips the memory run)
+//! and `BENCH_BATCH` (`on` or `off` runs only that throughput run).
 //!
 //! - Throughput: messages delivered per second, from the first dispatch
 //!   sent to the last delivery mined, with batch delivery on and off.
@@ -21,64 +22,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{
-    eips::eip2718::Encodable2718,
-    network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
-    primitives::B256,
-    providers::Provider,
-    rpc::types::TransactionRequest,
-    sol_types::SolCall,
-};
-use common::{Chain, Net, NetOptions, dev};
-use metalayer_contracts::{DefaultIsm, bindings::Mailbox};
-use metalayer_protocol::{Message, address_to_bytes32};
-use metalayer_relayer::op::{Stage, now_ms};
+use alloy::primitives::B256;
+use common::{Net, NetOptions, burst};
+use metalayer_contracts::DefaultIsm;
+use metalayer_relayer::op::Stage;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// Sends `n` dispatches from `from` to `to` without waiting for receipts;
-/// returns each message id with the time it was sent (unix ms).
-async fn burst(from: &Chain, to: &Chain, n: usize, key: u32) -> Vec<(B256, u64)> {
-    let signer = dev(key);
-    let wallet = EthereumWallet::from(signer.clone());
-    let p = &from.provider;
-    let base = p.get_transaction_count(signer.address()).pending().await.expect("nonce");
-    let first_nonce =
-        Mailbox::new(from.core.mailbox, p).nonce().call().await.expect("mailbox nonce");
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
-        let body = (i as u64).to_be_bytes().to_vec();
-        let data = Mailbox::dispatch_2Call {
-            destination: to.domain,
-            recipient: address_to_bytes32(to.core.test_recipient),
-            body: body.clone().into(),
-        }
-        .abi_encode();
-        let tx = TransactionRequest::default()
-            .with_from(signer.address())
-            .with_to(from.core.mailbox)
-            .with_input(data)
-            .with_nonce(base + i as u64)
-            .with_gas_limit(200_000)
-            .with_gas_price(3_000_000_000)
-            .with_chain_id(u64::from(from.domain));
-        let envelope =
-            NetworkTransactionBuilder::<Ethereum>::build(tx, &wallet).await.expect("signed");
-        let _pending = p.send_raw_transaction(&envelope.encoded_2718()).await.expect("sent");
-        let message = Message {
-            version: 3,
-            nonce: first_nonce + i as u32,
-            origin: from.domain,
-            sender: address_to_bytes32(signer.address()),
-            destination: to.domain,
-            recipient: address_to_bytes32(to.core.test_recipient),
-            body: body.into(),
-        };
-        out.push((message.id(), now_ms()));
-    }
-    out
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -100,8 +50,33 @@ async fn throughput(n: usize, batch: bool) {
     let sent: Vec<(B256, u64)> = to_b.into_iter().chain(to_a).collect();
     let first_sent = sent.iter().map(|(_, t)| *t).min().unwrap_or(0);
     let mut mined_at = vec![None; sent.len()];
-    let deadline = Instant::now() + Duration::from_secs(1800);
+    let deadline = Instant::now() + Duration::from_secs(env("BENCH_DEADLINE_S", 1800) as u64);
+    let mut report = Instant::now();
     while mined_at.iter().any(Option::is_none) && Instant::now() < deadline {
+        if report.elapsed() >= Duration::from_secs(10) {
+            report = Instant::now();
+            let queues: Vec<String> = net
+                .chains
+                .iter()
+                .map(|c| {
+                    let len = |s| relayer.ctx.queue.len(c.domain, s);
+                    format!(
+                        "{}: prepare {} submit {} confirm {}",
+                        c.name,
+                        len(Stage::Prepare),
+                        len(Stage::Submit),
+                        len(Stage::Confirm)
+                    )
+                })
+                .collect();
+            eprintln!(
+                "  {:.0} s: {} of {} mined; {}",
+                started.elapsed().as_secs_f64(),
+                mined_at.iter().filter(|m| m.is_some()).count(),
+                sent.len(),
+                queues.join("; ")
+            );
+        }
         for ((id, _), at) in sent.iter().zip(mined_at.iter_mut()).filter(|(_, at)| at.is_none()) {
             let Ok(Some(op)) = relayer.ctx.queue.get(*id) else { continue };
             if matches!(op.stage, Stage::Confirm | Stage::Delivered) {
@@ -130,6 +105,7 @@ async fn throughput(n: usize, batch: bool) {
         started.elapsed().as_secs_f64(),
     );
     relayer.kill().await;
+    net.shutdown().await;
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -145,7 +121,7 @@ async fn memory(pending: usize) {
         .local_addr()
         .expect("addr")
         .port();
-    let config = net.dir.path().join("relayer-rss.toml");
+    let config = net.path().join("relayer-rss.toml");
     let toml = net.relayer_toml("").replace(
         "metrics_listen = \"127.0.0.1:0\"",
         &format!("metrics_listen = \"127.0.0.1:{port}\""),
@@ -187,6 +163,7 @@ async fn memory(pending: usize) {
     println!("memory: {queued:.0} pending messages, relayer RSS {:.1} MiB", rss as f64 / 1024.0);
     let _ = child.kill();
     let _ = child.wait();
+    net.shutdown().await;
 }
 
 fn main() {
@@ -196,8 +173,14 @@ fn main() {
         let n = env("BENCH_MESSAGES", 10_000);
         let pending = env("BENCH_PENDING", 100_000);
         println!("relay bench: {n} messages, 250 ms blocks, 3 of 5 validators, MerkleRoot ISM");
-        throughput(n, true).await;
-        throughput(n, false).await;
+        // `BENCH_BATCH=on` or `off` runs one of the two throughput runs.
+        let modes = std::env::var("BENCH_BATCH").unwrap_or_default();
+        if modes != "off" {
+            throughput(n, true).await;
+        }
+        if modes != "on" {
+            throughput(n, false).await;
+        }
         if pending > 0 {
             memory(pending).await;
         }

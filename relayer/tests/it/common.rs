@@ -10,12 +10,13 @@ use std::{
 };
 
 use alloy::{
-    network::EthereumWallet,
+    eips::eip2718::Encodable2718,
+    network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
     primitives::{Address, B256, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::Filter,
+    rpc::types::{Filter, TransactionRequest},
     signers::local::{MnemonicBuilder, PrivateKeySigner},
-    sol_types::SolEvent,
+    sol_types::{SolCall, SolEvent},
 };
 use async_trait::async_trait;
 use metalayer_agent::{
@@ -32,7 +33,11 @@ use metalayer_protocol::{
     LocalSigner, Message, Signer, address_to_bytes32,
     signed::{Signed, SignedAnnouncement, SignedCheckpoint},
 };
-use metalayer_relayer::{Context, Relayer, op::Stage, settings::RelayerSettings};
+use metalayer_relayer::{
+    Context, Relayer,
+    op::{Stage, now_ms},
+    settings::RelayerSettings,
+};
 use metalayer_rollup::{
     genesis::{DEV_MNEMONIC, Genesis},
     node::{MiningMode, NodeConfig},
@@ -69,7 +74,10 @@ pub(crate) fn validator_address(n: u8) -> Address {
 pub(crate) struct Chain {
     pub(crate) name: &'static str,
     pub(crate) domain: u32,
-    pub(crate) node: RunningNode,
+    /// `None` once stopped ([`Net::shutdown`]).
+    node: Option<RunningNode>,
+    /// The node's JSON-RPC URL.
+    pub(crate) url: String,
     pub(crate) core: CoreDeployment,
     pub(crate) provider: DynProvider,
 }
@@ -91,9 +99,11 @@ impl Chain {
         let listen: SocketAddr = "127.0.0.1:0".parse().expect("loopback");
         let node =
             RunningNode::start(config, listen, RpcLimits::default()).await.expect("node starts");
-        let url = node.http_url().parse().expect("url");
-        let provider =
-            ProviderBuilder::new().wallet(EthereumWallet::from(dev(0))).connect_http(url).erased();
+        let url = node.http_url();
+        let provider = ProviderBuilder::new()
+            .wallet(EthereumWallet::from(dev(0)))
+            .connect_http(url.parse().expect("url"))
+            .erased();
         let core = deploy_core(
             provider.clone(),
             &CoreConfig {
@@ -113,7 +123,12 @@ impl Chain {
         )
         .await
         .expect("core deploys");
-        Self { name, domain, node, core, provider }
+        Self { name, domain, node: Some(node), url, core, provider }
+    }
+
+    /// The running node (for tests that watch it stop).
+    pub(crate) fn node(&self) -> Option<std::sync::Weak<metalayer_rollup::node::Node>> {
+        self.node.as_ref().map(|n| Arc::downgrade(&n.node))
     }
 
     /// Chain settings as the agents' TOML has them.
@@ -131,7 +146,7 @@ index = {{ from = {from}, chunk = 500 }}
 "#,
             name = self.name,
             domain = self.domain,
-            url = self.node.http_url(),
+            url = self.url,
             mailbox = a.mailbox,
             hook = a.merkle_tree_hook,
             igp = a.interchain_gas_paymaster,
@@ -313,8 +328,14 @@ impl Drop for ValidatorSlot {
 }
 
 /// Two chains, five validators per origin, and the relayer's settings.
+///
+/// End it with [`Net::shutdown`]: a node's sled store must be closed before
+/// its directory goes. (sled's last flush on a deleted directory can block
+/// forever holding sled's process-wide concurrency lock, and then every sled
+/// store of the process, the next network's nodes included, stops writing.)
 pub(crate) struct Net {
-    pub(crate) dir: TempDir,
+    /// `None` once removed by [`Net::shutdown`].
+    dir: Option<TempDir>,
     pub(crate) chains: [Chain; 2],
     /// `validators[origin][n]`.
     pub(crate) validators: [Vec<ValidatorSlot>; 2],
@@ -387,7 +408,32 @@ checkpoint_storage = {{ type = "local", path = "{storage}" }}
                 validators[i].push(ValidatorSlot { origin, settings, key: n, storage, task: None });
             }
         }
-        Self { dir, chains: [a, b], validators }
+        Self { dir: Some(dir), chains: [a, b], validators }
+    }
+
+    /// The network's directory (nodes, validators, relayer).
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.as_ref().map_or(Path::new("/nonexistent"), |d| d.path())
+    }
+
+    /// Stops the validators and both nodes, waits until every sled store
+    /// under the network's directory is closed (relayers must have been
+    /// killed first), then removes the directory.
+    pub(crate) async fn shutdown(mut self) {
+        self.stop_validators(0..VALIDATORS).await;
+        for chain in &mut self.chains {
+            if let Some(node) = chain.node.take() {
+                node.stop().await;
+            }
+        }
+        let start = tokio::time::Instant::now();
+        while let Some(open) = open_sled_store(self.path()) {
+            assert!(start.elapsed() < PATIENCE, "sled store {} never closed", open.display());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(dir) = self.dir.take() {
+            dir.close().expect("network directory removed");
+        }
     }
 
     /// Starts validators `which` (by index) of both origins.
@@ -422,7 +468,7 @@ checkpoint_storage = {{ type = "local", path = "{storage}" }}
 
     /// The relayer's directory.
     pub(crate) fn relayer_dir(&self) -> PathBuf {
-        self.dir.path().join("relayer")
+        self.path().join("relayer")
     }
 
     /// Relayer settings as TOML, with `extra` lines at the top.
@@ -457,7 +503,7 @@ signer = {{ type = "hex", key = "{key}" }}
 
     /// A relayer built in-process from `toml`, running in the background.
     pub(crate) async fn relayer_from_toml(&self, toml: &str) -> RunningRelayer {
-        let path = self.dir.path().join("relayer.toml");
+        let path = self.path().join("relayer.toml");
         std::fs::write(&path, toml).expect("config written");
         let settings: RelayerSettings =
             ConfigLoader::new().file(&path).load().expect("relayer config loads");
@@ -483,6 +529,49 @@ signer = {{ type = "hex", key = "{key}" }}
     }
 }
 
+impl Drop for Net {
+    /// Without [`Net::shutdown`] (a failed test): stops the miners and
+    /// leaves the directory on disk rather than remove it under open stores.
+    fn drop(&mut self) {
+        for slot in self.validators.iter_mut().flatten() {
+            if let Some(task) = slot.task.take() {
+                task.abort();
+            }
+        }
+        for chain in &self.chains {
+            if let Some(node) = &chain.node {
+                node.node.stop();
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let kept = dir.keep();
+            eprintln!("test network not shut down; its directory stays: {}", kept.display());
+        }
+    }
+}
+
+/// A sled database under `dir` that some handle still holds open (sled
+/// keeps an exclusive lock on its `db` file while open).
+fn open_sled_store(dir: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(open) = open_sled_store(&path) {
+                return Some(open);
+            }
+        } else if path.file_name().is_some_and(|n| n == "db")
+            && path.with_file_name("conf").exists()
+        {
+            let Ok(file) = std::fs::File::open(&path) else { continue };
+            if matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)) {
+                return Some(path);
+            }
+        }
+    }
+    None
+}
+
 /// A relayer running in this process.
 pub(crate) struct RunningRelayer {
     pub(crate) ctx: Arc<Context>,
@@ -490,12 +579,24 @@ pub(crate) struct RunningRelayer {
     pub(crate) registry: Registry,
 }
 
-impl RunningRelayer {
-    /// Stops every task; the databases close once the tasks have dropped them.
-    pub(crate) async fn kill(self) {
+impl Drop for RunningRelayer {
+    fn drop(&mut self) {
         self.task.abort();
-        let _ = self.task.await;
-        drop(self.ctx);
+    }
+}
+
+impl RunningRelayer {
+    /// Stops every task and waits until they have dropped the databases.
+    pub(crate) async fn kill(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+        let ctx = Arc::downgrade(&self.ctx);
+        drop(self);
+        let start = tokio::time::Instant::now();
+        while ctx.upgrade().is_some() {
+            assert!(start.elapsed() < PATIENCE, "the relayer's tasks never ended");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The stage of message `id`.
@@ -528,6 +629,49 @@ impl RunningRelayer {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
+}
+
+/// Sends `n` dispatches from `from` to `to` without waiting for receipts;
+/// returns each message id with the time it was sent (unix ms).
+pub(crate) async fn burst(from: &Chain, to: &Chain, n: usize, key: u32) -> Vec<(B256, u64)> {
+    let signer = dev(key);
+    let wallet = EthereumWallet::from(signer.clone());
+    let p = &from.provider;
+    let base = p.get_transaction_count(signer.address()).pending().await.expect("nonce");
+    let first_nonce =
+        Mailbox::new(from.core.mailbox, p).nonce().call().await.expect("mailbox nonce");
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = (i as u64).to_be_bytes().to_vec();
+        let data = Mailbox::dispatch_2Call {
+            destination: to.domain,
+            recipient: address_to_bytes32(to.core.test_recipient),
+            body: body.clone().into(),
+        }
+        .abi_encode();
+        let tx = TransactionRequest::default()
+            .with_from(signer.address())
+            .with_to(from.core.mailbox)
+            .with_input(data)
+            .with_nonce(base + i as u64)
+            .with_gas_limit(200_000)
+            .with_gas_price(3_000_000_000)
+            .with_chain_id(u64::from(from.domain));
+        let envelope =
+            NetworkTransactionBuilder::<Ethereum>::build(tx, &wallet).await.expect("signed");
+        let _pending = p.send_raw_transaction(&envelope.encoded_2718()).await.expect("sent");
+        let message = Message {
+            version: 3,
+            nonce: first_nonce + i as u32,
+            origin: from.domain,
+            sender: address_to_bytes32(signer.address()),
+            destination: to.domain,
+            recipient: address_to_bytes32(to.core.test_recipient),
+            body: body.into(),
+        };
+        out.push((message.id(), now_ms()));
+    }
+    out
 }
 
 /// Waits until every message is delivered on `to`, then checks that each

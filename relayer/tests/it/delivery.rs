@@ -44,6 +44,7 @@ async fn both_ways(ism: DefaultIsm, extra: &str) {
     );
     assert!(relayer.metric("metalayer_gas_spent_total", "beta") > 0.0);
     relayer.kill().await;
+    net.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,6 +89,7 @@ async fn batch_delivery_carries_several_messages_per_transaction() {
         messages.len()
     );
     relayer.kill().await;
+    net.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,4 +139,5 @@ async fn routing_over_aggregation_with_a_null_module() {
         assert!(!op.batchable, "a routing ISM does not take batches");
     }
     relayer.kill().await;
+    net.shutdown().await;
 }

@@ -66,7 +66,7 @@ async fn a_destination_rpc_failing_every_other_request_still_delivers_everything
     let _gate = GATE.acquire().await.expect("gate");
     let mut net = Net::new(NetOptions::default()).await;
     net.start_validators(0..5).await;
-    let direct = net.chains[1].node.http_url();
+    let direct = net.chains[1].url.clone();
     let (proxy, seen) = flaky_proxy(direct.clone()).await;
     let toml = net.relayer_toml("").replace(&format!("\"{direct}\""), &format!("\"{proxy}\""));
     let relayer = net.relayer_from_toml(&toml).await;
@@ -83,6 +83,7 @@ async fn a_destination_rpc_failing_every_other_request_still_delivers_everything
     }
     assert!(seen.load(Ordering::SeqCst) > 20, "the relayer did not go through the proxy");
     relayer.kill().await;
+    net.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,6 +116,7 @@ async fn a_delivery_reorged_out_goes_back_to_prepare_and_is_delivered_again() {
     let history = relayer.ctx.queue.history(m.id()).expect("history");
     assert!(history.iter().any(|h| h.reason == Some(Reason::RevertedOrReorged)), "{history:?}");
     relayer.kill().await;
+    net.shutdown().await;
 }
 
 struct Killed(Child);
@@ -143,7 +145,7 @@ async fn kill_9_of_the_binary_mid_burst_then_restart_delivers_each_message_once(
     let _gate = GATE.acquire().await.expect("gate");
     let mut net = Net::new(NetOptions::default()).await;
     net.start_validators(0..5).await;
-    let config = net.dir.path().join("relayer-binary.toml");
+    let config = net.path().join("relayer-binary.toml");
     std::fs::write(&config, net.relayer_toml("")).expect("config");
     let mut relayer = spawn_binary(&config);
     let mut to_b = Vec::new();
@@ -175,4 +177,5 @@ async fn kill_9_of_the_binary_mid_burst_then_restart_delivers_each_message_once(
     assert_delivered_once(b, &to_b).await;
     assert_delivered_once(a, &to_a).await;
     drop(relayer);
+    net.shutdown().await;
 }

@@ -91,4 +91,5 @@ async fn unpaid_messages_under_minimum_wait_with_their_reason() {
     let _ = http.post(format!("http://{addr}/messages/{}/retry", unpaid.id())).send().await;
     assert_delivered_once(b, &[unpaid]).await;
     relayer.kill().await;
+    net.shutdown().await;
 }

@@ -7,6 +7,7 @@ mod delivery;
 mod faults;
 mod gas;
 mod restart;
+mod teardown;
 mod validators;
 
 /// Each test runs two nodes and ten validators: at most two such networks

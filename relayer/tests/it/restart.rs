@@ -42,4 +42,5 @@ async fn a_killed_relayer_resumes_and_delivers_each_message_once() {
         relayer.wait_for(m.id(), Stage::Delivered).await;
     }
     relayer.kill().await;
+    net.shutdown().await;
 }

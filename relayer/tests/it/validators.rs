@@ -21,6 +21,7 @@ async fn two_of_five_offline_still_delivers() {
     assert_delivered_once(b, &[m]).await;
     assert_delivered_once(a, &[back]).await;
     relayer.kill().await;
+    net.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,6 +57,7 @@ async fn four_offline_waits_then_delivers() {
     net.start_validators([0, 1, 2, 4]).await;
     assert_delivered_once(&net.chains[1], &[m]).await;
     relayer.kill().await;
+    net.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,4 +79,5 @@ async fn forged_signatures_are_ignored_and_counted() {
         assert_eq!(relayer.metric("metalayer_invalid_checkpoint_signatures_total", &honest), 0.0);
     }
     relayer.kill().await;
+    net.shutdown().await;
 }
