@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy::{primitives::Address, sol_types::SolCall};
+use alloy::{eips::BlockNumberOrTag, primitives::Address, providers::Provider, sol_types::SolCall};
 use futures::StreamExt;
 use metalayer_contracts::{bindings::Mailbox, metadata::BatchMultisigMetadata};
 use metalayer_protocol::metadata::MerkleRootMultisigMetadata;
@@ -53,8 +53,38 @@ impl Context {
         }
     }
 
-    /// Sends `ops`: batchable groups as `processBatch`, the rest one by one.
+    /// The gas limit of the destination's latest block: what one submit
+    /// round may use in total.
+    async fn block_gas_limit(&self, dest: &Destination) -> Result<u64, String> {
+        let block = dest
+            .client
+            .read("eth_getBlockByNumber", |p| async move {
+                p.get_block_by_number(BlockNumberOrTag::Latest).await
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let block =
+            block.ok_or_else(|| format!("{}: the node has no latest block", dest.chain.name))?;
+        match block.header.gas_limit {
+            0 => Err(format!("{}: the latest block has a gas limit of 0", dest.chain.name)),
+            limit => Ok(limit),
+        }
+    }
+
+    /// Sends `ops`: batchable groups as `processBatch`, the rest one by one,
+    /// as many as fit one block of the destination; the rest stay queued
+    /// for the next round.
     async fn submit(&self, dest: &Destination, ops: Vec<PendingOp>) {
+        let block_gas = match self.block_gas_limit(dest).await {
+            Ok(gas) => gas,
+            Err(error) => {
+                tracing::warn!(destination = %dest.chain.name, %error, "block gas limit unknown; not sending this round");
+                tokio::time::sleep(self.interval).await;
+                return;
+            }
+        };
+        // No transaction may need more than a block holds.
+        let tx_cap = self.transaction_gas_limit.min(block_gas);
         let mut groups: BTreeMap<(u32, Address), Vec<PendingOp>> = BTreeMap::new();
         let mut singles = Vec::new();
         for op in ops {
@@ -74,13 +104,7 @@ impl Context {
             let mut group = group;
             group.sort_by_key(|op| op.leaf_index);
             for chunk in group.chunks(self.max_batch_size) {
-                match self.batch_call(dest, chunk).await {
-                    Ok(call) => calls.push((call, chunk.to_vec())),
-                    Err(error) => {
-                        tracing::warn!(destination = %dest.chain.name, %error, size = chunk.len(), "batch not possible; sending one by one");
-                        singles.extend(chunk.iter().cloned());
-                    }
-                }
+                self.batch_calls(dest, chunk, tx_cap, &mut calls, &mut singles).await;
             }
         }
         for op in singles {
@@ -92,14 +116,49 @@ impl Context {
             };
             let data = Mailbox::processCall { metadata, message: op.message.clone() }.abi_encode();
             calls.push((
-                Call { to: dest.chain.addresses.mailbox, data: data.into(), gas_limit },
+                Call {
+                    to: dest.chain.addresses.mailbox,
+                    data: data.into(),
+                    gas_limit: gas_limit.min(tx_cap),
+                },
                 vec![op],
             ));
         }
+        let calls = fill_block(calls, block_gas, |(call, _)| call.gas_limit);
         let (calls, groups): (Vec<Call>, Vec<Vec<PendingOp>>) = calls.into_iter().unzip();
         let results = dest.sender.send_all(calls).await;
         for (result, ops) in results.into_iter().zip(groups) {
             self.record_submission(dest, result, ops);
+        }
+    }
+
+    /// `processBatch` calls for `ops` (same origin and ISM, ascending
+    /// leaves), each within `tx_cap` gas: a batch whose estimate fails or
+    /// needs more is split in halves; what cannot be batched goes to
+    /// `singles`.
+    async fn batch_calls(
+        &self,
+        dest: &Destination,
+        ops: &[PendingOp],
+        tx_cap: u64,
+        calls: &mut Vec<(Call, Vec<PendingOp>)>,
+        singles: &mut Vec<PendingOp>,
+    ) {
+        let mut pending = vec![ops];
+        while let Some(chunk) = pending.pop() {
+            if chunk.len() < 2 {
+                singles.extend(chunk.iter().cloned());
+                continue;
+            }
+            match self.batch_call(dest, chunk, tx_cap).await {
+                Ok(call) => calls.push((call, chunk.to_vec())),
+                Err(error) => {
+                    tracing::debug!(destination = %dest.chain.name, %error, size = chunk.len(), "batch not possible; splitting it");
+                    let (first, second) = chunk.split_at(chunk.len() / 2);
+                    pending.push(second);
+                    pending.push(first);
+                }
+            }
         }
     }
 
@@ -153,7 +212,12 @@ impl Context {
 
     /// One `processBatch` for `ops` (same origin and ISM, ascending leaves):
     /// the newest checkpoint among their MerkleRoot metadata covers them all.
-    async fn batch_call(&self, dest: &Destination, ops: &[PendingOp]) -> Result<Call, String> {
+    async fn batch_call(
+        &self,
+        dest: &Destination,
+        ops: &[PendingOp],
+        tx_cap: u64,
+    ) -> Result<Call, String> {
         let origin = self.origins.get(&ops[0].origin).ok_or("origin not relayed")?;
         let mut newest: Option<MerkleRootMultisigMetadata> = None;
         let mut leaves = Vec::with_capacity(ops.len());
@@ -188,8 +252,11 @@ impl Context {
         let mailbox = dest.chain.addresses.mailbox;
         let estimate = self.estimate(dest, mailbox, data.clone().into()).await?;
         let gas_limit = estimate.saturating_mul(11) / 10 + GAS_BUFFER;
-        if gas_limit > self.transaction_gas_limit {
-            return Err(format!("batch of {} needs {gas_limit} gas", ops.len()));
+        if gas_limit > tx_cap {
+            return Err(format!(
+                "batch of {} needs {gas_limit} gas, more than the {tx_cap} a transaction may use",
+                ops.len()
+            ));
         }
         Ok(Call { to: mailbox, data: data.into(), gas_limit })
     }
@@ -274,5 +341,40 @@ impl Context {
             }
         }
         Ok(())
+    }
+}
+
+/// The calls of one submit round: in order, each that still fits in
+/// `block_gas` with those taken before it (the first always goes: no call
+/// needs more than a block, see the callers); the rest wait for a later round.
+pub(crate) fn fill_block<T>(items: Vec<T>, block_gas: u64, gas: impl Fn(&T) -> u64) -> Vec<T> {
+    let mut used = 0u64;
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let need = gas(&item);
+        if out.is_empty() || used.saturating_add(need) <= block_gas {
+            used = used.saturating_add(need);
+            out.push(item);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill_block;
+
+    #[test]
+    fn a_round_never_needs_more_gas_than_a_block() {
+        let gas = |g: &u64| *g;
+        // 256 single deliveries of 170k gas against a 30M block: 176 fit.
+        let round = fill_block(vec![170_000u64; 256], 30_000_000, gas);
+        assert_eq!(round.len(), 176);
+        assert!(round.iter().sum::<u64>() <= 30_000_000);
+        // A call that does not fit is skipped; smaller ones after it still go.
+        assert_eq!(fill_block(vec![600, 500, 300, 100], 1_000, gas), vec![600, 300, 100]);
+        // The first call always goes (callers cap each call at a block).
+        assert_eq!(fill_block(vec![1_000, 1], 1_000, gas), vec![1_000]);
+        assert!(fill_block(Vec::<u64>::new(), 1_000, gas).is_empty());
     }
 }

@@ -92,7 +92,11 @@ impl Chain {
     ) -> Self {
         let config = NodeConfig {
             data_dir: dir.join(name),
-            genesis: Genesis { chain_id: u64::from(domain), ..Genesis::default() },
+            genesis: Genesis {
+                chain_id: u64::from(domain),
+                gas_limit: options.block_gas_limit,
+                ..Genesis::default()
+            },
             mining: MiningMode::Interval(Duration::from_millis(options.block_ms)),
             pool_capacity: 100_000,
         };
@@ -349,11 +353,18 @@ pub(crate) struct NetOptions {
     pub(crate) tampering: Vec<u8>,
     /// Block time of both chains.
     pub(crate) block_ms: u64,
+    /// Block gas limit of both chains.
+    pub(crate) block_gas_limit: u64,
 }
 
 impl Default for NetOptions {
     fn default() -> Self {
-        Self { ism: DefaultIsm::MessageId, tampering: vec![], block_ms: 100 }
+        Self {
+            ism: DefaultIsm::MessageId,
+            tampering: vec![],
+            block_ms: 100,
+            block_gas_limit: 30_000_000,
+        }
     }
 }
 

@@ -141,3 +141,43 @@ async fn routing_over_aggregation_with_a_null_module() {
     relayer.kill().await;
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_split_to_fit_the_destination_block_gas_limit() {
+    use alloy::{consensus::Transaction as _, providers::Provider};
+    const BLOCK_GAS: u64 = 4_000_000;
+    let _gate = GATE.acquire().await.expect("gate");
+    let mut net = Net::new(NetOptions {
+        ism: DefaultIsm::MerkleRoot,
+        block_gas_limit: BLOCK_GAS,
+        ..NetOptions::default()
+    })
+    .await;
+    // 200 messages in one batch would need about 6.5M gas: more than a block.
+    let sent = {
+        let [a, b] = &net.chains;
+        crate::common::burst(a, b, 200, 5).await
+    };
+    net.start_validators(0..5).await;
+    net.wait_signed(0, 199).await;
+    let relayer = net.relayer("max_batch_size = 200").await;
+    let b = &net.chains[1];
+    let mut txs = HashSet::new();
+    for (id, _) in &sent {
+        relayer.wait_for(*id, Stage::Delivered).await;
+        let op = relayer.ctx.queue.get(*id).expect("queue").expect("op");
+        txs.insert(op.tx_hash.expect("delivered by a transaction"));
+    }
+    for tx in &txs {
+        let tx = b.provider.get_transaction_by_hash(*tx).await.expect("rpc").expect("tx");
+        assert!(tx.gas_limit() <= BLOCK_GAS, "a transaction asks for {} gas", tx.gas_limit());
+    }
+    assert!(
+        txs.len() >= 2 && txs.len() <= 20,
+        "{} transactions for {} messages: not split into block-sized batches",
+        txs.len(),
+        sent.len()
+    );
+    relayer.kill().await;
+    net.shutdown().await;
+}
