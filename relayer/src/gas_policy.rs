@@ -8,9 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{matching::MatchingList, op::Reason};
 
-/// One policy and the messages it governs. (serde cannot refuse unknown
-/// fields through `flatten`, so a misspelt key here is ignored.)
+/// One policy and the messages it governs. A key that is neither `type`,
+/// `matching_list` nor one of the policy's own is refused, named in the
+/// error (serde cannot refuse unknown keys through `flatten`, so the entry
+/// is read as [`RawRule`] first).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(from = "RawRule")]
 pub struct GasPolicyRule {
     /// The policy.
     #[serde(flatten)]
@@ -38,6 +41,42 @@ pub enum GasPolicy {
         #[serde(default = "half")]
         gas_fraction: String,
     },
+}
+
+/// A gas policy entry as written: each type with exactly its own keys.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum RawRule {
+    None {
+        #[serde(default)]
+        matching_list: MatchingList,
+    },
+    Minimum {
+        payment: U256,
+        #[serde(default)]
+        matching_list: MatchingList,
+    },
+    OnChainFeeQuoting {
+        #[serde(default = "half")]
+        gas_fraction: String,
+        #[serde(default)]
+        matching_list: MatchingList,
+    },
+}
+
+impl From<RawRule> for GasPolicyRule {
+    fn from(raw: RawRule) -> Self {
+        let (policy, matching_list) = match raw {
+            RawRule::None { matching_list } => (GasPolicy::None, matching_list),
+            RawRule::Minimum { payment, matching_list } => {
+                (GasPolicy::Minimum { payment }, matching_list)
+            }
+            RawRule::OnChainFeeQuoting { gas_fraction, matching_list } => {
+                (GasPolicy::OnChainFeeQuoting { gas_fraction }, matching_list)
+            }
+        };
+        Self { policy, matching_list }
+    }
 }
 
 fn half() -> String {
@@ -153,6 +192,33 @@ mod tests {
         assert_eq!(evaluate(Some(&quote), paid(1, 100_000), 0, 60_000), Ok(100_000));
         assert!(evaluate(Some(&quote), paid(1, 100_000), 40_000, 150_000).is_err());
         assert!(evaluate(None, paid(1, 1), 0, 0).is_err());
+    }
+
+    #[test]
+    fn rules_refuse_unknown_keys_by_name() {
+        let rule = |json: &str| serde_json::from_str::<GasPolicyRule>(json);
+        let ok = rule(
+            r#"{"type": "minimum", "payment": "0x10", "matching_list": [{"origin_domain": 1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.policy, GasPolicy::Minimum { payment: U256::from(16) });
+        assert_eq!(
+            rule(r#"{"type": "on_chain_fee_quoting"}"#).unwrap().policy,
+            GasPolicy::OnChainFeeQuoting { gas_fraction: "1/2".into() }
+        );
+        assert_eq!(rule(r#"{"type": "none"}"#).unwrap().policy, GasPolicy::None);
+        for (json, key) in [
+            (r#"{"type": "minimum", "payment": "1", "paymnet": "2"}"#, "paymnet"),
+            (r#"{"type": "on_chain_fee_quoting", "gasFraction": "1/3"}"#, "gasFraction"),
+            (r#"{"type": "none", "matchinglist": []}"#, "matchinglist"),
+            // A key of another policy type is unknown to this one.
+            (r#"{"type": "none", "payment": "1"}"#, "payment"),
+        ] {
+            let error = rule(json).unwrap_err().to_string();
+            assert!(error.contains(key), "{json}: {error}");
+        }
+        let error = rule(r#"{"type": "maximum"}"#).unwrap_err().to_string();
+        assert!(error.contains("maximum"), "{error}");
     }
 
     #[test]

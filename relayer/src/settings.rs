@@ -210,5 +210,8 @@ addresses = { mailbox = "0x0000000000000000000000000000000000000001", merkle_tre
         let mut s = load(r#"address_blacklist = ["0xzz"]"#).unwrap();
         assert!(s.relayed().unwrap_err().to_string().contains("not hex"));
         assert!(load("unknown_key = 1").unwrap_err().contains("unknown_key"));
+        let error = load(r#"gas_payment_enforcement = [ { type = "minimum", payment = "1", matching_lst = [] } ]"#)
+            .unwrap_err();
+        assert!(error.contains("matching_lst"), "{error}");
     }
 }
