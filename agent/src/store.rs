@@ -8,11 +8,14 @@
 //! | `dispatch` | domain ‖ be32 nonce | be64 block ‖ message bytes |
 //! | `nonce_by_id` | domain ‖ message id | be32 nonce |
 //! | `insertion` | domain ‖ be32 leaf index | message id ‖ be64 block |
-//! | `leaf_by_id` | domain ‖ message id | be32 leaf index |
+//! | `leaf_by_id` | domain ‖ message id | be32 leaf index (optional) |
 //! | `gas_payment` | domain ‖ message id ‖ be32 destination | be256 payment ‖ be256 gas amount (sums) |
 //! | `gas_payment_seen` | domain ‖ tx hash ‖ be64 log index | empty (each log counted once) |
 //! | `cursor` | utf8 name | be64 next block to index |
 //! | `contiguous` | utf8 name | be64 count of entries 0..n all present |
+//!
+//! `leaf_by_id` is kept unless [`StoreOptions::leaf_ids`] is off: the
+//! validator never looks a leaf up by message id.
 //!
 //! Indexed events are written in transactions of at most [`TX_EVENTS`]
 //! events, the cursor that follows them together with the last: a crash
@@ -42,6 +45,14 @@ pub enum StoreError {
         /// The sled error.
         #[source]
         source: sled::Error,
+    },
+    /// A lookup needs an index this store was opened without.
+    #[error("agent store at {path}: opened without the {index} index")]
+    NotKept {
+        /// Database directory.
+        path: String,
+        /// The missing index.
+        index: &'static str,
     },
     /// A stored value does not have the schema's shape.
     #[error("agent store: corrupt {tree} entry: {reason}")]
@@ -98,15 +109,35 @@ pub struct AgentStore {
     dispatch: sled::Tree,
     nonce_by_id: sled::Tree,
     insertion: sled::Tree,
-    leaf_by_id: sled::Tree,
+    leaf_by_id: Option<sled::Tree>,
     gas_payment: sled::Tree,
     gas_payment_seen: sled::Tree,
     cursor: sled::Tree,
     contiguous: sled::Tree,
 }
 
-/// The store's page cache.
-const CACHE_BYTES: u64 = 4 << 20;
+/// How a store is opened. Open a directory always with the same options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Keep the `leaf_by_id` index ([`AgentStore::leaf_index`] fails without).
+    pub leaf_ids: bool,
+    /// sled's page cache, in bytes. sled's default is 1 GiB; its real
+    /// footprint is a few times the nominal figure.
+    pub cache_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    /// Every index, a 4 MiB cache (the relayer).
+    fn default() -> Self {
+        Self { leaf_ids: true, cache_bytes: 4 << 20 }
+    }
+}
+
+impl StoreOptions {
+    /// What the validator needs: insertions by index, cursors; a 1 MiB
+    /// cache, as it reads back only what it has just written.
+    pub const VALIDATOR: Self = Self { leaf_ids: false, cache_bytes: 1 << 20 };
+}
 
 /// Most events written in one sled transaction (see the module docs).
 pub const TX_EVENTS: usize = 128;
@@ -147,18 +178,26 @@ fn be32(bytes: &[u8], tree: &'static str) -> Result<u32, StoreError> {
 }
 
 impl AgentStore {
-    /// Opens (or creates) the store in directory `path`.
+    /// Opens (or creates) the store in directory `path` with every index.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, StoreOptions::default())
+    }
+
+    /// Opens (or creates) the store in directory `path`.
+    pub fn open_with(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let name = path.display().to_string();
         let err = |source| StoreError::Sled { path: name.clone(), source };
-        // sled's default page cache is 1 GiB; agents keep their memory flat.
-        let db = sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open().map_err(err)?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(options.cache_bytes)
+            .open()
+            .map_err(err)?;
         let tree = |t: &str| db.open_tree(t).map_err(err);
         Ok(Self {
             dispatch: tree("dispatch")?,
             nonce_by_id: tree("nonce_by_id")?,
             insertion: tree("insertion")?,
-            leaf_by_id: tree("leaf_by_id")?,
+            leaf_by_id: if options.leaf_ids { Some(tree("leaf_by_id")?) } else { None },
             gas_payment: tree("gas_payment")?,
             gas_payment_seen: tree("gas_payment_seen")?,
             cursor: tree("cursor")?,
@@ -250,22 +289,34 @@ impl AgentStore {
         insertions: &[Insertion],
         cursor: (&str, u64),
     ) -> Result<(), StoreError> {
+        let write = |insertion: &TransactionalTree,
+                     by_id: Option<&TransactionalTree>,
+                     cur: &TransactionalTree,
+                     run: &[Insertion],
+                     last: bool|
+         -> TxResult<()> {
+            for i in run {
+                let mut value = i.message_id.to_vec();
+                value.extend_from_slice(&i.block.to_be_bytes());
+                let index = i.index.to_be_bytes();
+                insertion.insert(key(domain, &index), value)?;
+                if let Some(by_id) = by_id {
+                    by_id.insert(key(domain, i.message_id.as_slice()), &index)?;
+                }
+            }
+            if last {
+                cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
+            }
+            Ok(())
+        };
         in_runs(insertions, |run, last| {
-            (&self.insertion, &self.leaf_by_id, &self.cursor)
-                .transaction(|(insertion, by_id, cur)| -> TxResult<()> {
-                    for i in run {
-                        let mut value = i.message_id.to_vec();
-                        value.extend_from_slice(&i.block.to_be_bytes());
-                        let index = i.index.to_be_bytes();
-                        insertion.insert(key(domain, &index), value)?;
-                        by_id.insert(key(domain, i.message_id.as_slice()), &index)?;
-                    }
-                    if last {
-                        cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
-                    }
-                    Ok(())
-                })
-                .map_err(|e| self.tx_err(e))
+            match &self.leaf_by_id {
+                Some(by_id) => (&self.insertion, by_id, &self.cursor)
+                    .transaction(|(i, b, c)| write(i, Some(b), c, run, last)),
+                None => (&self.insertion, &self.cursor)
+                    .transaction(|(i, c)| write(i, None, c, run, last)),
+            }
+            .map_err(|e| self.tx_err(e))
         })?;
         self.advance_contiguous(&format!("insertion/{domain}"), &self.insertion, domain)
     }
@@ -292,7 +343,10 @@ impl AgentStore {
 
     /// The leaf index of message `id`.
     pub fn leaf_index(&self, domain: u32, id: B256) -> Result<Option<u32>, StoreError> {
-        self.leaf_by_id
+        let Some(leaf_by_id) = &self.leaf_by_id else {
+            return Err(StoreError::NotKept { path: self.path.clone(), index: "leaf_by_id" });
+        };
+        leaf_by_id
             .get(key(domain, id.as_slice()))
             .map_err(|e| self.sled_err(e))?
             .map(|v| be32(&v, "leaf_by_id"))
@@ -488,6 +542,14 @@ mod tests {
         assert_eq!(store.leaf_index(1, B256::repeat_byte(2)).unwrap(), Some(1));
         assert_eq!(store.contiguous_insertions(1).unwrap(), 2);
         assert_eq!(store.insertion(1, 2).unwrap(), None);
+
+        let lean = tempfile::tempdir().unwrap();
+        let store = AgentStore::open_with(lean.path(), StoreOptions::VALIDATOR).unwrap();
+        store.store_insertions(1, &[ins(0), ins(1)], ("i", 5)).unwrap();
+        assert_eq!(store.insertion(1, 1).unwrap(), Some(ins(1)));
+        assert_eq!(store.contiguous_insertions(1).unwrap(), 2);
+        let err = store.leaf_index(1, B256::repeat_byte(2)).unwrap_err();
+        assert!(err.to_string().contains("without the leaf_by_id index"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! validator process's resident memory and prints, per size, the time,
 //! checkpoints per second and peak RSS, then the RSS ratio between the
 //! largest and smallest backlog (goal: flat, at most 64 MiB).
+//! `VALIDATOR_BENCH_TRACE=1` also prints the resident set every second.
 
 use std::{
     net::{SocketAddr, TcpListener},
@@ -227,12 +228,28 @@ async fn run(n: usize) -> Row {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("validator starts");
+    // VALIDATOR_BENCH_TRACE=1 prints the resident set as signing proceeds.
+    let trace = std::env::var_os("VALIDATOR_BENCH_TRACE").is_some();
+    let mut last_trace = Instant::now();
     let mut peak_kib = 0;
     loop {
-        if let Some((hwm, _)) = rss_kib(child.id()) {
+        let rss = rss_kib(child.id());
+        if let Some((hwm, _)) = rss {
             peak_kib = peak_kib.max(hwm);
         }
-        if signed_count(metrics).await.is_some_and(|c| c as usize >= n) {
+        let signed = signed_count(metrics).await;
+        if trace && last_trace.elapsed() >= Duration::from_secs(1) {
+            last_trace = Instant::now();
+            let (hwm, now) = rss.unwrap_or_default();
+            eprintln!(
+                "  {:>6.1} s: {:>7} signed, RSS {:>6.1} MiB (peak {:>6.1})",
+                start.elapsed().as_secs_f64(),
+                signed.unwrap_or_default(),
+                now as f64 / 1024.0,
+                hwm as f64 / 1024.0
+            );
+        }
+        if signed.is_some_and(|c| c as usize >= n) {
             break;
         }
         if let Ok(Some(status)) = child.try_wait() {

@@ -135,7 +135,9 @@ impl SigningProtection {
         let name = path.display().to_string();
         let db = sled::Config::new()
             .path(path)
-            .cache_capacity(2 << 20)
+            // Records are appended and read back at once: a small cache
+            // (sled's real footprint is a few times this figure).
+            .cache_capacity(512 << 10)
             .open()
             .map_err(|source| ProtectionError::Db { path: name.clone(), source })?;
         let tree = |t: &str| {

@@ -26,7 +26,7 @@ use metalayer_agent::{
     config::ChainSettings,
     indexer::{EventKind, Indexer, IndexerConfig, IndexerMetrics},
     storage::{AgentMetadata, CheckpointStorage, ReorgEvent, StorageError},
-    store::{AgentStore, StoreError},
+    store::{AgentStore, StoreError, StoreOptions},
 };
 use metalayer_contracts::bindings::{MerkleTreeHook, ValidatorAnnounce};
 use metalayer_protocol::{
@@ -189,7 +189,7 @@ impl Validator {
                 actual,
             });
         }
-        let store = AgentStore::open(&settings.db.join("index"))?;
+        let store = AgentStore::open_with(&settings.db.join("index"), StoreOptions::VALIDATOR)?;
         let protection = SigningProtection::open(&settings.db.join("signing_protection"))?;
         Ok(Self {
             hook32: address_to_bytes32(origin.addresses.merkle_tree_hook),
