@@ -126,10 +126,14 @@ impl Context {
         }
         let calls = fill_block(calls, block_gas, |(call, _)| call.gas_limit);
         let (calls, groups): (Vec<Call>, Vec<Vec<PendingOp>>) = calls.into_iter().unzip();
-        let results = dest.sender.send_all(calls).await;
-        for (result, ops) in results.into_iter().zip(groups) {
-            self.record_submission(dest, result, ops);
-        }
+        let mut groups: Vec<Option<Vec<PendingOp>>> = groups.into_iter().map(Some).collect();
+        dest.sender
+            .send_each(calls, |i, result| {
+                if let Some(ops) = groups.get_mut(i).and_then(Option::take) {
+                    self.record_submission(dest, result, ops);
+                }
+            })
+            .await;
     }
 
     /// `processBatch` calls for `ops` (same origin and ISM, ascending

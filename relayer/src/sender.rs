@@ -137,13 +137,24 @@ impl TxSender {
 
     /// Sends `calls` with consecutive nonces and waits for each to be mined.
     pub async fn send_all(&self, calls: Vec<Call>) -> Vec<Result<Mined, SendError>> {
-        let failed_all = |calls: &[Call], error: ChainError| {
-            let mut out: Vec<Result<Mined, SendError>> =
-                calls.iter().map(|_| Err(SendError::NotSent)).collect();
-            if let Some(first) = out.first_mut() {
-                *first = Err(error.into());
+        let mut out: Vec<Option<Result<Mined, SendError>>> = calls.iter().map(|_| None).collect();
+        self.send_each(calls, |i, result| out[i] = Some(result)).await;
+        out.into_iter().map(|r| r.unwrap_or(Err(SendError::NotSent))).collect()
+    }
+
+    /// Sends `calls` with consecutive nonces and hands each outcome to
+    /// `done` (with the call's index) as soon as it is known, so one slow
+    /// transaction does not hold back what the others delivered.
+    pub async fn send_each(
+        &self,
+        calls: Vec<Call>,
+        mut done: impl FnMut(usize, Result<Mined, SendError>),
+    ) {
+        let mut failed_all = |n: usize, error: ChainError| {
+            let mut error = Some(SendError::from(error));
+            for i in 0..n {
+                done(i, Err(error.take().unwrap_or(SendError::NotSent)));
             }
-            out
         };
         let price = match self
             .client
@@ -151,7 +162,7 @@ impl TxSender {
             .await
         {
             Ok(p) => p.saturating_mul(11) / 10 + 1,
-            Err(e) => return failed_all(&calls, e),
+            Err(e) => return failed_all(calls.len(), e),
         };
         let mut guard = self.next_nonce.lock().await;
         let address = self.address;
@@ -163,7 +174,7 @@ impl TxSender {
             .await
         {
             Ok(n) => n,
-            Err(e) => return failed_all(&calls, e),
+            Err(e) => return failed_all(calls.len(), e),
         };
         // Nothing of ours is in flight between batches, so the chain's count
         // must equal ours; if not, a transaction vanished (reorg, eviction) or
@@ -195,18 +206,26 @@ impl TxSender {
         }
         *guard = if failed { None } else { Some(nonce) };
         drop(guard);
-        let waits = sent.into_iter().map(|s| async move {
-            let (call, nonce, price, hash) = s?;
-            self.wait(call, nonce, price, hash).await
-        });
-        let results = futures::future::join_all(waits).await;
-        if results
-            .iter()
-            .any(|r| matches!(r, Err(SendError::NotMined { .. } | SendError::NonceTaken { .. })))
-        {
+        let mut waits: futures::stream::FuturesUnordered<_> = sent
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| async move {
+                let result = match s {
+                    Ok((call, nonce, price, hash)) => self.wait(call, nonce, price, hash).await,
+                    Err(e) => Err(e),
+                };
+                (i, result)
+            })
+            .collect();
+        let mut lost = false;
+        while let Some((i, result)) = futures::StreamExt::next(&mut waits).await {
+            lost |=
+                matches!(result, Err(SendError::NotMined { .. } | SendError::NonceTaken { .. }));
+            done(i, result);
+        }
+        if lost {
             *self.next_nonce.lock().await = None;
         }
-        results
     }
 
     async fn broadcast(&self, call: &Call, nonce: u64, price: u128) -> Result<B256, SendError> {

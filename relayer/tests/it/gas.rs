@@ -21,7 +21,7 @@ async fn unpaid_messages_under_minimum_wait_with_their_reason() {
     let relayer = net
         .relayer(r#"gas_payment_enforcement = [ { type = "minimum", payment = "1000" } ]"#)
         .await;
-    let (addr, _server) = api::serve(
+    let (addr, server) = api::serve(
         "127.0.0.1:0".parse().expect("addr"),
         relayer.ctx.clone(),
         Metrics::new("relayer").expect("metrics"),
@@ -90,6 +90,9 @@ async fn unpaid_messages_under_minimum_wait_with_their_reason() {
     a.pay_for_gas(&unpaid, 100_000).await;
     let _ = http.post(format!("http://{addr}/messages/{}/retry", unpaid.id())).send().await;
     assert_delivered_once(b, &[unpaid]).await;
+    // The API holds the relayer's context: stop it first.
+    server.abort();
+    let _ = server.await;
     relayer.kill().await;
     net.shutdown().await;
 }
