@@ -642,8 +642,7 @@ contract Mailbox is Owned, IPostDispatchHook {
     // ---------------------------------------------------------------- fallback
 
     /// @notice Serves `IMailboxFallback` (see there why); reverts on any other call.
-    fallback(bytes calldata input) external payable returns (bytes memory) {
-        if (msg.value != 0) revert();
+    fallback(bytes calldata input) external returns (bytes memory) {
         bytes4 selector = msg.sig;
         if (selector == IMailboxFallback.count.selector) return abi.encode(treeCount);
         if (selector == IMailboxFallback.defaultHook.selector) return abi.encode(defaultHook);

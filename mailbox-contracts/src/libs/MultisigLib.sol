@@ -126,14 +126,14 @@ library MultisigLib {
                     mstore(0x20, v)
                     mstore(0x40, calldataload(sig))
                     mstore(0x60, s)
-                    // The signer overwrites v; an invalid signature returns nothing: zero.
+                    // The signer overwrites v. A signature with s above n/2, or one the
+                    // precompile refuses (it returns nothing, also for v other than 27 or
+                    // 28), gets a signer of 2^160 or more, which matches no validator: the
+                    // cursor then runs off the list, which the check after the loop catches.
                     pop(staticcall(gas(), 0x01, 0x00, 0x80, 0x20, 0x20))
-                    let signer := mul(mload(0x20), eq(returndatasize(), 0x20))
-                    // s above n/2, or no signer (the precompile also refuses v other than
-                    // 27 or 28: a 32-byte v word of any other value returns nothing).
-                    failed := or(
-                        failed,
-                        or(gt(s, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0), iszero(signer))
+                    let signer := or(
+                        mload(0x20),
+                        shl(160, iszero(and(eq(returndatasize(), 0x20), iszero(gt(s, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0)))))
                     )
                     // As in `verify`: the cursor only grows; past listEnd means failure.
                     let candidate := shr(96, mload(cursor))
