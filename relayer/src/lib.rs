@@ -23,9 +23,15 @@
 //!    takes `processBatch` (a MerkleRoot multisig ISM with `verifyBatch`)
 //!    are grouped by origin and ISM and sent as one batch per group, with
 //!    the newest checkpoint among their metadata and one multiproof; the
-//!    rest as one `process` each. One signer per destination hands out its
-//!    own nonces, escalates the gas price of a transaction not mined in
-//!    time, and a reverted receipt sends the message back to prepare.
+//!    rest as one `process` each. A round is sized to the destination's
+//!    block gas limit (read from its latest block every round): no
+//!    transaction asks for more, a batch that would is split in halves
+//!    until each part fits, and the transactions of one round together
+//!    fit one block; what does not fit waits for the next round. One
+//!    signer per destination hands out its own nonces, escalates the gas
+//!    price of a transaction not mined in time, records each transaction
+//!    as soon as it is mined, and a reverted receipt sends the message back
+//!    to prepare.
 //! 5. **Confirm**: once the destination's final block (tip − reorg period)
 //!    is at or past the delivery's block, `delivered` read there ends the
 //!    message's journey; `false` sends it back to prepare

@@ -156,12 +156,19 @@ impl Context {
                 format!("recipient {} is not an address", message.recipient),
             )
         })?;
-        let code = dest
-            .client
-            .code(recipient)
-            .await
-            .map_err(|e| fail(Reason::ErrorCheckingIfRecipientIsContract, e))?;
-        if code.is_empty() {
+        let has_code = match cache.recipient_has_code.get(&recipient) {
+            Some(known) => known,
+            None => {
+                let code = dest
+                    .client
+                    .code(recipient)
+                    .await
+                    .map_err(|e| fail(Reason::ErrorCheckingIfRecipientIsContract, e))?;
+                cache.recipient_has_code.put(recipient, !code.is_empty());
+                !code.is_empty()
+            }
+        };
+        if !has_code {
             return Err(fail(
                 Reason::RecipientNotContract,
                 format!("recipient {recipient} has no code"),

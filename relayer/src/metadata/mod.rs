@@ -76,6 +76,8 @@ impl MetadataError {
 #[derive(Debug, Default)]
 pub struct PassCache {
     pub(crate) recipient_ism: Memo<Address, Address>,
+    /// Whether a recipient has code.
+    pub(crate) recipient_has_code: Memo<Address, bool>,
     module_type: Memo<Address, u8>,
     validators: Memo<Address, (Vec<Address>, usize)>,
     latest: Memo<(u32, Address), Vec<u32>>,

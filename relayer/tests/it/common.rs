@@ -19,6 +19,7 @@ use alloy::{
     sol_types::{SolCall, SolEvent},
 };
 use async_trait::async_trait;
+use futures::StreamExt;
 use metalayer_agent::{
     config::{ChainSettings, ConfigLoader},
     storage::{AgentMetadata, CheckpointStorage, LocalStorage, ReorgEvent, StorageError},
@@ -651,7 +652,8 @@ pub(crate) async fn burst(from: &Chain, to: &Chain, n: usize, key: u32) -> Vec<(
     let base = p.get_transaction_count(signer.address()).pending().await.expect("nonce");
     let first_nonce =
         Mailbox::new(from.core.mailbox, p).nonce().call().await.expect("mailbox nonce");
-    let mut out = Vec::with_capacity(n);
+    let mut raws = Vec::with_capacity(n);
+    let mut ids = Vec::with_capacity(n);
     for i in 0..n {
         let body = (i as u64).to_be_bytes().to_vec();
         let data = Mailbox::dispatch_2Call {
@@ -660,17 +662,18 @@ pub(crate) async fn burst(from: &Chain, to: &Chain, n: usize, key: u32) -> Vec<(
             body: body.clone().into(),
         }
         .abi_encode();
+        // Well above the base fee even after many full blocks.
         let tx = TransactionRequest::default()
             .with_from(signer.address())
             .with_to(from.core.mailbox)
             .with_input(data)
             .with_nonce(base + i as u64)
             .with_gas_limit(200_000)
-            .with_gas_price(3_000_000_000)
+            .with_gas_price(20_000_000_000)
             .with_chain_id(u64::from(from.domain));
         let envelope =
             NetworkTransactionBuilder::<Ethereum>::build(tx, &wallet).await.expect("signed");
-        let _pending = p.send_raw_transaction(&envelope.encoded_2718()).await.expect("sent");
+        raws.push(envelope.encoded_2718());
         let message = Message {
             version: 3,
             nonce: first_nonce + i as u32,
@@ -680,9 +683,19 @@ pub(crate) async fn burst(from: &Chain, to: &Chain, n: usize, key: u32) -> Vec<(
             recipient: address_to_bytes32(to.core.test_recipient),
             body: body.into(),
         };
-        out.push((message.id(), now_ms()));
+        ids.push(message.id());
     }
-    out
+    // A few sends in flight at once (the pool takes nonces out of order);
+    // each message's time is when its send was answered.
+    let sent_at: Vec<u64> = futures::stream::iter(raws)
+        .map(|raw| async move {
+            let _pending = p.send_raw_transaction(&raw).await.expect("sent");
+            now_ms()
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    ids.into_iter().zip(sent_at).collect()
 }
 
 /// Waits until every message is delivered on `to`, then checks that each
