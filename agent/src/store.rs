@@ -341,6 +341,36 @@ impl AgentStore {
         }))
     }
 
+    /// Deletes the insertions of `domain` below leaf `below` (and their
+    /// `leaf_by_id` entries), [`TX_EVENTS`] at a time. For agents that have
+    /// saved what they need of them (the validator's tree frontier); the
+    /// gap-free count is kept, so indexing carries on past them. Returns how
+    /// many were deleted.
+    pub fn prune_insertions(&self, domain: u32, below: u32) -> Result<usize, StoreError> {
+        let range = key(domain, &0u32.to_be_bytes())..key(domain, &below.to_be_bytes());
+        let mut pruned = 0;
+        loop {
+            let (mut insertions, mut ids) = (sled::Batch::default(), sled::Batch::default());
+            let mut n = 0;
+            for entry in self.insertion.range(range.clone()).take(TX_EVENTS) {
+                let (k, v) = entry.map_err(|e| self.sled_err(e))?;
+                if let Some(id) = v.get(..32) {
+                    ids.remove(key(domain, id));
+                }
+                insertions.remove(k);
+                n += 1;
+            }
+            if n == 0 {
+                return Ok(pruned);
+            }
+            if let Some(by_id) = &self.leaf_by_id {
+                by_id.apply_batch(ids).map_err(|e| self.sled_err(e))?;
+            }
+            self.insertion.apply_batch(insertions).map_err(|e| self.sled_err(e))?;
+            pruned += n;
+        }
+    }
+
     /// The leaf index of message `id`.
     pub fn leaf_index(&self, domain: u32, id: B256) -> Result<Option<u32>, StoreError> {
         let Some(leaf_by_id) = &self.leaf_by_id else {
@@ -550,6 +580,29 @@ mod tests {
         assert_eq!(store.contiguous_insertions(1).unwrap(), 2);
         let err = store.leaf_index(1, B256::repeat_byte(2)).unwrap_err();
         assert!(err.to_string().contains("without the leaf_by_id index"), "{err}");
+    }
+
+    #[test]
+    fn pruned_insertions_are_gone_and_indexing_carries_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AgentStore::open(dir.path()).unwrap();
+        let ins = |index: u32| Insertion {
+            index,
+            message_id: B256::from(U256::from(index + 1)),
+            block: u64::from(index),
+        };
+        let n = TX_EVENTS as u32 + 10;
+        store.store_insertions(1, &(0..n).map(ins).collect::<Vec<_>>(), ("i", 5)).unwrap();
+        store.store_insertions(2, &[ins(0)], ("j", 5)).unwrap();
+        assert_eq!(store.prune_insertions(1, n - 3).unwrap(), n as usize - 3);
+        assert_eq!(store.insertion(1, n - 4).unwrap(), None);
+        assert_eq!(store.leaf_index(1, ins(0).message_id).unwrap(), None);
+        assert_eq!(store.insertion(1, n - 3).unwrap(), Some(ins(n - 3)));
+        assert_eq!(store.insertion(2, 0).unwrap(), Some(ins(0)), "other domains are kept");
+        assert_eq!(store.contiguous_insertions(1).unwrap(), u64::from(n));
+        store.store_insertions(1, &[ins(n)], ("i", 6)).unwrap();
+        assert_eq!(store.contiguous_insertions(1).unwrap(), u64::from(n) + 1);
+        assert_eq!(store.prune_insertions(1, n - 3).unwrap(), 0);
     }
 
     #[test]

@@ -139,7 +139,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     health.set_unhealthy(error.to_string());
     let code = match &error {
         ValidatorError::RootMismatch(_) | ValidatorError::ReorgFlagRaised { .. } => 2,
-        ValidatorError::Protection(ProtectionError::Conflict(_)) => 3,
+        ValidatorError::Protection(
+            ProtectionError::Conflict(_) | ProtectionError::BelowFloor { .. },
+        ) => 3,
         _ => 1,
     };
     Err(Failure(code, error.to_string()))

@@ -14,12 +14,31 @@
 //! EIP-3076), so an operator moving a validator to a new machine carries its
 //! history with it. An import that conflicts with what is recorded is refused
 //! as a whole.
+//!
+//! # Pruning
+//!
+//! A validator signs every leaf, so a record of every index would grow
+//! without end (and sled's memory with it). Once every leaf below a count is
+//! signed and published, [`SigningProtection::prune`] saves the tree as it
+//! stands there (the *frontier* the validator resumes from), raises a
+//! per-(origin, hook) *floor* a number of leaves below it, and only then
+//! deletes the records under the floor. A request below the floor is refused
+//! whatever its value, as lighthouse's minimal slashing protection refuses
+//! anything at or below its watermark: the validator resumes from the
+//! frontier and never asks for those indexes again, so refusing is never
+//! wrong, and a record cannot be lost without the floor that replaces it.
 
 use std::path::Path;
 
-use metalayer_protocol::{Address, B256, CheckpointWithMessageId};
+use metalayer_protocol::{
+    Address, B256, CheckpointWithMessageId,
+    merkle::{MerkleTree, TREE_DEPTH},
+};
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::{
+    Transactional,
+    transaction::{ConflictableTransactionError, TransactionError},
+};
 
 /// The interchange format version written and accepted.
 pub const INTERCHANGE_VERSION: &str = "1";
@@ -34,6 +53,19 @@ pub enum ProtectionError {
         .0.origin, .0.index, .0.signed_root, .0.signed_message_id, .0.root, .0.message_id
     )]
     Conflict(Box<Conflict>),
+    /// The index is below the pruned floor: signed and published long ago.
+    #[error(
+        "refusing to sign origin {origin} index {index}: every index below {floor} was signed, \
+         published and its record pruned; the validator never signs there again"
+    )]
+    BelowFloor {
+        /// Origin domain.
+        origin: u32,
+        /// Leaf index asked for.
+        index: u32,
+        /// The floor.
+        floor: u32,
+    },
     /// The record could not be read or written.
     #[error("signing protection database at {path}: {source}")]
     Db {
@@ -101,6 +133,20 @@ pub struct Interchange {
     pub validator: Address,
     /// Every record, in key order.
     pub records: Vec<SignedRecord>,
+    /// Pruned floors: below each, every index was signed and is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub floors: Vec<Floor>,
+}
+
+/// Below `floor`, every index of (origin, hook) was signed and is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Floor {
+    /// Origin domain.
+    pub origin: u32,
+    /// The merkle tree hook in 32-byte form.
+    pub merkle_tree_hook: B256,
+    /// The lowest index that may still be signed.
+    pub floor: u32,
 }
 
 /// The durable double-sign protection record.
@@ -112,6 +158,28 @@ pub struct SigningProtection {
     /// Indexes whose signed checkpoint reached storage: progress only, not
     /// safety (losing a marker re-publishes the same checkpoint).
     published: sled::Tree,
+    /// origin ‖ hook → be32 floor (module docs, Pruning).
+    floors: sled::Tree,
+    /// origin ‖ hook → be64 count ‖ 32 branch nodes: the tree once every
+    /// leaf below count was published.
+    frontiers: sled::Tree,
+}
+
+/// Records deleted per sled batch when pruning: sled holds what a batch
+/// supersedes until it ends, so small batches keep memory flat.
+const PRUNE_BATCH: usize = 128;
+
+fn chain_key(origin: u32, hook: B256) -> [u8; 36] {
+    let mut key = [0u8; 36];
+    key[..4].copy_from_slice(&origin.to_be_bytes());
+    key[4..].copy_from_slice(hook.as_slice());
+    key
+}
+
+fn parse_floor(v: &[u8]) -> Result<u32, ProtectionError> {
+    v.try_into()
+        .map(u32::from_be_bytes)
+        .map_err(|_| ProtectionError::Corrupt(format!("floor of {} bytes", v.len())))
 }
 
 fn record_key(origin: u32, hook: B256, index: u32) -> [u8; 40] {
@@ -145,7 +213,9 @@ impl SigningProtection {
         };
         let signed = tree("signed_checkpoints")?;
         let published = tree("published_checkpoints")?;
-        Ok(Self { path: name, db, signed, published })
+        let floors = tree("pruned_floors")?;
+        let frontiers = tree("frontiers")?;
+        Ok(Self { path: name, db, signed, published, floors, frontiers })
     }
 
     fn db_err(&self, source: sled::Error) -> ProtectionError {
@@ -168,12 +238,20 @@ impl SigningProtection {
         &self,
         batch: &[CheckpointWithMessageId],
     ) -> Result<Vec<Verdict>, ProtectionError> {
-        let verdicts = self
-            .signed
-            .transaction(|tx| {
+        let verdicts = (&self.signed, &self.floors)
+            .transaction(|(tx, floors)| {
                 let mut verdicts = Vec::with_capacity(batch.len());
                 for checkpoint in batch {
                     let c = &checkpoint.checkpoint;
+                    let floor = match floors.get(chain_key(c.origin, c.merkle_tree_hook))? {
+                        Some(v) => parse_floor(&v).map_err(ConflictableTransactionError::Abort)?,
+                        None => 0,
+                    };
+                    if c.index < floor {
+                        return Err(ConflictableTransactionError::Abort(
+                            ProtectionError::BelowFloor { origin: c.origin, index: c.index, floor },
+                        ));
+                    }
                     let key = record_key(c.origin, c.merkle_tree_hook, c.index);
                     let value = record_value(c.root, checkpoint.message_id);
                     let verdict = match tx.get(key)? {
@@ -230,14 +308,98 @@ impl SigningProtection {
             .map_err(|e| self.db_err(e))
     }
 
-    /// Whether the checkpoint at `index` reached storage.
+    /// Whether the checkpoint at `index` reached storage (everything below
+    /// the floor did).
     pub fn is_published(
         &self,
         origin: u32,
         hook: B256,
         index: u32,
     ) -> Result<bool, ProtectionError> {
+        if index < self.floor(origin, hook)? {
+            return Ok(true);
+        }
         self.published.contains_key(record_key(origin, hook, index)).map_err(|e| self.db_err(e))
+    }
+
+    /// The pruned floor of (origin, hook): 0 until something is pruned.
+    pub fn floor(&self, origin: u32, hook: B256) -> Result<u32, ProtectionError> {
+        match self.floors.get(chain_key(origin, hook)).map_err(|e| self.db_err(e))? {
+            Some(v) => parse_floor(&v),
+            None => Ok(0),
+        }
+    }
+
+    /// The tree saved by the last [`Self::prune`]: every leaf below its
+    /// count was signed and published.
+    pub fn frontier(&self, origin: u32, hook: B256) -> Result<Option<MerkleTree>, ProtectionError> {
+        let Some(v) = self.frontiers.get(chain_key(origin, hook)).map_err(|e| self.db_err(e))?
+        else {
+            return Ok(None);
+        };
+        let corrupt = || ProtectionError::Corrupt(format!("frontier of origin {origin}"));
+        if v.len() != 8 + 32 * TREE_DEPTH {
+            return Err(corrupt());
+        }
+        let count = u64::from_be_bytes(v[..8].try_into().map_err(|_| corrupt())?);
+        let mut branch = [B256::ZERO; TREE_DEPTH];
+        for (node, bytes) in branch.iter_mut().zip(v[8..].chunks_exact(32)) {
+            *node = B256::from_slice(bytes);
+        }
+        MerkleTree::from_parts(branch, count).map(Some).map_err(|_| corrupt())
+    }
+
+    /// Called once every leaf below `tree.count()` is signed and published:
+    /// saves `tree` as the frontier, raises the floor to `retain` leaves
+    /// below it (never lowers it), flushes, then deletes the records and
+    /// publication marks under the floor. Returns the floor.
+    pub fn prune(
+        &self,
+        origin: u32,
+        hook: B256,
+        tree: &MerkleTree,
+        retain: u32,
+    ) -> Result<u32, ProtectionError> {
+        let key = chain_key(origin, hook);
+        let mut frontier = tree.count().to_be_bytes().to_vec();
+        for node in tree.branch() {
+            frontier.extend_from_slice(node.as_slice());
+        }
+        let target =
+            u32::try_from(tree.count().saturating_sub(u64::from(retain))).unwrap_or(u32::MAX);
+        let floor = (&self.frontiers, &self.floors)
+            .transaction(|(frontiers, floors)| {
+                let current = match floors.get(key)? {
+                    Some(v) => parse_floor(&v).map_err(ConflictableTransactionError::Abort)?,
+                    None => 0,
+                };
+                let floor = current.max(target);
+                frontiers.insert(&key[..], frontier.as_slice())?;
+                floors.insert(&key[..], &floor.to_be_bytes())?;
+                Ok(floor)
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(source) => self.db_err(source),
+            })?;
+        // The floor is durable before any record under it goes.
+        self.db.flush().map_err(|e| self.db_err(e))?;
+        let range = record_key(origin, hook, 0)..record_key(origin, hook, floor);
+        for tree in [&self.signed, &self.published] {
+            loop {
+                let mut batch = sled::Batch::default();
+                let mut n = 0;
+                for entry in tree.range(range.clone()).keys().take(PRUNE_BATCH) {
+                    batch.remove(entry.map_err(|e| self.db_err(e))?);
+                    n += 1;
+                }
+                if n == 0 {
+                    break;
+                }
+                tree.apply_batch(batch).map_err(|e| self.db_err(e))?;
+            }
+        }
+        Ok(floor)
     }
 
     /// The (root, message id) recorded for an index, if any.
@@ -274,10 +436,23 @@ impl SigningProtection {
                 message_id: B256::from_slice(&v[32..]),
             });
         }
+        let mut floors = Vec::new();
+        for entry in self.floors.iter() {
+            let (k, v) = entry.map_err(|e| self.db_err(e))?;
+            if k.len() != 36 {
+                return Err(ProtectionError::Corrupt(alloy::hex::encode(&k)));
+            }
+            floors.push(Floor {
+                origin: u32::from_be_bytes([k[0], k[1], k[2], k[3]]),
+                merkle_tree_hook: B256::from_slice(&k[4..]),
+                floor: parse_floor(&v)?,
+            });
+        }
         Ok(Interchange {
             interchange_format_version: INTERCHANGE_VERSION.into(),
             validator,
             records,
+            floors,
         })
     }
 
@@ -301,11 +476,24 @@ impl SigningProtection {
                 interchange.validator
             )));
         }
-        let added = self
-            .signed
-            .transaction(|tx| {
+        let added = (&self.signed, &self.floors)
+            .transaction(|(tx, floors)| {
                 let mut added = 0;
+                let floor_of = |origin, hook| -> Result<u32, ConflictableTransactionError<_>> {
+                    match floors.get(chain_key(origin, hook))? {
+                        Some(v) => parse_floor(&v).map_err(ConflictableTransactionError::Abort),
+                        None => Ok(0),
+                    }
+                };
+                for f in &interchange.floors {
+                    let floor = floor_of(f.origin, f.merkle_tree_hook)?.max(f.floor);
+                    floors.insert(&chain_key(f.origin, f.merkle_tree_hook)[..], &floor.to_be_bytes())?;
+                }
                 for r in &interchange.records {
+                    // Below a floor everything is refused anyway.
+                    if r.index < floor_of(r.origin, r.merkle_tree_hook)? {
+                        continue;
+                    }
                     let key = record_key(r.origin, r.merkle_tree_hook, r.index);
                     let value = record_value(r.root, r.message_id);
                     match tx.get(key)? {
@@ -373,6 +561,54 @@ mod tests {
             p.recorded(7, B256::repeat_byte(0xaa), 1).unwrap(),
             Some((B256::repeat_byte(1), B256::repeat_byte(1)))
         );
+    }
+
+    #[test]
+    fn pruning_keeps_the_frontier_and_refuses_everything_below_the_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let hook = B256::repeat_byte(0xaa);
+        let mut tree = MerkleTree::new();
+        {
+            let p = SigningProtection::open(dir.path()).unwrap();
+            for i in 0..300 {
+                tree.insert(B256::repeat_byte(i as u8)).unwrap();
+                p.check_and_record(&checkpoint(i, 1)).unwrap();
+                p.mark_published(7, hook, i).unwrap();
+            }
+            assert_eq!(p.frontier(7, hook).unwrap(), None);
+            assert_eq!(p.prune(7, hook, &tree, 10).unwrap(), 290);
+            // A floor never goes down.
+            assert_eq!(p.prune(7, hook, &tree, 100).unwrap(), 290);
+        }
+        let p = SigningProtection::open(dir.path()).unwrap();
+        assert_eq!(p.frontier(7, hook).unwrap(), Some(tree.clone()));
+        assert_eq!(p.floor(7, hook).unwrap(), 290);
+        assert_eq!(p.floor(8, hook).unwrap(), 0, "other origins have their own floor");
+        assert_eq!(p.recorded(7, hook, 289).unwrap(), None, "pruned");
+        assert!(p.recorded(7, hook, 290).unwrap().is_some(), "retained");
+        assert!(p.is_published(7, hook, 5).unwrap());
+        // Below the floor: refused whatever the value, even the one signed.
+        for root in [1, 2] {
+            assert!(matches!(
+                p.check_and_record(&checkpoint(289, root)),
+                Err(ProtectionError::BelowFloor { index: 289, floor: 290, .. })
+            ));
+        }
+        assert_eq!(p.check_and_record(&checkpoint(290, 1)).unwrap(), Verdict::AlreadySigned);
+        assert_eq!(p.check_and_record(&checkpoint(300, 1)).unwrap(), Verdict::Recorded);
+        // The floor travels with an export, and the import refuses below it.
+        let validator = Address::repeat_byte(1);
+        let exported = p.export(validator).unwrap();
+        assert_eq!(exported.records.len(), 11);
+        assert_eq!(exported.floors, vec![Floor { origin: 7, merkle_tree_hook: hook, floor: 290 }]);
+        let other = tempfile::tempdir().unwrap();
+        let q = SigningProtection::open(other.path()).unwrap();
+        q.check_and_record(&checkpoint(3, 9)).unwrap();
+        assert_eq!(q.import(validator, &exported).unwrap(), 11);
+        assert!(matches!(
+            q.check_and_record(&checkpoint(100, 1)),
+            Err(ProtectionError::BelowFloor { floor: 290, .. })
+        ));
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub struct ValidatorSettings {
     /// Checkpoints signed and published per batch.
     #[serde(default = "default_batch")]
     pub sign_batch: usize,
+    /// Newest leaves whose signing records and indexed insertions are
+    /// kept; older ones are pruned once signed and published, and the
+    /// validator refuses ever to sign below them again (see the
+    /// `protection` module). At least 1.
+    #[serde(default = "default_retained_leaves")]
+    pub retained_leaves: u32,
     /// Address of the `/metrics` and `/health` server.
     #[serde(default = "default_metrics")]
     pub metrics_listen: SocketAddr,
@@ -59,6 +65,9 @@ fn default_interval_ms() -> u64 {
 fn default_batch() -> usize {
     256
 }
+fn default_retained_leaves() -> u32 {
+    8192
+}
 fn default_metrics() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9090))
 }
@@ -74,6 +83,12 @@ impl ValidatorSettings {
             return Err(ChainSettingsError {
                 chain: self.origin.clone(),
                 problem: "sign_batch must be at least 1".into(),
+            });
+        }
+        if self.retained_leaves == 0 {
+            return Err(ChainSettingsError {
+                chain: self.origin.clone(),
+                problem: "retained_leaves must be at least 1".into(),
             });
         }
         self.chains.get(&self.origin).ok_or_else(|| ChainSettingsError {

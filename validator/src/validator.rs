@@ -142,6 +142,9 @@ pub struct Validator {
     indexer_metrics: IndexerMetrics,
     interval: Duration,
     sign_batch: usize,
+    retained_leaves: u32,
+    /// The tree count at the last prune.
+    pruned_at: u64,
     announce_retry: Duration,
     tree: MerkleTree,
     /// Leaves appended to `tree` but not yet published, as windows of at
@@ -191,8 +194,13 @@ impl Validator {
         }
         let store = AgentStore::open_with(&settings.db.join("index"), StoreOptions::VALIDATOR)?;
         let protection = SigningProtection::open(&settings.db.join("signing_protection"))?;
+        let hook32 = address_to_bytes32(origin.addresses.merkle_tree_hook);
+        // Resume from the saved frontier: every leaf below it is published.
+        let tree = protection.frontier(origin.domain, hook32)?.unwrap_or_default();
         Ok(Self {
-            hook32: address_to_bytes32(origin.addresses.merkle_tree_hook),
+            hook32,
+            pruned_at: tree.count(),
+            tree,
             origin,
             client: Arc::new(client),
             store,
@@ -204,8 +212,8 @@ impl Validator {
             indexer_metrics: IndexerMetrics::new(registry)?,
             interval: settings.interval(),
             sign_batch: settings.sign_batch.max(1),
+            retained_leaves: settings.retained_leaves.max(1),
             announce_retry: Duration::from_millis(settings.announce_retry_ms.max(10)),
-            tree: MerkleTree::new(),
             windows: Vec::new(),
         })
     }
@@ -387,6 +395,7 @@ impl Validator {
             return Err(self.raise_reorg_flag(root, index, block).await);
         }
         self.publish_windows().await?;
+        self.prune()?;
         self.metrics
             .latest_checkpoint
             .with_label_values(&["validator_processed"])
@@ -413,6 +422,25 @@ impl Validator {
             // Published: the next older window ends where this one began.
             end = self.windows.pop().map_or(0, |start| start.count());
         }
+        Ok(())
+    }
+
+    /// Once everything is published: saves the tree as the frontier to
+    /// resume from, and prunes records and insertions more than
+    /// `retained_leaves` below it, so the databases (and sled's memory) stay
+    /// the same size however long the validator runs.
+    fn prune(&mut self) -> Result<(), ValidatorError> {
+        let pending = !self.windows.is_empty();
+        if pending
+            || self.tree.count() < self.pruned_at + u64::from(self.retained_leaves / 4).max(1)
+        {
+            return Ok(());
+        }
+        let (domain, hook) = (self.origin.domain, self.hook32);
+        let floor = self.protection.prune(domain, hook, &self.tree, self.retained_leaves)?;
+        let pruned = self.store.prune_insertions(domain, floor)?;
+        self.pruned_at = self.tree.count();
+        tracing::debug!(floor, pruned, "pruned records and insertions below the floor");
         Ok(())
     }
 
@@ -450,10 +478,17 @@ impl Validator {
     /// writes what is not yet published.
     async fn publish(&self, batch: &[CheckpointWithMessageId]) -> Result<(), ValidatorError> {
         let (domain, hook) = (self.origin.domain, self.hook32);
-        let verdicts = match self.protection.check_and_record_all(batch) {
+        // Below the pruned floor everything was signed and published (a
+        // validator rebuilding its tree after an imported record).
+        let floor = self.protection.floor(domain, hook)?;
+        let batch: Vec<_> = batch.iter().filter(|c| c.checkpoint.index >= floor).copied().collect();
+        let verdicts = match self.protection.check_and_record_all(&batch) {
             Ok(v) => v,
             Err(error) => {
-                if matches!(error, ProtectionError::Conflict(_)) {
+                if matches!(
+                    error,
+                    ProtectionError::Conflict(_) | ProtectionError::BelowFloor { .. }
+                ) {
                     self.metrics.signing_refused.inc();
                 }
                 return Err(error.into());

@@ -209,3 +209,51 @@ async fn a_backlog_is_signed_newest_window_first_and_every_leaf_once() {
     assert_eq!(validator.tick().await.unwrap(), Tick::Published(9));
     assert_eq!(storage.checkpoint_puts.lock().unwrap().len(), 10);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruned_history_resumes_from_the_frontier_after_a_restart() {
+    let net = net(vec![validator_address(5)]).await;
+    let state = net.dir.path().join("v5");
+    let recording = || {
+        Arc::new(Recording {
+            inner: LocalStorage::new(state.join("checkpoints")).unwrap(),
+            checkpoint_puts: Mutex::default(),
+        })
+    };
+    let mut messages = Vec::new();
+    for i in 0..10u8 {
+        messages.push(net.dispatch(&[i]).await);
+    }
+    let hook = metalayer_protocol::address_to_bytes32(net.core.merkle_tree_hook);
+    {
+        let mut validator = net
+            .validator_with(validator_key(5), 0, &state, "retained_leaves = 2", recording())
+            .await;
+        index_all(&validator).await;
+        assert_eq!(validator.tick().await.unwrap(), Tick::Published(9));
+        let protection = validator.protection();
+        assert_eq!(protection.floor(DOMAIN, hook).unwrap(), 8);
+        assert_eq!(protection.recorded(DOMAIN, hook, 7).unwrap(), None, "pruned");
+        assert!(protection.recorded(DOMAIN, hook, 8).unwrap().is_some(), "retained");
+        assert_eq!(protection.frontier(DOMAIN, hook).unwrap().map(|t| t.count()), Some(10));
+    }
+    for i in 10..13u8 {
+        messages.push(net.dispatch(&[i]).await);
+    }
+    let storage = recording();
+    let mut validator = net
+        .validator_with(validator_key(5), 0, &state, "retained_leaves = 2", storage.clone())
+        .await;
+    index_all(&validator).await;
+    assert_eq!(validator.tick().await.unwrap(), Tick::Published(12));
+    // Resumed from the frontier: only the new leaves were signed, with the
+    // roots of the whole tree.
+    assert_eq!(*storage.checkpoint_puts.lock().unwrap(), vec![12, 11, 10]);
+    let mut tree = MerkleTree::new();
+    for message in &messages {
+        tree.insert(message.id()).unwrap();
+    }
+    let signed = storage.read_checkpoint(12).await.unwrap().unwrap();
+    assert_eq!(signed.value.checkpoint.root, tree.root());
+    assert_eq!(validator.protection().floor(DOMAIN, hook).unwrap(), 11);
+}
