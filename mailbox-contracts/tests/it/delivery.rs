@@ -98,6 +98,17 @@ fn recipient_must_be_an_evm_address_with_code() {
     let metadata = origin.message_id_metadata(&validators, 0);
     let receipt = stack.process(&metadata, &message);
     assert!(receipt.reverted_with::<Mailbox::RecipientNotAContract>());
+    // Precompiles have no code either, whether their answer to the ISM lookup is a word
+    // (sha256, 0x02), nothing (identity, 0x04) or a failure (pairing, 0x08).
+    for precompile in [2u8, 4, 8] {
+        let mut to = [0u8; 20];
+        to[19] = precompile;
+        let message = origin.dispatch(Address::from(to), b"to a precompile");
+        let index = origin.nonce - 1;
+        let metadata = origin.message_id_metadata(&validators, index);
+        let receipt = stack.process(&metadata, &message);
+        assert!(receipt.reverted_with::<Mailbox::RecipientNotAContract>(), "{precompile}");
+    }
 
     let mut dirty = origin.dispatch(stack.recipient, b"dirty recipient");
     dirty.recipient = {

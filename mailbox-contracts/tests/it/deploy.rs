@@ -12,7 +12,9 @@ use alloy::signers::local::PrivateKeySigner;
 use metalayer_contracts::bindings::{
     InterchainGasPaymaster, Mailbox, StaticMessageIdMultisigIsm, ValidatorAnnounce,
 };
-use metalayer_contracts::{CoreConfig, CoreDeployment, DefaultIsm, RemoteGasConfig, deploy_core};
+use metalayer_contracts::{
+    CoreConfig, CoreDeployment, DefaultIsm, DeployError, RemoteGasConfig, deploy_core,
+};
 use metalayer_protocol::merkle::MerkleTree;
 use metalayer_protocol::{Message, address_to_bytes32};
 
@@ -131,4 +133,39 @@ async fn deploy_core_puts_a_working_stack_on_anvil() {
     let latest = mailbox.latestDispatchedId().call().await.expect("latest id");
     assert_eq!(latest, message.id());
     assert!(provider.get_block_number().await.expect("block") >= deployment.deployed_block);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn deploy_core_can_make_the_embedded_ism_the_default() {
+    let anvil = Anvil::start();
+    let signer: PrivateKeySigner = ANVIL_KEY.parse().expect("key");
+    let provider = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(anvil.url.parse().expect("url"));
+    let validators = Validators::new(5, 3, 61);
+    let config = CoreConfig {
+        local_domain: 31337,
+        owner: Address::repeat_byte(0x0e),
+        beneficiary: Address::repeat_byte(0xbe),
+        validators: validators.addresses(),
+        threshold: 3,
+        default_ism: DefaultIsm::Embedded,
+        remote_gas: vec![],
+    };
+    let deployment = deploy_core(provider.clone(), &config).await.expect("deploys");
+    assert_eq!(deployment.default_ism, deployment.mailbox);
+    let mailbox = Mailbox::new(deployment.mailbox, provider.clone());
+    assert_eq!(mailbox.defaultIsm().call().await.expect("defaultIsm"), deployment.mailbox);
+    assert_eq!(mailbox.moduleType().call().await.expect("moduleType"), 5);
+    let set = mailbox.validatorsAndThreshold(Bytes::new()).call().await.expect("validators");
+    assert_eq!((set.validators, set.threshold), (validators.addresses(), 3));
+
+    // Too many validators for the embedded ISM, or a malformed set, is a config error.
+    let many = Validators::new(26, 3, 62);
+    let too_many = CoreConfig { validators: many.addresses(), ..config.clone() };
+    assert!(matches!(deploy_core(provider.clone(), &too_many).await, Err(DeployError::Config(_))));
+    let mut twice = validators.addresses();
+    twice[1] = twice[0];
+    let duplicated = CoreConfig { validators: twice, ..config };
+    assert!(matches!(deploy_core(provider, &duplicated).await, Err(DeployError::Config(_))));
 }
