@@ -11,7 +11,7 @@ use crate::{matching::MatchingList, op::Reason};
 /// One policy and the messages it governs. A key that is neither `type`,
 /// `matching_list` nor one of the policy's own is refused, named in the
 /// error (serde cannot refuse unknown keys through `flatten`, so the entry
-/// is read as [`RawRule`] first).
+/// is read with a private per-type shape first).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(from = "RawRule")]
 pub struct GasPolicyRule {

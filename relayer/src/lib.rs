@@ -78,36 +78,57 @@
 //! module, two validators offline, four offline then back, a validator
 //! serving forged signatures, unpaid messages under `minimum` (through the
 //! operator API), a flaky destination RPC, a delivery reorged out, and kill
-//! and restart both in-process and `kill -9` of the binary.
+//! and restart both in-process and `kill -9` of the binary, batches split
+//! to fit 4 M-gas blocks, and two networks one after the other in one
+//! process (the regression test of the bench stall below).
 //!
-//! `cargo bench -p metalayer-relayer --bench relay` (250 ms blocks, 3 of 5,
-//! MerkleRoot ISM, both directions, relayer with `backoff_scale = 0.02` and
-//! `metadata_retry_ms = 100`; latency from sending the dispatch to the block
-//! that delivered it). Single runs on the shared 2-core machine, with other
-//! builds running beside them:
+//! `cargo bench -p metalayer-relayer --bench relay` (250 ms blocks, 30 M
+//! gas, reorg period 1, 3 of 5, MerkleRoot ISM, both directions at once,
+//! relayer with `backoff_scale = 0.02` and `metadata_retry_ms = 100`;
+//! msg/s from the first dispatch sent to the last delivery seen mined;
+//! latency from a dispatch's send to the relayer seeing its delivery's
+//! receipt). Single runs on the shared 2-core machine, with other
+//! sessions' builds and benches running beside them (2026-11-27):
 //!
-//! | messages | batch | delivered/s | p50 | p99 |
-//! |---:|---|---:|---:|---:|
-//! | 300 | on | 92 | 3.0 s | 3.2 s |
-//! | 300 | off | 135 | 2.2 s | 2.2 s |
-//! | 1 000 | on | 163 | 4.7 s | 6.0 s |
-//! | 4 000 | on | 145 | 6.0 s | 13.0 s |
-//! | 1 000, 4 000 | off | did not finish within 5 minutes | | |
+//! | run | delivered/s | p50 | p99 |
+//! |---|---:|---:|---:|
+//! | 10 000 messages, batch on | 186 | 20.1 s | 25.5 s |
+//! | 10 000 messages, batch off | 136 | 33.8 s | 70.7 s |
 //!
-//! Every goal is missed: 2 000 msg/s with batches (by more than 10x), p50
-//! within the reorg wait plus two blocks (0.75 s here), and the RSS at
-//! 100 000 pending was not measured (the bench has the code, `BENCH_PENDING`,
-//! but no run finished in the session). Where the time goes, as far as was
-//! looked at: each message still costs about four JSON-RPC calls in
-//! prepare (`delivered`, code, `eth_estimateGas`, and the ISM reads the
-//! per-pass cache does not catch) and the validators publish one file per
-//! checkpoint; the dispatch burst itself runs for several seconds. Batch
-//! off at 1 000 and more messages stalls: an earlier build without the
-//! bounds on RPC concurrency did 1 000 in 7.8 s (128 msg/s); the suspect,
-//! not confirmed, is one stuck transaction holding up a round of 256 that
-//! [`sender::TxSender::send_all`] awaits together (each stuck one waits
-//! through its gas price escalations). The origin also caps the rate: a
-//! 30 M gas block holds about 430 dispatches, 1 700/s per chain at 250 ms.
+//! (`BENCH_PENDING=0 cargo bench -p metalayer-relayer --bench relay`,
+//! dispatches sent 8 at a time.) The default run, with the bench's earlier
+//! one-at-a-time dispatch sending, gave 128 msg/s (p50 2.6 s, p99 11.0 s)
+//! on and 105 msg/s (p50 19.3 s, p99 31.0 s) off: there the burst itself,
+//! not the relayer, set the pace. Its memory part: **218.3 MiB** RSS of the
+//! `metalayer-relayer` binary holding 100 256 pending messages
+//! (`BENCH_PENDING=100000`, no validator signing, so every message cycles
+//! through prepare).
+//!
+//! Goals: RSS ≤ 256 MiB at 100 k pending is met (one run, 15 % margin).
+//! ≥ 2 000 msg/s with batches is missed by about 10x. p50 within the
+//! reorg wait plus two destination blocks (0.75 s here) is missed: with a
+//! 10 k burst the backlog waits in prepare, so latency is queueing time.
+//! Where the time goes, from the bench's queue lengths: with batches on,
+//! prepare is the bottleneck (about 900 messages per destination waiting
+//! in prepare while submit held at most 256): every message still costs
+//! a `delivered` read and an `eth_estimateGas` of its own `process` (ISM
+//! reads and the recipient's code are read once per pass), 16 in flight
+//! per destination. With batches off, submit is (about 1 000 waiting):
+//! at most a block's gas of single `process` transactions per round
+//! (each asks for its estimate plus 75 000), and a round waits for all its
+//! receipts before the next is built. The origins add their own cap: sending 5 000
+//! dispatches per chain took about 38 s in the last run (node admission
+//! on the shared CPU).
+//!
+//! The stall of batch-off runs at ≥ 1 000 messages (issue #6) was not the
+//! relayer's: batch off always ran second in the bench process, after the
+//! first network's directory had been removed while its nodes were still
+//! running. sled's last flush on the deleted directory blocked forever
+//! holding sled's process-wide concurrency lock; the second network's
+//! miner then blocked in a block commit holding its chain lock, every RPC
+//! handler waiting on that lock blocked a runtime worker, and nothing
+//! moved. The test network now shuts down in order (validators, nodes,
+//! every sled store closed, then the directory).
 //!
 //! # Not done (yet)
 //!
@@ -115,11 +136,13 @@
 //!   lists; CCIP-read ISMs; Multicall3 batching for ISMs without
 //!   `verifyBatch`; aggregation sub-metadata is not dry-run with `verify`
 //!   before use (the `process` estimate catches a bad one).
-//! - Batches are capped by `max_batch_size` and fall back to single
-//!   deliveries when their estimate fails or exceeds
-//!   `transaction_gas_limit`; they are not split to fit the block gas limit.
-//! - The Speed section of the issue (see the figures above); signature
-//!   recovery speed is the protocol crate's (libsecp256k1), not re-measured.
+//! - The throughput and latency goals (see the figures above); batchable
+//!   messages could skip their own `process` estimate (the batch is
+//!   estimated as a whole), which was not tried. Signature recovery speed
+//!   is the protocol crate's (libsecp256k1), not re-measured here.
+//! - Rounds are not pipelined: the next round of a destination is built
+//!   only once every transaction of the current one is mined or given up
+//!   (each is recorded as soon as it is mined, though).
 
 pub mod api;
 pub mod backoff;
