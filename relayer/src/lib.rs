@@ -136,9 +136,11 @@
 //!   lists; CCIP-read ISMs; Multicall3 batching for ISMs without
 //!   `verifyBatch`; aggregation sub-metadata is not dry-run with `verify`
 //!   before use (the `process` estimate catches a bad one).
-//! - The throughput and latency goals (see the figures above); batchable
-//!   messages could skip their own `process` estimate (the batch is
-//!   estimated as a whole), which was not tried. Signature recovery speed
+//! - The throughput and latency goals (see the figures above). The next
+//!   step, not tried: batchable messages skip their own `process`
+//!   estimate (the batch is estimated as a whole) for a plain `eth_call`;
+//!   rollup-core's `eth_estimateGas` runs the call 3 to about 15 times
+//!   (a binary search), and prepare was the bottleneck with batches on. Signature recovery speed
 //!   is the protocol crate's (libsecp256k1), not re-measured here.
 //! - Rounds are not pipelined: the next round of a destination is built
 //!   only once every transaction of the current one is mined or given up
