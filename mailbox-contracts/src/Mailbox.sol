@@ -67,10 +67,10 @@ interface IMailboxFallback {
 ///
 /// A zero required hook means "no required hook" (the call is skipped).
 ///
-/// Replay protection and its safety argument. Every delivery, by `process` or by
-/// `processBatch`, goes through `_markDelivered`, which reads and writes the one record
-/// at storage slot `id`, keyed by the message id (keccak256 of the whole message) and reverts if it
-/// is already set. Each delivery sets its record before the ISM's state-changing `verify` and
+/// Replay protection and its safety argument. Every delivery, by `process` (written out in
+/// place) or by `processBatch` (through `_markDelivered`), reads and writes the one record of
+/// its message id (keccak256 of the whole message), kept at storage slot `id`, and reverts
+/// if it is already set. Each delivery sets its record before the ISM's state-changing `verify` and
 /// before the recipient's `handle` run (the ISM lookup and `verifyBatch` before it are static
 /// calls). Hence, within a transaction, any later delivery of the same id, whether re-entrant
 /// from a `handle`, a later item of the same batch, or the other path, finds the record and
