@@ -140,7 +140,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let code = match &error {
         ValidatorError::RootMismatch(_) | ValidatorError::ReorgFlagRaised { .. } => 2,
         ValidatorError::Protection(
-            ProtectionError::Conflict(_) | ProtectionError::BelowFloor { .. },
+            ProtectionError::Conflict(_) | ProtectionError::Pruned { .. },
         ) => 3,
         _ => 1,
     };

@@ -18,15 +18,18 @@
 //! # Pruning
 //!
 //! A validator signs every leaf, so a record of every index would grow
-//! without end (and sled's memory with it). Once every leaf below a count is
-//! signed and published, [`SigningProtection::prune`] saves the tree as it
-//! stands there (the *frontier* the validator resumes from), raises a
-//! per-(origin, hook) *floor* a number of leaves below it, and only then
-//! deletes the records under the floor. A request below the floor is refused
+//! without end (and sled's memory with it, even within one long backlog).
+//! [`SigningProtection::prune`] replaces the records of a range of indexes
+//! that are all signed and published by the range itself: the range is
+//! added to the (origin, hook)'s [`PrunedRanges`] and flushed, and only then
+//! are the records in it deleted. A request inside a pruned range is refused
 //! whatever its value, as lighthouse's minimal slashing protection refuses
-//! anything at or below its watermark: the validator resumes from the
-//! frontier and never asks for those indexes again, so refusing is never
-//! wrong, and a record cannot be lost without the floor that replaces it.
+//! anything at or below its watermark, so a record is never lost without
+//! the range that replaces it. The validator prunes each backlog window once
+//! it is published and older than the newest `retained_leaves`, and, once
+//! nothing is pending, saves the tree ([`SigningProtection::save_frontier`])
+//! to resume from after a restart, so it never asks for a pruned index
+//! again and refusing is never wrong.
 
 use std::path::Path;
 
@@ -53,18 +56,20 @@ pub enum ProtectionError {
         .0.origin, .0.index, .0.signed_root, .0.signed_message_id, .0.root, .0.message_id
     )]
     Conflict(Box<Conflict>),
-    /// The index is below the pruned floor: signed and published long ago.
+    /// The index is in a pruned range: signed and published long ago.
     #[error(
-        "refusing to sign origin {origin} index {index}: every index below {floor} was signed, \
-         published and its record pruned; the validator never signs there again"
+        "refusing to sign origin {origin} index {index}: it is in the pruned range {from}..{to}, \
+         signed and published before; the validator never signs there again"
     )]
-    BelowFloor {
+    Pruned {
         /// Origin domain.
         origin: u32,
         /// Leaf index asked for.
         index: u32,
-        /// The floor.
-        floor: u32,
+        /// The range's first index.
+        from: u32,
+        /// The range's end (exclusive).
+        to: u32,
     },
     /// The record could not be read or written.
     #[error("signing protection database at {path}: {source}")]
@@ -133,20 +138,84 @@ pub struct Interchange {
     pub validator: Address,
     /// Every record, in key order.
     pub records: Vec<SignedRecord>,
-    /// Pruned floors: below each, every index was signed and is refused.
+    /// Pruned ranges: every index in them was signed and is refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub floors: Vec<Floor>,
+    pub pruned: Vec<PrunedRange>,
 }
 
-/// Below `floor`, every index of (origin, hook) was signed and is refused.
+/// Indexes `from..to` of (origin, hook): signed, published, and refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Floor {
+pub struct PrunedRange {
     /// Origin domain.
     pub origin: u32,
     /// The merkle tree hook in 32-byte form.
     pub merkle_tree_hook: B256,
-    /// The lowest index that may still be signed.
-    pub floor: u32,
+    /// First index.
+    pub from: u32,
+    /// End (exclusive).
+    pub to: u32,
+}
+
+/// The pruned index ranges `[from, to)` of one (origin, hook): sorted,
+/// disjoint and never adjacent (touching ranges merge). A validator has one
+/// or two (below its frontier, and behind a backlog in progress).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrunedRanges(Vec<(u32, u32)>);
+
+impl PrunedRanges {
+    fn decode(v: &[u8]) -> Result<Self, ProtectionError> {
+        let corrupt = || ProtectionError::Corrupt(format!("pruned ranges of {} bytes", v.len()));
+        if !v.len().is_multiple_of(8) {
+            return Err(corrupt());
+        }
+        let word = |b: &[u8]| b.try_into().map(u32::from_be_bytes).map_err(|_| corrupt());
+        let ranges = v
+            .chunks_exact(8)
+            .map(|pair| Ok((word(&pair[..4])?, word(&pair[4..])?)))
+            .collect::<Result<Vec<_>, ProtectionError>>()?;
+        let sorted =
+            ranges.iter().all(|(from, to)| from < to) && ranges.windows(2).all(|w| w[0].1 < w[1].0);
+        if !sorted {
+            return Err(corrupt());
+        }
+        Ok(Self(ranges))
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        self.0
+            .iter()
+            .flat_map(|(from, to)| [from.to_be_bytes(), to.to_be_bytes()])
+            .flatten()
+            .collect()
+    }
+
+    /// The ranges, ascending.
+    pub fn ranges(&self) -> &[(u32, u32)] {
+        &self.0
+    }
+
+    /// The range holding `index`, if any.
+    pub fn containing(&self, index: u32) -> Option<(u32, u32)> {
+        self.0.iter().copied().find(|&(from, to)| from <= index && index < to)
+    }
+
+    /// Adds `from..to`, merging what it overlaps or touches.
+    pub fn insert(&mut self, from: u32, to: u32) {
+        if from >= to {
+            return;
+        }
+        let (mut from, mut to) = (from, to);
+        self.0.retain(|&(a, b)| {
+            let apart = b < from || to < a;
+            if !apart {
+                from = from.min(a);
+                to = to.max(b);
+            }
+            apart
+        });
+        let at = self.0.partition_point(|&(a, _)| a < from);
+        self.0.insert(at, (from, to));
+    }
 }
 
 /// The durable double-sign protection record.
@@ -158,8 +227,8 @@ pub struct SigningProtection {
     /// Indexes whose signed checkpoint reached storage: progress only, not
     /// safety (losing a marker re-publishes the same checkpoint).
     published: sled::Tree,
-    /// origin ‖ hook → be32 floor (module docs, Pruning).
-    floors: sled::Tree,
+    /// origin ‖ hook → [`PrunedRanges`] as be32 pairs (module docs).
+    pruned: sled::Tree,
     /// origin ‖ hook → be64 count ‖ 32 branch nodes: the tree once every
     /// leaf below count was published.
     frontiers: sled::Tree,
@@ -176,10 +245,15 @@ fn chain_key(origin: u32, hook: B256) -> [u8; 36] {
     key
 }
 
-fn parse_floor(v: &[u8]) -> Result<u32, ProtectionError> {
-    v.try_into()
-        .map(u32::from_be_bytes)
-        .map_err(|_| ProtectionError::Corrupt(format!("floor of {} bytes", v.len())))
+/// The pruned ranges stored under `key` of a transaction's tree.
+fn tx_pruned(
+    tree: &sled::transaction::TransactionalTree,
+    key: &[u8; 36],
+) -> Result<PrunedRanges, ConflictableTransactionError<ProtectionError>> {
+    match tree.get(key)? {
+        Some(v) => PrunedRanges::decode(&v).map_err(ConflictableTransactionError::Abort),
+        None => Ok(PrunedRanges::default()),
+    }
 }
 
 fn record_key(origin: u32, hook: B256, index: u32) -> [u8; 40] {
@@ -213,9 +287,9 @@ impl SigningProtection {
         };
         let signed = tree("signed_checkpoints")?;
         let published = tree("published_checkpoints")?;
-        let floors = tree("pruned_floors")?;
+        let pruned = tree("pruned_ranges")?;
         let frontiers = tree("frontiers")?;
-        Ok(Self { path: name, db, signed, published, floors, frontiers })
+        Ok(Self { path: name, db, signed, published, pruned, frontiers })
     }
 
     fn db_err(&self, source: sled::Error) -> ProtectionError {
@@ -238,19 +312,19 @@ impl SigningProtection {
         &self,
         batch: &[CheckpointWithMessageId],
     ) -> Result<Vec<Verdict>, ProtectionError> {
-        let verdicts = (&self.signed, &self.floors)
-            .transaction(|(tx, floors)| {
+        let verdicts = (&self.signed, &self.pruned)
+            .transaction(|(tx, pruned)| {
                 let mut verdicts = Vec::with_capacity(batch.len());
                 for checkpoint in batch {
                     let c = &checkpoint.checkpoint;
-                    let floor = match floors.get(chain_key(c.origin, c.merkle_tree_hook))? {
-                        Some(v) => parse_floor(&v).map_err(ConflictableTransactionError::Abort)?,
-                        None => 0,
-                    };
-                    if c.index < floor {
-                        return Err(ConflictableTransactionError::Abort(
-                            ProtectionError::BelowFloor { origin: c.origin, index: c.index, floor },
-                        ));
+                    let ranges = tx_pruned(pruned, &chain_key(c.origin, c.merkle_tree_hook))?;
+                    if let Some((from, to)) = ranges.containing(c.index) {
+                        return Err(ConflictableTransactionError::Abort(ProtectionError::Pruned {
+                            origin: c.origin,
+                            index: c.index,
+                            from,
+                            to,
+                        }));
                     }
                     let key = record_key(c.origin, c.merkle_tree_hook, c.index);
                     let value = record_value(c.root, checkpoint.message_id);
@@ -308,30 +382,29 @@ impl SigningProtection {
             .map_err(|e| self.db_err(e))
     }
 
-    /// Whether the checkpoint at `index` reached storage (everything below
-    /// the floor did).
+    /// Whether the checkpoint at `index` reached storage (everything in a
+    /// pruned range did).
     pub fn is_published(
         &self,
         origin: u32,
         hook: B256,
         index: u32,
     ) -> Result<bool, ProtectionError> {
-        if index < self.floor(origin, hook)? {
+        if self.pruned(origin, hook)?.containing(index).is_some() {
             return Ok(true);
         }
         self.published.contains_key(record_key(origin, hook, index)).map_err(|e| self.db_err(e))
     }
 
-    /// The pruned floor of (origin, hook): 0 until something is pruned.
-    pub fn floor(&self, origin: u32, hook: B256) -> Result<u32, ProtectionError> {
-        match self.floors.get(chain_key(origin, hook)).map_err(|e| self.db_err(e))? {
-            Some(v) => parse_floor(&v),
-            None => Ok(0),
+    /// The pruned ranges of (origin, hook).
+    pub fn pruned(&self, origin: u32, hook: B256) -> Result<PrunedRanges, ProtectionError> {
+        match self.pruned.get(chain_key(origin, hook)).map_err(|e| self.db_err(e))? {
+            Some(v) => PrunedRanges::decode(&v),
+            None => Ok(PrunedRanges::default()),
         }
     }
 
-    /// The tree saved by the last [`Self::prune`]: every leaf below its
-    /// count was signed and published.
+    /// The tree last saved by [`Self::save_frontier`].
     pub fn frontier(&self, origin: u32, hook: B256) -> Result<Option<MerkleTree>, ProtectionError> {
         let Some(v) = self.frontiers.get(chain_key(origin, hook)).map_err(|e| self.db_err(e))?
         else {
@@ -349,42 +422,49 @@ impl SigningProtection {
         MerkleTree::from_parts(branch, count).map(Some).map_err(|_| corrupt())
     }
 
-    /// Called once every leaf below `tree.count()` is signed and published:
-    /// saves `tree` as the frontier, raises the floor to `retain` leaves
-    /// below it (never lowers it), flushes, then deletes the records and
-    /// publication marks under the floor. Returns the floor.
-    pub fn prune(
+    /// Saves `tree`, durably, as the tree to resume from: the caller has
+    /// signed and published every leaf below its count.
+    pub fn save_frontier(
         &self,
         origin: u32,
         hook: B256,
         tree: &MerkleTree,
-        retain: u32,
-    ) -> Result<u32, ProtectionError> {
-        let key = chain_key(origin, hook);
+    ) -> Result<(), ProtectionError> {
         let mut frontier = tree.count().to_be_bytes().to_vec();
         for node in tree.branch() {
             frontier.extend_from_slice(node.as_slice());
         }
-        let target =
-            u32::try_from(tree.count().saturating_sub(u64::from(retain))).unwrap_or(u32::MAX);
-        let floor = (&self.frontiers, &self.floors)
-            .transaction(|(frontiers, floors)| {
-                let current = match floors.get(key)? {
-                    Some(v) => parse_floor(&v).map_err(ConflictableTransactionError::Abort)?,
-                    None => 0,
-                };
-                let floor = current.max(target);
-                frontiers.insert(&key[..], frontier.as_slice())?;
-                floors.insert(&key[..], &floor.to_be_bytes())?;
-                Ok(floor)
+        self.frontiers.insert(chain_key(origin, hook), frontier).map_err(|e| self.db_err(e))?;
+        self.db.flush().map(drop).map_err(|e| self.db_err(e))
+    }
+
+    /// Replaces the records of `from..to` by the range (module docs): the
+    /// caller has signed and published every index in it. The range is
+    /// durable before any record in it is deleted.
+    pub fn prune(
+        &self,
+        origin: u32,
+        hook: B256,
+        from: u32,
+        to: u32,
+    ) -> Result<(), ProtectionError> {
+        if from >= to {
+            return Ok(());
+        }
+        let key = chain_key(origin, hook);
+        self.pruned
+            .transaction(|pruned| {
+                let mut ranges = tx_pruned(pruned, &key)?;
+                ranges.insert(from, to);
+                pruned.insert(&key[..], ranges.encode())?;
+                Ok(())
             })
             .map_err(|e| match e {
                 TransactionError::Abort(e) => e,
                 TransactionError::Storage(source) => self.db_err(source),
             })?;
-        // The floor is durable before any record under it goes.
         self.db.flush().map_err(|e| self.db_err(e))?;
-        let range = record_key(origin, hook, 0)..record_key(origin, hook, floor);
+        let range = record_key(origin, hook, from)..record_key(origin, hook, to);
         for tree in [&self.signed, &self.published] {
             loop {
                 let mut batch = sled::Batch::default();
@@ -399,7 +479,7 @@ impl SigningProtection {
                 tree.apply_batch(batch).map_err(|e| self.db_err(e))?;
             }
         }
-        Ok(floor)
+        Ok(())
     }
 
     /// The (root, message id) recorded for an index, if any.
@@ -436,23 +516,26 @@ impl SigningProtection {
                 message_id: B256::from_slice(&v[32..]),
             });
         }
-        let mut floors = Vec::new();
-        for entry in self.floors.iter() {
+        let mut pruned = Vec::new();
+        for entry in self.pruned.iter() {
             let (k, v) = entry.map_err(|e| self.db_err(e))?;
             if k.len() != 36 {
                 return Err(ProtectionError::Corrupt(alloy::hex::encode(&k)));
             }
-            floors.push(Floor {
-                origin: u32::from_be_bytes([k[0], k[1], k[2], k[3]]),
-                merkle_tree_hook: B256::from_slice(&k[4..]),
-                floor: parse_floor(&v)?,
-            });
+            for &(from, to) in PrunedRanges::decode(&v)?.ranges() {
+                pruned.push(PrunedRange {
+                    origin: u32::from_be_bytes([k[0], k[1], k[2], k[3]]),
+                    merkle_tree_hook: B256::from_slice(&k[4..]),
+                    from,
+                    to,
+                });
+            }
         }
         Ok(Interchange {
             interchange_format_version: INTERCHANGE_VERSION.into(),
             validator,
             records,
-            floors,
+            pruned,
         })
     }
 
@@ -476,22 +559,19 @@ impl SigningProtection {
                 interchange.validator
             )));
         }
-        let added = (&self.signed, &self.floors)
-            .transaction(|(tx, floors)| {
+        let added = (&self.signed, &self.pruned)
+            .transaction(|(tx, pruned)| {
                 let mut added = 0;
-                let floor_of = |origin, hook| -> Result<u32, ConflictableTransactionError<_>> {
-                    match floors.get(chain_key(origin, hook))? {
-                        Some(v) => parse_floor(&v).map_err(ConflictableTransactionError::Abort),
-                        None => Ok(0),
-                    }
-                };
-                for f in &interchange.floors {
-                    let floor = floor_of(f.origin, f.merkle_tree_hook)?.max(f.floor);
-                    floors.insert(&chain_key(f.origin, f.merkle_tree_hook)[..], &floor.to_be_bytes())?;
+                for p in &interchange.pruned {
+                    let key = chain_key(p.origin, p.merkle_tree_hook);
+                    let mut ranges = tx_pruned(pruned, &key)?;
+                    ranges.insert(p.from, p.to);
+                    pruned.insert(&key[..], ranges.encode())?;
                 }
                 for r in &interchange.records {
-                    // Below a floor everything is refused anyway.
-                    if r.index < floor_of(r.origin, r.merkle_tree_hook)? {
+                    // Inside a pruned range everything is refused anyway.
+                    let key = chain_key(r.origin, r.merkle_tree_hook);
+                    if tx_pruned(pruned, &key)?.containing(r.index).is_some() {
                         continue;
                     }
                     let key = record_key(r.origin, r.merkle_tree_hook, r.index);
@@ -564,7 +644,28 @@ mod tests {
     }
 
     #[test]
-    fn pruning_keeps_the_frontier_and_refuses_everything_below_the_floor() {
+    fn pruned_ranges_merge_and_answer_membership() {
+        let mut r = PrunedRanges::default();
+        r.insert(10, 20);
+        r.insert(30, 40);
+        r.insert(5, 5);
+        assert_eq!(r.ranges(), [(10, 20), (30, 40)]);
+        assert_eq!(r.containing(19), Some((10, 20)));
+        assert_eq!(r.containing(20), None);
+        assert_eq!(r.containing(9), None);
+        r.insert(20, 30);
+        assert_eq!(r.ranges(), [(10, 40)], "touching ranges merge");
+        r.insert(0, 12);
+        r.insert(50, 60);
+        assert_eq!(r.ranges(), [(0, 40), (50, 60)]);
+        assert_eq!(PrunedRanges::decode(&r.encode()).unwrap(), r);
+        assert!(PrunedRanges::decode(&[0; 7]).is_err());
+        let overlapping = [0, 0, 0, 1, 0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0, 9];
+        assert!(PrunedRanges::decode(&overlapping).is_err());
+    }
+
+    #[test]
+    fn pruning_replaces_records_by_ranges_that_refuse_everything_in_them() {
         let dir = tempfile::tempdir().unwrap();
         let hook = B256::repeat_byte(0xaa);
         let mut tree = MerkleTree::new();
@@ -576,38 +677,43 @@ mod tests {
                 p.mark_published(7, hook, i).unwrap();
             }
             assert_eq!(p.frontier(7, hook).unwrap(), None);
-            assert_eq!(p.prune(7, hook, &tree, 10).unwrap(), 290);
-            // A floor never goes down.
-            assert_eq!(p.prune(7, hook, &tree, 100).unwrap(), 290);
+            p.prune(7, hook, 200, 290).unwrap();
+            p.save_frontier(7, hook, &tree).unwrap();
         }
         let p = SigningProtection::open(dir.path()).unwrap();
         assert_eq!(p.frontier(7, hook).unwrap(), Some(tree.clone()));
-        assert_eq!(p.floor(7, hook).unwrap(), 290);
-        assert_eq!(p.floor(8, hook).unwrap(), 0, "other origins have their own floor");
+        assert_eq!(p.pruned(7, hook).unwrap().ranges(), [(200, 290)]);
+        assert_eq!(p.pruned(8, hook).unwrap().ranges(), [], "other origins have their own");
         assert_eq!(p.recorded(7, hook, 289).unwrap(), None, "pruned");
-        assert!(p.recorded(7, hook, 290).unwrap().is_some(), "retained");
-        assert!(p.is_published(7, hook, 5).unwrap());
-        // Below the floor: refused whatever the value, even the one signed.
+        assert!(p.recorded(7, hook, 290).unwrap().is_some(), "kept");
+        assert!(p.recorded(7, hook, 199).unwrap().is_some(), "kept");
+        assert!(p.is_published(7, hook, 250).unwrap());
+        // In a pruned range: refused whatever the value, even the one signed.
         for root in [1, 2] {
             assert!(matches!(
                 p.check_and_record(&checkpoint(289, root)),
-                Err(ProtectionError::BelowFloor { index: 289, floor: 290, .. })
+                Err(ProtectionError::Pruned { index: 289, from: 200, to: 290, .. })
             ));
         }
-        assert_eq!(p.check_and_record(&checkpoint(290, 1)).unwrap(), Verdict::AlreadySigned);
+        assert_eq!(p.check_and_record(&checkpoint(199, 1)).unwrap(), Verdict::AlreadySigned);
         assert_eq!(p.check_and_record(&checkpoint(300, 1)).unwrap(), Verdict::Recorded);
-        // The floor travels with an export, and the import refuses below it.
+        p.prune(7, hook, 0, 200).unwrap();
+        assert_eq!(p.pruned(7, hook).unwrap().ranges(), [(0, 290)]);
+        // The ranges travel with an export, and the import refuses inside them.
         let validator = Address::repeat_byte(1);
         let exported = p.export(validator).unwrap();
         assert_eq!(exported.records.len(), 11);
-        assert_eq!(exported.floors, vec![Floor { origin: 7, merkle_tree_hook: hook, floor: 290 }]);
+        assert_eq!(
+            exported.pruned,
+            vec![PrunedRange { origin: 7, merkle_tree_hook: hook, from: 0, to: 290 }]
+        );
         let other = tempfile::tempdir().unwrap();
         let q = SigningProtection::open(other.path()).unwrap();
         q.check_and_record(&checkpoint(3, 9)).unwrap();
         assert_eq!(q.import(validator, &exported).unwrap(), 11);
         assert!(matches!(
             q.check_and_record(&checkpoint(100, 1)),
-            Err(ProtectionError::BelowFloor { floor: 290, .. })
+            Err(ProtectionError::Pruned { from: 0, to: 290, .. })
         ));
     }
 

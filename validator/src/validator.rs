@@ -420,7 +420,14 @@ impl Validator {
                 newest = false;
             }
             // Published: the next older window ends where this one began.
-            end = self.windows.pop().map_or(0, |start| start.count());
+            let start = self.windows.pop().map_or(0, |start| start.count());
+            // Within a long backlog, records of published windows older
+            // than the retained leaves go at once (the insertions stay until
+            // the frontier passes them: a restart rebuilds from there).
+            if end <= u64::from(self.prunable_below()) {
+                self.protection.prune(self.origin.domain, self.hook32, start as u32, end as u32)?;
+            }
+            end = start;
         }
         Ok(())
     }
@@ -437,11 +444,19 @@ impl Validator {
             return Ok(());
         }
         let (domain, hook) = (self.origin.domain, self.hook32);
-        let floor = self.protection.prune(domain, hook, &self.tree, self.retained_leaves)?;
+        self.protection.save_frontier(domain, hook, &self.tree)?;
+        let floor = self.prunable_below();
+        self.protection.prune(domain, hook, 0, floor)?;
         let pruned = self.store.prune_insertions(domain, floor)?;
         self.pruned_at = self.tree.count();
         tracing::debug!(floor, pruned, "pruned records and insertions below the floor");
         Ok(())
+    }
+
+    /// Leaves below this are older than the newest `retained_leaves`.
+    fn prunable_below(&self) -> u32 {
+        let below = self.tree.count().saturating_sub(u64::from(self.retained_leaves));
+        u32::try_from(below).unwrap_or(u32::MAX)
     }
 
     /// The checkpoints of leaves `tree.count()..end`, newest first, with
@@ -478,17 +493,18 @@ impl Validator {
     /// writes what is not yet published.
     async fn publish(&self, batch: &[CheckpointWithMessageId]) -> Result<(), ValidatorError> {
         let (domain, hook) = (self.origin.domain, self.hook32);
-        // Below the pruned floor everything was signed and published (a
-        // validator rebuilding its tree after an imported record).
-        let floor = self.protection.floor(domain, hook)?;
-        let batch: Vec<_> = batch.iter().filter(|c| c.checkpoint.index >= floor).copied().collect();
+        // Pruned ranges were signed and published (a validator restarted
+        // within a backlog, or rebuilding its tree after an import).
+        let pruned = self.protection.pruned(domain, hook)?;
+        let batch: Vec<_> = batch
+            .iter()
+            .filter(|c| pruned.containing(c.checkpoint.index).is_none())
+            .copied()
+            .collect();
         let verdicts = match self.protection.check_and_record_all(&batch) {
             Ok(v) => v,
             Err(error) => {
-                if matches!(
-                    error,
-                    ProtectionError::Conflict(_) | ProtectionError::BelowFloor { .. }
-                ) {
+                if matches!(error, ProtectionError::Conflict(_) | ProtectionError::Pruned { .. }) {
                     self.metrics.signing_refused.inc();
                 }
                 return Err(error.into());

@@ -177,8 +177,15 @@ async fn a_backlog_is_signed_newest_window_first_and_every_leaf_once() {
         inner: LocalStorage::new(state.join("checkpoints")).unwrap(),
         checkpoint_puts: Mutex::default(),
     });
-    let mut validator =
-        net.validator_with(validator_key(4), 0, &state, "sign_batch = 3", storage.clone()).await;
+    let mut validator = net
+        .validator_with(
+            validator_key(4),
+            0,
+            &state,
+            "sign_batch = 3\nretained_leaves = 4",
+            storage.clone(),
+        )
+        .await;
     let mut messages = Vec::new();
     for i in 0..10u8 {
         messages.push(net.dispatch(&[i]).await);
@@ -203,6 +210,10 @@ async fn a_backlog_is_signed_newest_window_first_and_every_leaf_once() {
         assert_eq!(signed.value.checkpoint.root, tree.root(), "root after leaf {i}");
         assert_eq!(signed.value.message_id, message.id());
     }
+
+    // Published windows older than the 4 retained leaves were pruned.
+    let hook = metalayer_protocol::address_to_bytes32(net.core.merkle_tree_hook);
+    assert_eq!(validator.protection().pruned(DOMAIN, hook).unwrap().ranges(), [(0, 6)]);
 
     // Nothing new: nothing is written again.
     index_all(&validator).await;
@@ -232,7 +243,7 @@ async fn pruned_history_resumes_from_the_frontier_after_a_restart() {
         index_all(&validator).await;
         assert_eq!(validator.tick().await.unwrap(), Tick::Published(9));
         let protection = validator.protection();
-        assert_eq!(protection.floor(DOMAIN, hook).unwrap(), 8);
+        assert_eq!(protection.pruned(DOMAIN, hook).unwrap().ranges(), [(0, 8)]);
         assert_eq!(protection.recorded(DOMAIN, hook, 7).unwrap(), None, "pruned");
         assert!(protection.recorded(DOMAIN, hook, 8).unwrap().is_some(), "retained");
         assert_eq!(protection.frontier(DOMAIN, hook).unwrap().map(|t| t.count()), Some(10));
@@ -255,5 +266,5 @@ async fn pruned_history_resumes_from_the_frontier_after_a_restart() {
     }
     let signed = storage.read_checkpoint(12).await.unwrap().unwrap();
     assert_eq!(signed.value.checkpoint.root, tree.root());
-    assert_eq!(validator.protection().floor(DOMAIN, hook).unwrap(), 11);
+    assert_eq!(validator.protection().pruned(DOMAIN, hook).unwrap().ranges(), [(0, 11)]);
 }
