@@ -633,7 +633,10 @@ contract Mailbox is Owned, IPostDispatchHook {
         return _deliveryRecord(id) != 0;
     }
 
+    /// @dev The delivery record of `id`. Values below 64 are this contract's fixed slots,
+    /// never a message id: they have no record.
     function _deliveryRecord(bytes32 id) private view returns (uint256 record) {
+        if (uint256(id) < 64) return 0;
         assembly ("memory-safe") {
             record := sload(id)
         }

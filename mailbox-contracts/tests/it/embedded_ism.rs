@@ -187,6 +187,12 @@ fn the_fallback_serves_exactly_its_functions() {
     let validators = Validators::new(3, 2, 45);
     let mut stack = Stack::new(&validators);
     let (mailbox, owner) = (stack.mailbox, stack.owner);
+    // Fixed storage slots are never delivery records.
+    for slot in [0u8, 1, 4, 63] {
+        let id = alloy::primitives::B256::with_last_byte(slot);
+        assert!(!stack.delivered(id), "slot {slot}");
+        assert_eq!(stack.chain.view(mailbox, &Mailbox::processorCall { id }), Address::ZERO);
+    }
     // Served functions answer as declared (other tests read them through the bindings too).
     assert_eq!(stack.chain.view(mailbox, &Mailbox::defaultIsmCall {}), stack.message_id_ism);
     assert_eq!(stack.chain.view(mailbox, &Mailbox::defaultHookCall {}), mailbox);
