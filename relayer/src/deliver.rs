@@ -108,13 +108,38 @@ impl Context {
             }
         }
         for op in singles {
-            let (Some(metadata), Some(gas_limit)) = (op.metadata.clone(), op.gas_limit) else {
+            let Some(metadata) = op.metadata.clone() else {
                 let mut op = op;
                 self.retry(&mut op, Reason::ErrorSubmitting, "prepared without metadata".into());
                 self.commit(&op, Stage::Submit, "prepared without metadata");
                 continue;
             };
             let data = Mailbox::processCall { metadata, message: op.message.clone() }.abi_encode();
+            // Batchable messages are only simulated in prepare; one sent
+            // alone is estimated now.
+            let gas_limit = match op.gas_limit {
+                Some(gas_limit) => gas_limit,
+                None => match self
+                    .estimate(dest, dest.chain.addresses.mailbox, data.clone().into())
+                    .await
+                {
+                    Ok(estimate) if estimate <= tx_cap => estimate.saturating_add(GAS_BUFFER),
+                    Ok(estimate) => {
+                        let mut op = op;
+                        let detail =
+                            format!("needs {estimate} gas, transactions are capped at {tx_cap}");
+                        self.retry(&mut op, Reason::ExceedsMaxGasLimit, detail.clone());
+                        self.commit(&op, Stage::Submit, &detail);
+                        continue;
+                    }
+                    Err(error) => {
+                        let mut op = op;
+                        self.retry(&mut op, Reason::ErrorEstimatingGas, error.clone());
+                        self.commit(&op, Stage::Submit, &error);
+                        continue;
+                    }
+                },
+            };
             calls.push((
                 Call {
                     to: dest.chain.addresses.mailbox,

@@ -15,7 +15,7 @@ use metalayer_contracts::bindings::{Mailbox, StaticMerkleRootMultisigIsm};
 use metalayer_protocol::{Message, bytes32_to_address};
 
 use crate::{
-    gas_policy::{evaluate, rule_for},
+    gas_policy::{GasPolicy, evaluate, rule_for},
     metadata::{IsmContext, MERKLE_ROOT_MULTISIG, PassCache},
     op::{PendingOp, Reason, Stage, now_ms},
     relayer::{Context, Destination},
@@ -229,30 +229,43 @@ impl Context {
             .with_label_values(&labels)
             .observe(started.elapsed().as_secs_f64());
         let metadata = built.map_err(|e| fail(e.reason(), e))?;
-        let data = Mailbox::processCall {
+        op.batchable = self.batch_delivery && self.takes_batches(&ctx, dest, ism).await;
+        let process = Mailbox::processCall {
             metadata: metadata.clone().into(),
             message: message.encode().into(),
-        }
-        .abi_encode();
-        let estimate = self
-            .estimate(dest, mailbox, data.into())
-            .await
-            .map_err(|e| fail(Reason::ErrorEstimatingGas, e))?;
-        let limit = evaluate(policy, payment, op.gas_used, estimate)
-            .map_err(|r| fail(r.reason, r.detail))?;
-        let gas_limit = limit.saturating_add(GAS_BUFFER).min(self.transaction_gas_limit);
-        if limit > self.transaction_gas_limit {
-            return Err(fail(
-                Reason::ExceedsMaxGasLimit,
-                format!(
-                    "needs {limit} gas, transactions are capped at {}",
-                    self.transaction_gas_limit
-                ),
-            ));
-        }
-        op.batchable = self.batch_delivery && self.takes_batches(&ctx, dest, ism).await;
+        };
+        // A batchable message under a policy that does not weigh the
+        // estimate is only simulated (one execution, where an estimate runs
+        // several): its batch is estimated as a whole, and a message that
+        // ends up alone is estimated when it is sent.
+        let needs_estimate =
+            !op.batchable || matches!(policy, Some(GasPolicy::OnChainFeeQuoting { .. }));
+        let gas_limit = if needs_estimate {
+            let estimate = self
+                .estimate(dest, mailbox, process.abi_encode().into())
+                .await
+                .map_err(|e| fail(Reason::ErrorEstimatingGas, e))?;
+            let limit = evaluate(policy, payment, op.gas_used, estimate)
+                .map_err(|r| fail(r.reason, r.detail))?;
+            if limit > self.transaction_gas_limit {
+                return Err(fail(
+                    Reason::ExceedsMaxGasLimit,
+                    format!(
+                        "needs {limit} gas, transactions are capped at {}",
+                        self.transaction_gas_limit
+                    ),
+                ));
+            }
+            Some(limit.saturating_add(GAS_BUFFER).min(self.transaction_gas_limit))
+        } else {
+            dest.client
+                .call(mailbox, &process, tip)
+                .await
+                .map_err(|e| fail(Reason::ErrorEstimatingGas, e))?;
+            None
+        };
         op.metadata = Some(metadata.into());
-        op.gas_limit = Some(gas_limit);
+        op.gas_limit = gas_limit;
         op.ism = Some(ism);
         Ok(Prepared::Ready)
     }
