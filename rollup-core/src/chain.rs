@@ -14,11 +14,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{NodeError, StoreError};
-use crate::executor::{BlockParams, execute_block};
+use crate::executor::{BlockParams, ExecutedTx, execute_block};
 use crate::genesis::Genesis;
 use crate::state::{CodeCache, StateDb};
 use crate::store::{AccountData, BlockCommit, ChainStore, StateChanges, StoredBlock};
 use crate::trie::StateTrie;
+
+/// Blocks with at least this many transactions build their receipts on a
+/// second thread while the state root is computed.
+const PARALLEL_RECEIPTS: usize = 16;
 
 const META_GENESIS: &[u8] = b"mgenesis";
 
@@ -33,7 +37,8 @@ pub struct MinedBlock {
     pub receipts: Vec<ReceiptEnvelope>,
     /// Candidates refused by the EVM, with the reason.
     pub rejected: Vec<(B256, String)>,
-    /// Time spent computing the state root, in seconds.
+    /// Time spent computing the state root (and, beside it, the receipts
+    /// with their blooms and the transactions and receipts roots), in seconds.
     pub state_root_secs: f64,
     /// Time spent executing transactions, in seconds.
     pub execution_secs: f64,
@@ -207,22 +212,40 @@ impl Chain {
         let exec = execute_block(&mut db, self.genesis.chain_id, &params, candidates)?;
         let execution_secs = started.elapsed().as_secs_f64();
         let changes = db.overlay;
+        // The state root and the receipts (blooms, receipts and transactions
+        // roots) need nothing of each other: built side by side.
         let started = Instant::now();
-        self.trie.apply(&changes);
-        let state_root = self.trie.root();
+        let build_receipts = || {
+            let receipts: Vec<ReceiptEnvelope> =
+                exec.included.iter().map(ExecutedTx::receipt_envelope).collect();
+            let mut bloom = Bloom::ZERO;
+            for r in &receipts {
+                bloom.accrue_bloom(r.logs_bloom());
+            }
+            let txs: Vec<_> = exec.included.iter().map(|t| t.tx.clone()).collect();
+            let roots = (calculate_transaction_root(&txs), calculate_receipt_root(&receipts));
+            (receipts, bloom, txs, roots)
+        };
+        let trie = &mut self.trie;
+        let (state_root, (receipts, bloom, txs, (transactions_root, receipts_root))) =
+            if exec.included.len() >= PARALLEL_RECEIPTS {
+                std::thread::scope(|s| {
+                    let receipts = s.spawn(build_receipts);
+                    trie.apply(&changes);
+                    let root = trie.root();
+                    receipts.join().map(|r| (root, r))
+                })
+                .map_err(|_| NodeError::Evm("building the block's receipts failed".into()))?
+            } else {
+                trie.apply(&changes);
+                (trie.root(), build_receipts())
+            };
         let state_root_secs = started.elapsed().as_secs_f64();
-        let receipts: Vec<ReceiptEnvelope> =
-            exec.included.iter().map(|t| t.receipt.clone()).collect();
-        let mut bloom = Bloom::ZERO;
-        for r in &receipts {
-            bloom.accrue_bloom(r.logs_bloom());
-        }
-        let txs: Vec<_> = exec.included.iter().map(|t| t.tx.clone()).collect();
         let header = Header {
             parent_hash,
             state_root,
-            transactions_root: calculate_transaction_root(&txs),
-            receipts_root: calculate_receipt_root(&receipts),
+            transactions_root,
+            receipts_root,
             logs_bloom: bloom,
             number: params.number,
             gas_limit: params.gas_limit,

@@ -91,10 +91,22 @@ pub struct ExecutedTx {
     pub tx: TxEnvelope,
     /// Its sender.
     pub sender: Address,
-    /// Its receipt.
-    pub receipt: ReceiptEnvelope,
+    /// Its receipt, without the bloom: hashing the logs into the bloom is
+    /// receipt building, done after execution ([`Self::receipt_envelope`]).
+    pub receipt: Receipt<Log>,
     /// Gas it used.
     pub gas_used: u64,
+}
+
+impl ExecutedTx {
+    /// The typed receipt with its logs bloom.
+    pub fn receipt_envelope(&self) -> ReceiptEnvelope {
+        let bloom = logs_bloom(self.receipt.logs.iter());
+        ReceiptEnvelope::from_typed(
+            self.tx.tx_type(),
+            ReceiptWithBloom::new(self.receipt.clone(), bloom),
+        )
+    }
 }
 
 /// Outcome of executing candidate transactions for one block.
@@ -141,15 +153,11 @@ pub fn execute_block(
         let gas_used = result.tx_gas_used();
         out.gas_used += gas_used;
         let success = result.is_success();
-        let logs: Vec<Log> = result.into_logs();
-        let bloom = logs_bloom(logs.iter());
         let receipt = Receipt {
             status: Eip658Value::Eip658(success),
             cumulative_gas_used: out.gas_used,
-            logs,
+            logs: result.into_logs(),
         };
-        let receipt =
-            ReceiptEnvelope::from_typed(tx.tx_type(), ReceiptWithBloom::new(receipt, bloom));
         out.included.push(ExecutedTx { tx, sender, receipt, gas_used });
     }
     Ok(out)

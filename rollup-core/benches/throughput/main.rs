@@ -95,7 +95,7 @@ fn main() {
                     100.0 * rate(f.node_block_secs) / bare
                 );
                 println!(
-                    "    state root (alloy-trie)          {:>10.2} ms/block over {} blocks, {} accounts",
+                    "    state root (alloy-trie) + receipts {:>8.2} ms/block over {} blocks, {} accounts",
                     1000.0 * f.state_root_secs / f.blocks.max(1) as f64,
                     f.blocks,
                     f.accounts

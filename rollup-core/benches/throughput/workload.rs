@@ -9,7 +9,7 @@ use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy::network::TxSignerSync;
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256, hex};
 use alloy::signers::local::{MnemonicBuilder, PrivateKeySigner};
-use alloy::sol_types::{SolCall, SolValue};
+use alloy::sol_types::{SolCall, SolType, sol_data};
 use metalayer_rollup::genesis::DEV_MNEMONIC;
 
 /// Chain id every node in the bench runs with.
@@ -106,7 +106,19 @@ impl Workload {
         let mut setup =
             vec![sign(&deployer, 0, TxKind::Create, 200_000, token_initcode().to_vec())];
         let mut mailbox_init = mailbox_bytecode(artifacts)?;
-        mailbox_init.extend((1u32, deployer.address()).abi_encode_params());
+        // Constructor: domain, owner, and no embedded validator set.
+        type MailboxArgs = (
+            sol_data::Uint<32>,
+            sol_data::Address,
+            sol_data::Array<sol_data::Address>,
+            sol_data::Uint<8>,
+        );
+        mailbox_init.extend(MailboxArgs::abi_encode_params(&(
+            1u32,
+            deployer.address(),
+            Vec::<Address>::new(),
+            0u8,
+        )));
         setup.push(sign(&deployer, 1, TxKind::Create, 8_000_000, mailbox_init));
         let init = initializeCall {
             newOwner: deployer.address(),

@@ -1,15 +1,26 @@
 //! Blocks, headers, fees and the basic read methods.
 
-use alloy::consensus::proofs::calculate_transaction_root;
-use alloy::consensus::{Transaction as _, TxEip1559, TxEip2930, TxEnvelope, TxLegacy};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use alloy::consensus::proofs::{calculate_receipt_root, calculate_transaction_root};
+use alloy::consensus::{
+    ReceiptEnvelope, Transaction as _, TxEip1559, TxEip2930, TxEnvelope, TxLegacy, TypedTransaction,
+};
 use alloy::eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
 use alloy::eips::{BlockId, BlockNumberOrTag};
 use alloy::network::TransactionBuilder;
-use alloy::primitives::{Address, TxKind, U256};
+use alloy::primitives::{Address, B256, Bloom, Bytes, TxKind, U256, logs_bloom};
 use alloy::providers::Provider;
 use alloy::rpc::types::TransactionRequest;
 
-use crate::common::{TestResult, dev_signer, provider, sign, start};
+use alloy::sol_types::SolCall;
+use metalayer_rollup::node::MiningMode;
+
+use crate::common::{
+    TestRecipient, TestResult, deploy_test_recipient, dev_signer, provider, sign, start,
+    start_with, wait_receipt,
+};
 
 #[tokio::test]
 async fn identity_and_dev_accounts() -> TestResult {
@@ -239,6 +250,64 @@ async fn genesis_file_with_predeploy_and_interval_mining() -> TestResult {
     std::fs::write(&bad, "{\"chainId\": \"seven\"}")?;
     let err = metalayer_rollup::genesis::Genesis::from_file(&bad).expect_err("bad genesis refused");
     assert!(err.to_string().contains("bad.json"), "the error names the file: {err}");
+    node.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn receipts_root_and_bloom_match_the_receipts_of_a_full_block() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let node = start_with(dir.path(), MiningMode::Interval(Duration::from_millis(500))).await;
+    let p = provider(&node, 0);
+    let signer = dev_signer(0);
+    let recipient = deploy_test_recipient(&p, signer.address()).await;
+    let chain_id = p.get_chain_id().await?;
+    let nonce = p.get_transaction_count(signer.address()).await?;
+    // Sent at once: most land in one block, whose receipts are built beside
+    // its state root (blocks of 16 or more transactions).
+    let mut hashes = Vec::new();
+    for i in 0..24u64 {
+        let call = TestRecipient::handleCall {
+            origin: 7,
+            sender: B256::repeat_byte(i as u8),
+            body: Bytes::from(vec![i as u8; 40]),
+        };
+        let tx = TypedTransaction::Eip1559(TxEip1559 {
+            chain_id,
+            nonce: nonce + i,
+            gas_limit: 300_000,
+            max_fee_per_gas: 100_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(recipient),
+            value: U256::ZERO,
+            input: call.abi_encode().into(),
+            access_list: Default::default(),
+        });
+        hashes.push(*p.send_raw_transaction(&sign(&signer, tx)).await?.tx_hash());
+    }
+    let mut blocks = BTreeSet::new();
+    for hash in &hashes {
+        let receipt = wait_receipt(&p, *hash).await?;
+        assert!(receipt.status());
+        blocks.insert(receipt.block_number.expect("mined"));
+    }
+    let mut largest = 0;
+    for n in blocks {
+        let block = p.get_block_by_number(n.into()).await?.expect("block exists");
+        let receipts = p.get_block_receipts(n.into()).await?.expect("receipts exist");
+        largest = largest.max(receipts.len());
+        let receipts: Vec<ReceiptEnvelope> =
+            receipts.into_iter().map(|r| r.inner.into_primitives_receipt()).collect();
+        let mut bloom = Bloom::ZERO;
+        for r in &receipts {
+            assert_eq!(r.logs().len(), 1, "each call logs ReceivedMessage");
+            assert_eq!(*r.logs_bloom(), logs_bloom(r.logs().iter()));
+            bloom.accrue_bloom(r.logs_bloom());
+        }
+        assert_eq!(block.header.receipts_root, calculate_receipt_root(&receipts), "block {n}");
+        assert_eq!(block.header.logs_bloom, bloom, "block {n}");
+    }
+    assert!(largest >= 16, "the burst filled a block of {largest} transactions only");
     node.stop().await;
     Ok(())
 }
