@@ -149,8 +149,11 @@ pub struct PendingOp {
 }
 
 impl PendingOp {
-    /// A fresh operation for `message`, due at once.
+    /// A fresh operation for `message`, due at once. Its attempt time is
+    /// now, not 0: the queue is ordered by attempt time, and a backlog of
+    /// fresh messages must not keep those retrying since earlier waiting.
     pub fn new(message: &Message) -> Self {
+        let now = now_ms();
         Self {
             id: message.id(),
             origin: message.origin,
@@ -159,7 +162,7 @@ impl PendingOp {
             message: Bytes::from(message.encode()),
             stage: Stage::Prepare,
             retries: 0,
-            next_attempt_ms: 0,
+            next_attempt_ms: now,
             reason: None,
             detail: None,
             metadata: None,
@@ -170,7 +173,7 @@ impl PendingOp {
             tx_hash: None,
             submitted_block: None,
             gas_used: 0,
-            created_ms: now_ms(),
+            created_ms: now,
         }
     }
 

@@ -317,7 +317,7 @@ mod tests {
     use alloy::primitives::Bytes;
     use metalayer_protocol::Message;
 
-    fn op(nonce: u32, destination: u32) -> PendingOp {
+    fn fresh(nonce: u32, destination: u32) -> PendingOp {
         PendingOp::new(&Message {
             version: 3,
             nonce,
@@ -327,6 +327,31 @@ mod tests {
             recipient: B256::repeat_byte(2),
             body: Bytes::from(vec![nonce as u8]),
         })
+    }
+
+    fn op(nonce: u32, destination: u32) -> PendingOp {
+        PendingOp { next_attempt_ms: 0, ..fresh(nonce, destination) }
+    }
+
+    #[test]
+    fn fresh_messages_do_not_overtake_earlier_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = QueueStore::open(dir.path()).unwrap();
+        // A message that failed once and is due again since a moment ago...
+        let mut retried = fresh(7, 2);
+        retried.retries = 1;
+        retried.next_attempt_ms = now_ms() - 5;
+        // ...and a backlog of fresh ones (lower nonces) loaded after it.
+        let backlog: Vec<_> = (0..3).map(|n| fresh(n, 2)).collect();
+        store.load(1, std::slice::from_ref(&retried), 8).unwrap();
+        store.load(1, &backlog, 8).unwrap();
+        let due: Vec<u32> = store
+            .due(2, Stage::Prepare, now_ms() + 1, 10)
+            .unwrap()
+            .iter()
+            .map(|o| o.nonce)
+            .collect();
+        assert_eq!(due, [7, 0, 1, 2]);
     }
 
     #[test]
