@@ -18,7 +18,11 @@
 //!    a bound: skip to confirm if `delivered`; drop if the recipient has no
 //!    code; gas policy pre-flight ([`gas_policy`]); metadata from the
 //!    recipient's ISM tree ([`metadata`]); `eth_estimateGas` of `process`;
-//!    the gas policy again with the estimate, which sets the gas limit.
+//!    the gas policy again with the estimate, which sets the gas limit. A
+//!    message its ISM would batch, under a policy that does not weigh the
+//!    estimate (`none`, `minimum`), is only simulated (`eth_call`, one
+//!    execution where an estimate runs several): its batch is estimated
+//!    whole, and if it is sent alone it is estimated then.
 //! 4. **Submit** ([`deliver`], [`sender`]): prepared messages whose ISM
 //!    takes `processBatch` (a MerkleRoot multisig ISM with `verifyBatch`)
 //!    are grouped by origin and ISM and sent as one batch per group, with
@@ -47,7 +51,8 @@
 //!
 //! - Queues are sled trees keyed by (destination, stage, next attempt,
 //!   origin, nonce), so "what is due" is a prefix scan; nothing is held in
-//!   memory beyond a pass.
+//!   memory beyond a pass. A fresh message's first attempt time is when it
+//!   was loaded, so a backlog of fresh messages does not starve retries.
 //! - After a restart, messages left in the submit queue go back to prepare,
 //!   which reads `delivered` first: a message sent just before a kill is
 //!   confirmed rather than sent again. The Mailbox refuses a second
@@ -88,37 +93,41 @@
 //! msg/s from the first dispatch sent to the last delivery seen mined;
 //! latency from a dispatch's send to the relayer seeing its delivery's
 //! receipt). Single runs on the shared 2-core machine, with other
-//! sessions' builds and benches running beside them (2026-11-27):
+//! sessions' builds and benches running beside them (2026-11-27), the
+//! figures of the last commit that changed them:
 //!
 //! | run | delivered/s | p50 | p99 |
 //! |---|---:|---:|---:|
-//! | 10 000 messages, batch on | 186 | 20.1 s | 25.5 s |
-//! | 10 000 messages, batch off | 136 | 33.8 s | 70.7 s |
+//! | 10 000 messages, batch on | 323 | 13.0 s | 19.8 s |
+//! | 10 000 messages, batch off | 164 | 33.1 s | 37.4 s |
 //!
-//! (`BENCH_PENDING=0 cargo bench -p metalayer-relayer --bench relay`,
-//! dispatches sent 8 at a time.) The default run, with the bench's earlier
-//! one-at-a-time dispatch sending, gave 128 msg/s (p50 2.6 s, p99 11.0 s)
-//! on and 105 msg/s (p50 19.3 s, p99 31.0 s) off: there the burst itself,
-//! not the relayer, set the pace. Its memory part: **218.3 MiB** RSS of the
-//! `metalayer-relayer` binary holding 100 256 pending messages
-//! (`BENCH_PENDING=100000`, no validator signing, so every message cycles
-//! through prepare).
+//! Batch on: `BENCH_PENDING=0 BENCH_BATCH=on cargo bench -p
+//! metalayer-relayer --bench relay`; batch off and memory:
+//! `BENCH_BATCH=off cargo bench -p metalayer-relayer --bench relay`
+//! (10 000 messages and 100 000 pending are the defaults). Memory:
+//! **229.9 MiB** RSS of the `metalayer-relayer` binary holding 100 350
+//! pending messages (no validator signing, so every message cycles
+//! through prepare). On the way there, batch on went 128 msg/s (the bench's own
+//! one-at-a-time dispatch sending set the pace) → 186 (dispatches sent 8 at
+//! a time) → 258 (batchable messages simulated, not estimated; p99 38.7 s)
+//! → 323 (fresh messages no longer sort ahead of due retries).
 //!
-//! Goals: RSS ≤ 256 MiB at 100 k pending is met (one run, 15 % margin).
-//! ≥ 2 000 msg/s with batches is missed by about 10x. p50 within the
-//! reorg wait plus two destination blocks (0.75 s here) is missed: with a
-//! 10 k burst the backlog waits in prepare, so latency is queueing time.
-//! Where the time goes, from the bench's queue lengths: with batches on,
-//! prepare is the bottleneck (about 900 messages per destination waiting
-//! in prepare while submit held at most 256): every message still costs
-//! a `delivered` read and an `eth_estimateGas` of its own `process` (ISM
-//! reads and the recipient's code are read once per pass), 16 in flight
-//! per destination. With batches off, submit is (about 1 000 waiting):
-//! at most a block's gas of single `process` transactions per round
-//! (each asks for its estimate plus 75 000), and a round waits for all its
-//! receipts before the next is built. The origins add their own cap: sending 5 000
-//! dispatches per chain took about 38 s in the last run (node admission
-//! on the shared CPU).
+//! Goals: RSS ≤ 256 MiB at 100 k pending is met (10 % margin; 218.3 MiB
+//! in an earlier run). ≥ 2 000 msg/s with batches is missed by about 6x. p50 within the reorg wait plus two
+//! destination blocks (0.75 s here) is missed: a 10 k burst arrives faster
+//! than it is relayed, so latency is mostly queueing. Where the time went,
+//! from the bench's queue lengths (printed every 10 s): with batches on,
+//! prepare was the bottleneck (about 900 messages per destination waiting
+//! in prepare while submit held at most 256) before batchable messages
+//! stopped being estimated one by one; each still costs a `delivered` read
+//! and a simulation, 16 in flight per destination. With batches off,
+//! submit is (about 1 000 waiting): at most a block's gas of single
+//! `process` transactions per round (each asks for its estimate plus
+//! 75 000), and a round waits for all its receipts before the next is
+//! built. The origins add their own cap: sending 5 000 dispatches per
+//! chain took about 28 s in the batch-off run (its first progress line
+//! came at 38 s; node admission on the shared CPU), so the bench's msg/s
+//! cannot much exceed 350 as it stands.
 //!
 //! The stall of batch-off runs at ≥ 1 000 messages (issue #6) was not the
 //! relayer's: batch off always ran second in the bench process, after the
@@ -136,12 +145,10 @@
 //!   lists; CCIP-read ISMs; Multicall3 batching for ISMs without
 //!   `verifyBatch`; aggregation sub-metadata is not dry-run with `verify`
 //!   before use (the `process` estimate catches a bad one).
-//! - The throughput and latency goals (see the figures above). The next
-//!   step, not tried: batchable messages skip their own `process`
-//!   estimate (the batch is estimated as a whole) for a plain `eth_call`;
-//!   rollup-core's `eth_estimateGas` runs the call 3 to about 15 times
-//!   (a binary search), and prepare was the bottleneck with batches on. Signature recovery speed
-//!   is the protocol crate's (libsecp256k1), not re-measured here.
+//! - The throughput and latency goals (see the figures above); the bench
+//!   must first dispatch faster (it is now near its own intake limit).
+//!   Signature recovery speed is the protocol crate's (libsecp256k1), not
+//!   re-measured here.
 //! - Rounds are not pipelined: the next round of a destination is built
 //!   only once every transaction of the current one is mined or given up
 //!   (each is recorded as soon as it is mined, though).
