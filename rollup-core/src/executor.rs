@@ -135,15 +135,21 @@ pub fn execute_block(
         .with_cfg(cfg_env(chain_id))
         .build_mainnet();
     let mut out = BlockExecution::default();
+    // Senders with a transaction left out of this block: their later nonces
+    // wait for the next block too (executed now, they would fail as "nonce
+    // too high" and be dropped from the pool, leaving a gap).
+    let mut held = alloy::primitives::map::AddressSet::default();
     for (tx, sender) in candidates {
         let hash = *tx.tx_hash();
-        if tx.gas_limit() > block.gas_limit.saturating_sub(out.gas_used) {
+        if held.contains(&sender) || tx.gas_limit() > block.gas_limit.saturating_sub(out.gas_used) {
+            held.insert(sender);
             out.deferred.push(hash);
             continue;
         }
         let result = match evm.transact_commit(tx_env(&tx, sender)) {
             Ok(r) => r,
             Err(EVMError::Transaction(e)) => {
+                held.insert(sender);
                 out.rejected.push((hash, e.to_string()));
                 continue;
             }

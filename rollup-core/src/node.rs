@@ -148,11 +148,16 @@ impl Node {
 
     /// Stops the miner thread (the store closes when the last handle drops).
     pub fn stop(&self) {
-        if let Some(tx) = lock(&self.miner).take() {
-            let _ = tx.send(MinerMsg::Stop);
-        }
+        self.request_stop();
         if let Some(handle) = lock(&self.miner_thread).take() {
             let _ = handle.join();
+        }
+    }
+
+    /// Tells the miner to stop after its current block, without waiting.
+    pub fn request_stop(&self) {
+        if let Some(tx) = lock(&self.miner).take() {
+            let _ = tx.send(MinerMsg::Stop);
         }
     }
 
@@ -488,9 +493,7 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        if let Some(tx) = lock(&self.miner).take() {
-            let _ = tx.send(MinerMsg::Stop);
-        }
+        self.request_stop();
     }
 }
 

@@ -48,7 +48,17 @@ impl RunningNode {
     /// once the returned node handle (if kept) is dropped.
     pub async fn stop(self) {
         let _ = self.handle.stop();
-        self.handle.stopped().await;
+        self.handle.clone().stopped().await;
         self.node.stop();
+    }
+}
+
+/// A node dropped without [`RunningNode::stop`] (a failed test, say) stops
+/// serving and mining rather than running on with its data directory
+/// possibly gone; it does not wait for the miner.
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        let _ = self.handle.stop();
+        self.node.request_stop();
     }
 }

@@ -311,3 +311,42 @@ async fn receipts_root_and_bloom_match_the_receipts_of_a_full_block() -> TestRes
     node.stop().await;
     Ok(())
 }
+
+#[test]
+fn a_sender_left_out_of_a_full_block_keeps_its_later_nonces_for_the_next() -> TestResult {
+    use alloy::eips::Decodable2718;
+    use metalayer_rollup::{chain::Chain, genesis::Genesis};
+
+    let dir = tempfile::tempdir()?;
+    let genesis = Genesis { gas_limit: 100_000, ..Genesis::default() };
+    let chain_id = genesis.chain_id;
+    let mut chain = Chain::open(dir.path(), genesis)?;
+    let transfer = |signer: u32, nonce: u64, gas_limit: u64| -> (TxEnvelope, Address) {
+        let s = dev_signer(signer);
+        let tx = TypedTransaction::Eip1559(TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit,
+            max_fee_per_gas: 100_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(dev_signer(9).address()),
+            value: U256::from(1),
+            input: Bytes::new(),
+            access_list: Default::default(),
+        });
+        let raw = sign(&s, tx);
+        (TxEnvelope::decode_2718(&mut raw.as_ref()).expect("decodes"), s.address())
+    };
+    // B uses 21k of the 100k; A's first (90k limit) no longer fits, so A's
+    // second must wait with it rather than fail on its nonce.
+    let (b, a0, a1) = (transfer(1, 0, 60_000), transfer(2, 0, 90_000), transfer(2, 1, 21_000));
+    let first = chain.mine(1, Bytes::new(), None, vec![b.clone(), a0.clone(), a1.clone()])?;
+    let hashes = |m: &metalayer_rollup::chain::MinedBlock| -> Vec<B256> {
+        m.block.txs.iter().map(|t| *t.tx_hash()).collect()
+    };
+    assert_eq!(hashes(&first), vec![*b.0.tx_hash()]);
+    assert!(first.rejected.is_empty(), "nothing refused: {:?}", first.rejected);
+    let second = chain.mine(2, Bytes::new(), None, vec![a0.clone(), a1.clone()])?;
+    assert_eq!(hashes(&second), vec![*a0.0.tx_hash(), *a1.0.tx_hash()]);
+    Ok(())
+}
