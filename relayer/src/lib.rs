@@ -105,15 +105,17 @@
 //! metalayer-relayer --bench relay`; batch off and memory:
 //! `BENCH_BATCH=off cargo bench -p metalayer-relayer --bench relay`
 //! (10 000 messages and 100 000 pending are the defaults). Memory:
-//! **229.9 MiB** RSS of the `metalayer-relayer` binary holding 100 350
+//! **129.1 MiB** RSS of the `metalayer-relayer` binary holding 100 512
 //! pending messages (no validator signing, so every message cycles
-//! through prepare). On the way there, batch on went 128 msg/s (the bench's own
+//! through prepare; `BENCH_MESSAGES=200 BENCH_BATCH=on cargo bench -p
+//! metalayer-relayer --bench relay`), with jemalloc
+//! ([`metalayer_agent::telemetry::JEMALLOC_CONF`]); 229.9 MiB with the
+//! system allocator. On the way there, batch on went 128 msg/s (the bench's own
 //! one-at-a-time dispatch sending set the pace) → 186 (dispatches sent 8 at
 //! a time) → 258 (batchable messages simulated, not estimated; p99 38.7 s)
 //! → 323 (fresh messages no longer sort ahead of due retries).
 //!
-//! Goals: RSS ≤ 256 MiB at 100 k pending is met (10 % margin; 218.3 MiB
-//! in an earlier run). ≥ 2 000 msg/s with batches is missed by about 6x. p50 within the reorg wait plus two
+//! Goals: RSS ≤ 256 MiB at 100 k pending is met (129.1 MiB). ≥ 2 000 msg/s with batches is missed by about 6x. p50 within the reorg wait plus two
 //! destination blocks (0.75 s here) is missed: a 10 k burst arrives faster
 //! than it is relayed, so latency is mostly queueing. Where the time went,
 //! from the bench's queue lengths (printed every 10 s): with batches on,

@@ -49,6 +49,13 @@ async fn run(cli: Cli) -> eyre::Result<()> {
     }
 }
 
+/// jemalloc, with [`metalayer_agent::telemetry::JEMALLOC_CONF`].
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[used]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: &[u8; 69] = metalayer_agent::telemetry::JEMALLOC_CONF;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
