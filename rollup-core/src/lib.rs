@@ -38,12 +38,16 @@
 //! - The pool lives in memory, as in anvil: pending transactions do not
 //!   survive a restart; mined ones always do.
 //!
-//! Execution against bare revm over an in-memory database, same signed
-//! transactions (`BENCH_ONLY=execution BENCH_TXS=4000 cargo bench -p
-//! metalayer-rollup --bench throughput`, 2 cores shared with other benches,
-//! three runs): the executor keeps 54–88% of bare revm on ERC-20-style
-//! transfers and 72–103% on `Mailbox.dispatch` (goal ≥ 50%, met); whole
-//! blocks (execution, roots, sled commit and flush) run at 15–22k tx/s.
+//! Speed (`BENCH_TXS=1000 cargo bench -p metalayer-rollup --bench
+//! throughput`, two runs on the 2-core machine, peers from `npm ci` in
+//! `benches/peers`): over HTTP with instant mining, 3,415–3,426 transfers/s
+//! and 2,990–3,510 dispatches/s, which is 3.0–3.7× anvil (1,135 / 936
+//! transfers/s, 509 / 485 dispatches/s; goal ≥ 1×) and 5.3–6.6× hardhat 2.x
+//! (519–611 tx/s; goal ≥ 5×). In-process on the same signed transactions,
+//! the executor keeps 66–70% of bare revm on ERC-20-style transfers and
+//! 84–88% on `Mailbox.dispatch` (goal ≥ 50%; 54–88% and 72–103% in runs
+//! beside other benches); whole blocks (execution, roots, sled commit and
+//! flush) run at about 27–29k tx/s.
 
 pub mod chain;
 pub mod config;
