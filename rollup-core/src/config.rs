@@ -46,7 +46,7 @@ impl FileConfig {
     }
 }
 
-/// Parses a block time: "0" or "instant", "<n>ms", "<n>s" or a plain number of seconds.
+/// Parses a block time: "0" or "instant", `"<n>ms"`, `"<n>s"` or a plain number of seconds.
 pub fn parse_block_time(text: &str) -> Result<MiningMode, NodeError> {
     let t = text.trim();
     let bad = || {
