@@ -21,10 +21,10 @@ use std::{
 use alloy::{
     consensus::{SignableTransaction, TxEip1559, TxEnvelope},
     eips::Encodable2718,
-    network::{EthereumWallet, TxSignerSync},
+    network::TxSignerSync,
     primitives::{B256, Bytes, TxKind, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::{MnemonicBuilder, PrivateKeySigner},
+    providers::{DynProvider, Provider},
+    signers::local::PrivateKeySigner,
     sol_types::SolCall,
 };
 use metalayer_contracts::{
@@ -34,18 +34,15 @@ use metalayer_contracts::{
 };
 use metalayer_protocol::{LocalSigner, Signer, address_to_bytes32};
 use metalayer_rollup::{
-    genesis::{DEV_MNEMONIC, Genesis},
+    genesis::Genesis,
     node::{MiningMode, NodeConfig},
     rpc::RpcLimits,
     service::RunningNode,
 };
+use metalayer_tests::{dev, dev_provider, start_node};
 
 const DOMAIN: u32 = 31337;
 const SENDERS: u32 = 8;
-
-fn dev(i: u32) -> PrivateKeySigner {
-    MnemonicBuilder::from_phrase(DEV_MNEMONIC).index(i).and_then(|b| b.build()).expect("dev key")
-}
 
 fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -182,16 +179,8 @@ async fn run(n: usize) -> Row {
         mining: MiningMode::Interval(Duration::from_millis(100)),
         pool_capacity: n + 1_000,
     };
-    let node = RunningNode::start(
-        config_node,
-        "127.0.0.1:0".parse().expect("loopback"),
-        RpcLimits::default(),
-    )
-    .await
-    .expect("node starts");
-    let url = node.http_url().parse().expect("url");
-    let provider =
-        ProviderBuilder::new().wallet(EthereumWallet::from(dev(0))).connect_http(url).erased();
+    let node = start_node(config_node, RpcLimits::default()).await;
+    let provider = dev_provider(&node);
     let validator = LocalSigner::from_bytes(&B256::repeat_byte(0x42)).expect("key").address();
     let core = deploy_core(
         provider.clone(),

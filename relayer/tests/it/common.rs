@@ -3,7 +3,6 @@
 //! talking JSON-RPC over loopback.
 
 use std::{
-    net::SocketAddr,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -12,10 +11,9 @@ use std::{
 use alloy::{
     eips::eip2718::Encodable2718,
     network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
-    primitives::{Address, B256, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    primitives::{B256, U256},
+    providers::{DynProvider, Provider},
     rpc::types::{Filter, TransactionRequest},
-    signers::local::{MnemonicBuilder, PrivateKeySigner},
     sol_types::{SolCall, SolEvent},
 };
 use async_trait::async_trait;
@@ -31,7 +29,7 @@ use metalayer_contracts::{
     deploy_core,
 };
 use metalayer_protocol::{
-    LocalSigner, Message, Signer, address_to_bytes32,
+    LocalSigner, Message, address_to_bytes32,
     signed::{Signed, SignedAnnouncement, SignedCheckpoint},
 };
 use metalayer_relayer::{
@@ -40,7 +38,7 @@ use metalayer_relayer::{
     settings::RelayerSettings,
 };
 use metalayer_rollup::{
-    genesis::{DEV_MNEMONIC, Genesis},
+    genesis::Genesis,
     node::{MiningMode, NodeConfig},
     rpc::RpcLimits,
     service::RunningNode,
@@ -58,18 +56,7 @@ pub(crate) const THRESHOLD: u8 = 3;
 /// A bound that only keeps a broken test from hanging.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(180);
 
-/// Dev account `i` of the nodes' mnemonic (funded at genesis on both).
-pub(crate) fn dev(i: u32) -> PrivateKeySigner {
-    MnemonicBuilder::from_phrase(DEV_MNEMONIC).index(i).and_then(|b| b.build()).expect("dev key")
-}
-
-pub(crate) fn validator_key(n: u8) -> B256 {
-    B256::repeat_byte(0x40 + n)
-}
-
-pub(crate) fn validator_address(n: u8) -> Address {
-    LocalSigner::from_bytes(&validator_key(n)).expect("key").address()
-}
+pub(crate) use metalayer_tests::{dev, validator_address, validator_key};
 
 /// One rollup with the core stack.
 pub(crate) struct Chain {
@@ -101,14 +88,9 @@ impl Chain {
             mining: MiningMode::Interval(Duration::from_millis(options.block_ms)),
             pool_capacity: 100_000,
         };
-        let listen: SocketAddr = "127.0.0.1:0".parse().expect("loopback");
-        let node =
-            RunningNode::start(config, listen, RpcLimits::default()).await.expect("node starts");
+        let node = metalayer_tests::start_node(config, RpcLimits::default()).await;
         let url = node.http_url();
-        let provider = ProviderBuilder::new()
-            .wallet(EthereumWallet::from(dev(0)))
-            .connect_http(url.parse().expect("url"))
-            .erased();
+        let provider = metalayer_tests::dev_provider(&node);
         let core = deploy_core(
             provider.clone(),
             &CoreConfig {
@@ -162,24 +144,8 @@ index = {{ from = {from}, chunk = 500 }}
 
     /// Dispatches `body` to `to`'s TestRecipient; returns the message.
     pub(crate) async fn dispatch(&self, to: &Self, body: &[u8]) -> Message {
-        let mailbox = Mailbox::new(self.core.mailbox, &self.provider);
-        let receipt = mailbox
-            .dispatch_2(to.domain, address_to_bytes32(to.core.test_recipient), body.to_vec().into())
-            .send()
-            .await
-            .expect("dispatch sent")
-            .get_receipt()
-            .await
-            .expect("dispatch mined");
-        assert!(receipt.status(), "dispatch reverted");
-        let log = receipt
-            .inner
-            .logs()
-            .iter()
-            .find(|l| l.topic0() == Some(&Mailbox::Dispatch::SIGNATURE_HASH))
-            .expect("Dispatch log");
-        let event = Mailbox::Dispatch::decode_log(&log.inner).expect("Dispatch decodes");
-        Message::decode(&event.data.message).expect("message decodes")
+        let (mailbox, recipient) = (self.core.mailbox, to.core.test_recipient);
+        metalayer_tests::dispatch(&self.provider, mailbox, to.domain, recipient, body).await
     }
 
     /// Pays the origin IGP for `gas` of delivery of `message`.

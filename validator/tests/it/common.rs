@@ -1,24 +1,21 @@
 //! The test network: a rollup-core node with the core contracts deployed, a
 //! validator configured against it, and helpers to dispatch and deliver.
 
-use std::{net::SocketAddr, path::Path, sync::Arc};
+use std::{path::Path, sync::Arc};
 
 use alloy::{
-    network::EthereumWallet,
     primitives::Address,
-    providers::{DynProvider, Provider, ProviderBuilder},
-    signers::local::{MnemonicBuilder, PrivateKeySigner},
-    sol_types::SolEvent,
+    providers::{DynProvider, Provider},
 };
 use metalayer_agent::{
     config::ConfigLoader,
     indexer::Step,
     storage::{CheckpointStorage, LocalStorage},
 };
-use metalayer_contracts::{CoreConfig, CoreDeployment, bindings::Mailbox, deploy_core};
-use metalayer_protocol::{B256, LocalSigner, Message, Signer, address_to_bytes32};
+use metalayer_contracts::{CoreConfig, CoreDeployment, deploy_core};
+use metalayer_protocol::{B256, LocalSigner, Message};
 use metalayer_rollup::{
-    genesis::{DEV_MNEMONIC, Genesis},
+    genesis::Genesis,
     node::{MiningMode, NodeConfig},
     rpc::RpcLimits,
     service::RunningNode,
@@ -29,15 +26,7 @@ use tempfile::TempDir;
 
 pub(crate) const DOMAIN: u32 = 31337;
 
-/// Dev account `i` of the node's mnemonic (funded at genesis).
-pub(crate) fn dev(i: u32) -> PrivateKeySigner {
-    MnemonicBuilder::from_phrase(DEV_MNEMONIC).index(i).and_then(|b| b.build()).expect("dev key")
-}
-
-/// A validator key that holds no funds.
-pub(crate) fn validator_key(n: u8) -> B256 {
-    B256::repeat_byte(0x40 + n)
-}
+pub(crate) use metalayer_tests::{dev, validator_address, validator_key};
 
 pub(crate) struct Net {
     pub(crate) node: RunningNode,
@@ -60,11 +49,8 @@ pub(crate) async fn net_with_limits(validators: Vec<Address>, limits: RpcLimits)
         mining: MiningMode::Instant,
         pool_capacity: 10_000,
     };
-    let listen: SocketAddr = "127.0.0.1:0".parse().expect("loopback");
-    let node = RunningNode::start(config, listen, limits).await.expect("node starts");
-    let url = node.http_url().parse().expect("url");
-    let provider =
-        ProviderBuilder::new().wallet(EthereumWallet::from(dev(0))).connect_http(url).erased();
+    let node = metalayer_tests::start_node(config, limits).await;
+    let provider = metalayer_tests::dev_provider(&node);
     let chain_id = provider.get_chain_id().await.expect("chain id");
     assert_eq!(chain_id, u64::from(DOMAIN), "the tests assume domain = chain id");
     let core = deploy_core(
@@ -87,24 +73,8 @@ pub(crate) async fn net_with_limits(validators: Vec<Address>, limits: RpcLimits)
 impl Net {
     /// Dispatches `body` to this chain's TestRecipient; returns the message.
     pub(crate) async fn dispatch(&self, body: &[u8]) -> Message {
-        let mailbox = Mailbox::new(self.core.mailbox, &self.provider);
-        let receipt = mailbox
-            .dispatch_2(DOMAIN, address_to_bytes32(self.core.test_recipient), body.to_vec().into())
-            .send()
-            .await
-            .expect("dispatch sent")
-            .get_receipt()
-            .await
-            .expect("dispatch mined");
-        assert!(receipt.status(), "dispatch reverted");
-        let log = receipt
-            .inner
-            .logs()
-            .iter()
-            .find(|l| l.topic0() == Some(&Mailbox::Dispatch::SIGNATURE_HASH))
-            .expect("Dispatch log");
-        let event = Mailbox::Dispatch::decode_log(&log.inner).expect("Dispatch decodes");
-        Message::decode(&event.data.message).expect("message decodes")
+        let c = &self.core;
+        metalayer_tests::dispatch(&self.provider, c.mailbox, DOMAIN, c.test_recipient, body).await
     }
 
     /// Mines `n` empty blocks.
@@ -202,11 +172,6 @@ pub(crate) async fn index_all(validator: &Validator) {
         }
     }
     panic!("the indexer never caught up");
-}
-
-/// The signer address of validator key `n`.
-pub(crate) fn validator_address(n: u8) -> Address {
-    LocalSigner::from_bytes(&validator_key(n)).expect("key").address()
 }
 
 /// Reads stored checkpoint `index`.
