@@ -65,9 +65,13 @@ async fn forged_signatures_are_ignored_and_counted() {
     let _gate = GATE.acquire().await.expect("gate");
     let mut net = Net::new(NetOptions { tampering: vec![1], ..NetOptions::default() }).await;
     net.start_validators(0..5).await;
-    let relayer = net.relayer("").await;
     let [a, b] = &net.chains;
     let messages = vec![a.dispatch(b, b"one").await, a.dispatch(b, b"two").await];
+    // Every validator, the forger too, has published before the relayer
+    // looks: three honest signatures alone would let it deliver before the
+    // forged one exists, and nothing would be counted.
+    net.wait_signed(0, 1).await;
+    let relayer = net.relayer("").await;
     assert_delivered_once(b, &messages).await;
     let bad = format!(r#"validator="{}""#, validator_address(1));
     assert!(
