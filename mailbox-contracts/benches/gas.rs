@@ -9,6 +9,8 @@
 #[allow(dead_code, unreachable_pub)]
 #[path = "../tests/it/harness.rs"]
 mod harness;
+/// The bench's chain runs without an inspector (a no-op inspector; see `harness`).
+type ChainInspector = revm::inspector::NoOpInspector;
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../tests/it/fixture.rs"]

@@ -8,8 +8,10 @@
 #[path = "../../tests/it/fixture.rs"]
 mod fixture;
 #[allow(dead_code, unreachable_pub)]
-#[path = "prof_harness.rs"]
+#[path = "../../tests/it/harness.rs"]
 mod harness;
+/// The profiled chain runs under the gas profiler (see `harness`).
+type ChainInspector = prof::Profiler;
 
 mod prof {
     use revm::interpreter::interpreter_types::{InputsTr, Jumps};
@@ -119,7 +121,7 @@ fn main() {
         let call = Mailbox::processCall { metadata: md.into(), message: message.encode().into() };
         let data: Bytes = call.abi_encode().into();
         let nz = data.iter().filter(|b| **b != 0).count();
-        let (r, p) = stack.chain.profile(stack.relayer, stack.mailbox, data.clone());
+        let (r, p) = stack.chain.inspect(stack.relayer, stack.mailbox, data.clone());
         let r = r.ok();
         if i < 2 {
             continue;

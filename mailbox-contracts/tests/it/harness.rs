@@ -54,7 +54,10 @@ pub(crate) fn describe_revert(output: &[u8]) -> String {
     revert_string(output).unwrap_or_else(|| format!("0x{}", alloy::hex::encode(output)))
 }
 
-type Evm = MainnetEvm<MainnetContext<CacheDB<EmptyDB>>>;
+/// Each crate that includes this file names the inspector its chain runs
+/// under, as `ChainInspector` at its root: a no-op one for the tests and the
+/// gas bench, the gas profiler for `examples/gas_profile`.
+type Evm = MainnetEvm<MainnetContext<CacheDB<EmptyDB>>, crate::ChainInspector>;
 
 /// One chain: a revm instance with an in-memory state that persists across transactions.
 pub(crate) struct Chain {
@@ -78,7 +81,7 @@ impl Chain {
                 b.gas_limit = 100_000_000;
             })
             .modify_cfg_chained(|c| c.disable_nonce_check = true)
-            .build_mainnet();
+            .build_mainnet_with_inspector(crate::ChainInspector::default());
         Self { evm }
     }
 
@@ -129,6 +132,24 @@ impl Chain {
             .transact_commit(Self::tx(from, TxKind::Call(to), data, value))
             .expect("the transaction is valid");
         Self::receipt(result)
+    }
+
+    /// Runs and commits a transaction under a fresh inspector and returns
+    /// the inspector with the receipt (the gas profiler's entry point).
+    #[allow(dead_code)]
+    pub(crate) fn inspect(
+        &mut self,
+        from: Address,
+        to: Address,
+        data: Bytes,
+    ) -> (Receipt, crate::ChainInspector) {
+        use revm::InspectCommitEvm;
+        self.evm.inspector = crate::ChainInspector::default();
+        let result = self
+            .evm
+            .inspect_tx_commit(Self::tx(from, TxKind::Call(to), data, U256::ZERO))
+            .expect("the transaction is valid");
+        (Self::receipt(result), std::mem::take(&mut self.evm.inspector))
     }
 
     /// Runs and commits a typed call.

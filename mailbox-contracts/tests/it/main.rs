@@ -12,3 +12,6 @@ mod hooks_and_factories;
 mod ism_rejections;
 mod periphery;
 mod vectors;
+
+/// The tests' chain runs without an inspector (a no-op inspector; see `harness`).
+type ChainInspector = revm::inspector::NoOpInspector;
