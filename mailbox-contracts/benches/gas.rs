@@ -18,7 +18,7 @@ mod fixture;
 
 use alloy::primitives::{Address, B256, Bytes};
 use alloy::sol_types::SolConstructor;
-use fixture::{DESTINATION, Origin, Stack, Validators, creation};
+use fixture::{Origin, Stack, Validators, creation, mailbox_creation};
 use harness::Chain;
 use metalayer_contracts::bindings::{Mailbox, MerkleTreeHook};
 use metalayer_contracts::metadata::BatchMultisigMetadata;
@@ -42,14 +42,7 @@ fn floor(t: usize) -> f64 {
 fn dispatch_mean(standalone_tree: bool) -> f64 {
     let mut chain = Chain::new();
     let owner = Address::repeat_byte(1);
-    let args = Mailbox::constructorCall {
-        domain: DESTINATION,
-        initialOwner: owner,
-        validators: vec![],
-        threshold: 0,
-    }
-    .abi_encode();
-    let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, &args));
+    let mailbox = chain.deploy(owner, mailbox_creation(owner, vec![], 0));
     let hook = if standalone_tree {
         let args = MerkleTreeHook::constructorCall { mailboxAddress: mailbox }.abi_encode();
         chain.deploy(owner, creation(&MerkleTreeHook::BYTECODE, &args))

@@ -3,10 +3,10 @@
 //! also run through the embedded one in `ism_rejections`.)
 
 use alloy::primitives::{Address, Bytes};
-use alloy::sol_types::{SolCall, SolConstructor, SolEvent};
+use alloy::sol_types::{SolCall, SolEvent};
 use metalayer_contracts::bindings::{Mailbox, StaticMessageIdMultisigIsm as IdIsm};
 
-use crate::fixture::{DESTINATION, Origin, Stack, Validators, creation};
+use crate::fixture::{Origin, Stack, Validators, mailbox_creation};
 use crate::harness::Chain;
 
 #[test]
@@ -117,14 +117,7 @@ fn every_validator_slot_of_the_embedded_list_is_read() {
 
 fn deploy_mailbox(chain: &mut Chain, validators: Vec<Address>, threshold: u8) -> Option<Address> {
     let owner = Address::repeat_byte(1);
-    let args = Mailbox::constructorCall {
-        domain: DESTINATION,
-        initialOwner: owner,
-        validators,
-        threshold,
-    }
-    .abi_encode();
-    let receipt = chain.try_deploy(owner, creation(&Mailbox::BYTECODE, &args));
+    let receipt = chain.try_deploy(owner, mailbox_creation(owner, validators, threshold));
     if receipt.success {
         receipt.created
     } else {

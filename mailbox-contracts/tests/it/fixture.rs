@@ -26,6 +26,18 @@ pub(crate) fn creation(code: &Bytes, args: &[u8]) -> Bytes {
     [code.as_ref(), args].concat().into()
 }
 
+/// Creation code of a Mailbox for [`DESTINATION`] owned by `owner`, embedding
+/// `validators` with `threshold` (none: empty and 0).
+pub(crate) fn mailbox_creation(owner: Address, validators: Vec<Address>, threshold: u8) -> Bytes {
+    let args = Mailbox::constructorCall {
+        domain: DESTINATION,
+        initialOwner: owner,
+        validators,
+        threshold,
+    };
+    creation(&Mailbox::BYTECODE, &args.abi_encode())
+}
+
 /// A validator set with its keys, in list order.
 pub(crate) struct Validators {
     /// Keys, in validator-list order.
@@ -193,13 +205,7 @@ impl Stack {
         let set = validators.addresses();
         let t = validators.threshold;
         // The Mailbox embeds the same set (its own ISM), but the static ISM is the default.
-        let args = Mailbox::constructorCall {
-            domain: DESTINATION,
-            initialOwner: owner,
-            validators: set.clone(),
-            threshold: t,
-        };
-        let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, &args.abi_encode()));
+        let mailbox = chain.deploy(owner, mailbox_creation(owner, set.clone(), t));
         let id_factory = chain.deploy(owner, StaticMessageIdMultisigIsmFactory::BYTECODE.clone());
         let message_id_ism = deploy_ism(&mut chain, owner, id_factory, &set, t);
         let root_factory =

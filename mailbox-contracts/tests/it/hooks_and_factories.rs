@@ -7,7 +7,7 @@ use metalayer_contracts::bindings::{
     StaticMessageIdMultisigIsmFactory as Factory, StorageGasOracle,
 };
 
-use crate::fixture::{DESTINATION, creation};
+use crate::fixture::{creation, mailbox_creation};
 use crate::harness::Chain;
 
 const REMOTE: u32 = 77;
@@ -16,14 +16,7 @@ const REMOTE: u32 = 77;
 fn required_hook_runs_first_and_the_default_hook_is_paid_the_rest() {
     let mut chain = Chain::new();
     let owner = Address::repeat_byte(1);
-    let args = Mailbox::constructorCall {
-        domain: DESTINATION,
-        initialOwner: owner,
-        validators: vec![],
-        threshold: 0,
-    }
-    .abi_encode();
-    let mailbox = chain.deploy(owner, creation(&Mailbox::BYTECODE, &args));
+    let mailbox = chain.deploy(owner, mailbox_creation(owner, vec![], 0));
     let tree_args = MerkleTreeHook::constructorCall { mailboxAddress: mailbox }.abi_encode();
     let tree = chain.deploy(owner, creation(&MerkleTreeHook::BYTECODE, &tree_args));
     let oracle_args = StorageGasOracle::constructorCall { initialOwner: owner }.abi_encode();
