@@ -227,19 +227,23 @@ impl Chain {
             (receipts, bloom, txs, roots)
         };
         let trie = &mut self.trie;
-        let (state_root, (receipts, bloom, txs, (transactions_root, receipts_root))) =
-            if exec.included.len() >= PARALLEL_RECEIPTS {
-                std::thread::scope(|s| {
-                    let receipts = s.spawn(build_receipts);
-                    trie.apply(&changes);
-                    let root = trie.root();
-                    receipts.join().map(|r| (root, r))
-                })
-                .map_err(|_| NodeError::Evm("building the block's receipts failed".into()))?
-            } else {
+        let built = if exec.included.len() >= PARALLEL_RECEIPTS {
+            std::thread::scope(|s| {
+                let receipts = s.spawn(build_receipts);
                 trie.apply(&changes);
-                (trie.root(), build_receipts())
-            };
+                let root = trie.root();
+                receipts.join().map(|r| (root, r))
+            })
+        } else {
+            trie.apply(&changes);
+            Ok((trie.root(), build_receipts()))
+        };
+        let Ok((state_root, (receipts, bloom, txs, (transactions_root, receipts_root)))) = built
+        else {
+            // The trie already holds the block's changes: rebuild it from disk.
+            self.trie = StateTrie::load(&self.store)?;
+            return Err(NodeError::Evm("building the block's receipts failed".into()));
+        };
         let state_root_secs = started.elapsed().as_secs_f64();
         let header = Header {
             parent_hash,

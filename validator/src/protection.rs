@@ -315,9 +315,15 @@ impl SigningProtection {
         let verdicts = (&self.signed, &self.pruned)
             .transaction(|(tx, pruned)| {
                 let mut verdicts = Vec::with_capacity(batch.len());
+                // A batch is one (origin, hook): its ranges are read once.
+                let mut ranges: Option<([u8; 36], PrunedRanges)> = None;
                 for checkpoint in batch {
                     let c = &checkpoint.checkpoint;
-                    let ranges = tx_pruned(pruned, &chain_key(c.origin, c.merkle_tree_hook))?;
+                    let chain = chain_key(c.origin, c.merkle_tree_hook);
+                    let ranges = match &mut ranges {
+                        Some((key, ranges)) if *key == chain => ranges,
+                        slot => &slot.insert((chain, tx_pruned(pruned, &chain)?)).1,
+                    };
                     if let Some((from, to)) = ranges.containing(c.index) {
                         return Err(ConflictableTransactionError::Abort(ProtectionError::Pruned {
                             origin: c.origin,
