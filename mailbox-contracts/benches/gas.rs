@@ -18,7 +18,7 @@ mod fixture;
 
 use alloy::primitives::{Address, B256, Bytes};
 use alloy::sol_types::SolConstructor;
-use fixture::{Origin, Stack, Validators, creation, mailbox_creation};
+use fixture::{MERKLE_ROOT, NO_MODULE, Origin, Stack, Validators, creation, mailbox_creation};
 use harness::Chain;
 use metalayer_contracts::bindings::{Mailbox, MerkleTreeHook};
 use metalayer_contracts::metadata::BatchMultisigMetadata;
@@ -42,7 +42,7 @@ fn floor(t: usize) -> f64 {
 fn dispatch_mean(standalone_tree: bool) -> f64 {
     let mut chain = Chain::new();
     let owner = Address::repeat_byte(1);
-    let mailbox = chain.deploy(owner, mailbox_creation(owner, vec![], 0));
+    let mailbox = chain.deploy(owner, mailbox_creation(owner, vec![], 0, NO_MODULE));
     let hook = if standalone_tree {
         let args = MerkleTreeHook::constructorCall { mailboxAddress: mailbox }.abi_encode();
         chain.deploy(owner, creation(&MerkleTreeHook::BYTECODE, &args))
@@ -77,6 +77,8 @@ enum Ism {
     Embedded,
     /// StaticMerkleRootMultisigIsm.
     MerkleRoot,
+    /// The Mailbox's embedded MerkleRoot ISM (verified in place).
+    EmbeddedMerkleRoot,
 }
 
 /// A destination stack for `n`-of-`t` with `ism` as its default ISM, and an origin with
@@ -88,13 +90,17 @@ fn setup(
     messages: usize,
 ) -> (Validators, Stack, Origin, Vec<metalayer_protocol::Message>) {
     let validators = Validators::new(n, t, 3);
-    let mut stack = Stack::new(&validators);
+    let mut stack = if ism == Ism::EmbeddedMerkleRoot {
+        Stack::with_embedded(&validators, MERKLE_ROOT)
+    } else {
+        Stack::new(&validators)
+    };
     match ism {
         Ism::MessageId => {}
-        Ism::Embedded => stack.use_embedded_ism(),
+        Ism::Embedded | Ism::EmbeddedMerkleRoot => stack.use_embedded_ism(),
         Ism::MerkleRoot => {
-            let call = Mailbox::setDefaultIsmCall { module: stack.merkle_root_ism };
-            stack.chain.send_call(stack.owner, stack.mailbox, &call).ok();
+            let module = stack.merkle_root_ism;
+            stack.set_default_ism(module);
         }
     }
     let mut origin = Origin::new();
@@ -115,9 +121,10 @@ fn process_message_id(n: usize, t: u8, ism: Ism) -> f64 {
     total as f64 / messages.len() as f64
 }
 
-/// Mean `process` gas over 20 messages with MerkleRoot metadata against the last checkpoint.
-fn process_merkle_root(n: usize, t: u8) -> f64 {
-    let (validators, mut stack, origin, messages) = setup(n, t, Ism::MerkleRoot, 20);
+/// Mean `process` gas over 20 messages with MerkleRoot metadata against the last checkpoint,
+/// through `ism` (the static or the embedded MerkleRoot ISM).
+fn process_merkle_root(n: usize, t: u8, ism: Ism) -> f64 {
+    let (validators, mut stack, origin, messages) = setup(n, t, ism, 20);
     let last = messages.len() as u32 - 1;
     let total: u64 = messages
         .iter()
@@ -132,9 +139,10 @@ fn process_merkle_root(n: usize, t: u8) -> f64 {
     total as f64 / messages.len() as f64
 }
 
-/// Gas per message of one `processBatch` of the last `k` of 200 messages, 3-of-5.
-fn batch_per_message(k: usize) -> f64 {
-    let (validators, mut stack, origin, messages) = setup(5, 3, Ism::MerkleRoot, 200);
+/// Gas per message of one `processBatch` of the last `k` of 200 messages, 3-of-5, through
+/// `ism` (the static or the embedded MerkleRoot ISM).
+fn batch_per_message(k: usize, ism: Ism) -> f64 {
+    let (validators, mut stack, origin, messages) = setup(5, 3, ism, 200);
     let signed = messages.len() as u32 - 1;
     let indices: Vec<u32> = (messages.len() - k..messages.len()).map(|i| i as u32).collect();
     let checkpoint = origin.checkpoint_at(signed);
@@ -184,21 +192,26 @@ fn rows() -> Vec<Row> {
             });
         }
     }
-    rows.push(Row {
-        name: "process MerkleRoot 3-of-5".into(),
-        gas: process_merkle_root(5, 3),
-        floor: Some(floor(3)),
-        hyperlane: Some(116_396.0),
-        goal: Some(0.8 * 116_396.0),
-    });
-    for k in [1, 16, 64] {
+    let merkle_root = [(Ism::MerkleRoot, "static ISM"), (Ism::EmbeddedMerkleRoot, "embedded ISM")];
+    for (ism, label) in merkle_root {
         rows.push(Row {
-            name: format!("batch 3-of-5, k = {k}, per message"),
-            gas: batch_per_message(k),
+            name: format!("process MerkleRoot 3-of-5, {label}"),
+            gas: process_merkle_root(5, 3, ism),
             floor: Some(floor(3)),
-            hyperlane: Some(86_056.0),
-            goal: (k == 64).then_some(12_000.0),
+            hyperlane: Some(116_396.0),
+            goal: Some(0.8 * 116_396.0),
         });
+    }
+    for (ism, label) in merkle_root {
+        for k in [1, 16, 64] {
+            rows.push(Row {
+                name: format!("batch 3-of-5, k = {k}, per message, {label}"),
+                gas: batch_per_message(k, ism),
+                floor: Some(floor(3)),
+                hyperlane: Some(86_056.0),
+                goal: (k == 64).then_some(12_000.0),
+            });
+        }
     }
     rows
 }

@@ -16,7 +16,7 @@ import {TypeCasts} from "./libs/TypeCasts.sol";
 /// @notice solc dispatches external functions by comparing the selector with each one in
 /// increasing order, about 22 gas a comparison. These functions are rarely or never called
 /// on-chain and their selectors sort below `process(bytes,bytes)` (0x7c39d130), so the
-/// Mailbox serves them from its fallback instead, and every delivery reaches `process` eight
+/// Mailbox serves them from its fallback instead, and every delivery reaches `process` nine
 /// comparisons sooner. `build.js` adds this interface's ABI to the Mailbox artifact, so the
 /// Mailbox's ABI is unchanged; the fallback accepts exactly these selectors (without value)
 /// and reverts on anything else, as a contract without a fallback would.
@@ -27,8 +27,9 @@ interface IMailboxFallback {
     function defaultHook() external view returns (address);
     /// @notice ISM used for recipients that do not name one.
     function defaultIsm() external view returns (IInterchainSecurityModule);
-    /// @notice Module type MESSAGE_ID_MULTISIG: the Mailbox's embedded ISM.
-    function moduleType() external pure returns (uint8);
+    /// @notice The embedded ISM's module type, chosen at construction: MERKLE_ROOT_MULTISIG
+    /// (4) or MESSAGE_ID_MULTISIG (5); UNUSED (0) when the Mailbox was built without a set.
+    function moduleType() external view returns (uint8);
     /// @notice Block in which message `id` was delivered (zero if not delivered).
     function processedAt(bytes32 id) external view returns (uint48);
     /// @notice Who delivered message `id` (zero if not delivered).
@@ -41,6 +42,13 @@ interface IMailboxFallback {
         external
         view
         returns (address[] memory validators, uint8 threshold);
+    /// @notice The embedded MerkleRoot ISM's batch check, as
+    /// `StaticMerkleRootMultisigIsm.verifyBatch` (same metadata, checks and errors); reverts
+    /// with `EmbeddedIsmNotMerkleRoot` when the embedded ISM is not of type 4.
+    function verifyBatch(bytes calldata metadata, uint32 origin, bytes32[] calldata ids)
+        external
+        view
+        returns (bool);
 }
 
 /// @title Mailbox: sends and delivers Hyperlane v3 messages
@@ -56,14 +64,17 @@ interface IMailboxFallback {
 ///    makes a dispatch cheaper than calling a separate MerkleTreeHook.
 /// 2. Batch delivery (`processBatch`): one threshold signature set over a checkpoint and one
 ///    Merkle multiproof deliver many messages from one origin in one transaction.
-/// 3. An embedded MessageId multisig ISM (module type 5). A validator set and threshold
-///    given to the constructor are kept in immutables; the Mailbox then answers `moduleType`,
-///    `validatorsAndThreshold` and `verify` exactly as a `StaticMessageIdMultisigIsm` for the
-///    same set would (same metadata, same digest, same checks, same errors). When the ISM
-///    that `recipientIsm` names is this Mailbox (set it as the default ISM, or a recipient
-///    names it), `process` verifies in place, which saves a cold account access, a call and
-///    a second hashing of the message. A Mailbox built without a set rejects everything
-///    through its `verify` and refuses itself as the default ISM.
+/// 3. An embedded multisig ISM, MessageId (module type 5) or MerkleRoot (module type 4), as
+///    the deployer chooses. A validator set, threshold and module type given to the
+///    constructor are kept in immutables; the Mailbox then answers `moduleType`,
+///    `validatorsAndThreshold` and `verify` (and, as type 4, `verifyBatch`) exactly as a
+///    `StaticMessageIdMultisigIsm` or `StaticMerkleRootMultisigIsm` for the same set would
+///    (same metadata, same digest, same checks, same errors: both run the same
+///    `MultisigLib` function). When the ISM that `recipientIsm` names is this Mailbox (set
+///    it as the default ISM, or a recipient names it), `process` verifies in place, which
+///    saves a cold account access, a call and a second hashing of the message; as type 4,
+///    `processBatch` verifies in place too. A Mailbox built without a set (module type 0)
+///    rejects everything through its `verify` and refuses itself as the default ISM.
 ///
 /// A zero required hook means "no required hook" (the call is skipped).
 ///
@@ -72,7 +83,8 @@ interface IMailboxFallback {
 /// its message id (keccak256 of the whole message), kept at storage slot `id`, and reverts
 /// if it is already set. Each delivery sets its record before the ISM's state-changing `verify` and
 /// before the recipient's `handle` run (the ISM lookup and `verifyBatch` before it are static
-/// calls). Hence, within a transaction, any later delivery of the same id, whether re-entrant
+/// calls, or, for the embedded ISM, view code run in place; the embedded `verify` is view
+/// code too). Hence, within a transaction, any later delivery of the same id, whether re-entrant
 /// from a `handle`, a later item of the same batch, or the other path, finds the record and
 /// reverts; across transactions the record persists; and a reverted delivery rolls its record
 /// back together with its effects. So each message id is delivered at most once across both
@@ -90,7 +102,9 @@ interface IMailboxFallback {
 ///
 /// Batch security. `processBatch` accepts a message only if its recipient's ISM, as
 /// `recipientIsm` reports it, is the ISM that verified the batch, so no message is ever held
-/// to a weaker ISM than `process` would apply.
+/// to a weaker ISM than `process` would apply. When that ISM is this Mailbox, the batch is
+/// verified in place by the embedded MerkleRoot ISM (the same check its `verifyBatch`
+/// answers), and an embedded MessageId ISM, which cannot verify batches, refuses it.
 contract Mailbox is Owned, IPostDispatchHook {
     using MessageLib for bytes;
     using TypeCasts for address;
@@ -134,6 +148,11 @@ contract Mailbox is Owned, IPostDispatchHook {
     error BatchIsmMismatch(uint256 index, address ism);
     /// @notice The embedded validator set is malformed (see the constructor).
     error InvalidValidatorSet();
+    /// @notice The embedded module type is not 4 (MerkleRoot) or 5 (MessageId) for a
+    /// validator set, or not 0 without one.
+    error InvalidEmbeddedModuleType(uint8 moduleType);
+    /// @notice A batch was to be verified by the embedded ISM, which is not a MerkleRoot ISM.
+    error EmbeddedIsmNotMerkleRoot();
 
     /// @notice Most validators the embedded ISM can hold (16 words of 20-byte addresses).
     uint256 public constant MAX_EMBEDDED_VALIDATORS = 25;
@@ -147,6 +166,10 @@ contract Mailbox is Owned, IPostDispatchHook {
     // Embedded ISM: threshold | count << 8, and the validators packed 20 bytes each into
     // 16 words (zero past the last validator).
     uint256 private immutable ismSize;
+    // Embedded ISM module type: MERKLE_ROOT, MESSAGE_ID, or 0 without a set.
+    uint8 private immutable ismType;
+    uint8 private constant MERKLE_ROOT = uint8(IInterchainSecurityModule.Types.MERKLE_ROOT_MULTISIG);
+    uint8 private constant MESSAGE_ID = uint8(IInterchainSecurityModule.Types.MESSAGE_ID_MULTISIG);
     bytes32 private immutable ismW0;
     bytes32 private immutable ismW1;
     bytes32 private immutable ismW2;
@@ -190,9 +213,16 @@ contract Mailbox is Owned, IPostDispatchHook {
     /// ISM); at most MAX_EMBEDDED_VALIDATORS, none zero, none twice.
     /// @param threshold The embedded ISM's threshold: within 1..=validators, or 0 when
     /// `validators` is empty.
-    constructor(uint32 domain, address initialOwner, address[] memory validators, uint8 threshold)
-        Owned(initialOwner)
-    {
+    /// @param embeddedModuleType The embedded ISM's module type: 5 (MessageId metadata, as
+    /// `StaticMessageIdMultisigIsm`) or 4 (MerkleRoot metadata, as
+    /// `StaticMerkleRootMultisigIsm`); 0 when `validators` is empty.
+    constructor(
+        uint32 domain,
+        address initialOwner,
+        address[] memory validators,
+        uint8 threshold,
+        uint8 embeddedModuleType
+    ) Owned(initialOwner) {
         localDomain = domain;
         deployedBlock = block.number;
         deployer = msg.sender;
@@ -211,7 +241,13 @@ contract Mailbox is Owned, IPostDispatchHook {
                 mstore(add(add(packed, 0x20), mul(i, 20)), shl(96, v))
             }
         }
+        if (
+            n == 0
+                ? embeddedModuleType != 0
+                : embeddedModuleType != MERKLE_ROOT && embeddedModuleType != MESSAGE_ID
+        ) revert InvalidEmbeddedModuleType(embeddedModuleType);
         ismSize = uint256(threshold) | (n << 8);
+        ismType = embeddedModuleType;
         ismW0 = _word(packed, 0);
         ismW1 = _word(packed, 1);
         ismW2 = _word(packed, 2);
@@ -467,7 +503,11 @@ contract Mailbox is Owned, IPostDispatchHook {
         require(!seen, "Mailbox: already delivered");
         if (ism == uint256(uint160(address(this)))) {
             (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
-            MultisigLib.verifyMessageId(metadata, originDomain, id, ptr, n, t);
+            if (ismType == MERKLE_ROOT) {
+                MultisigLib.verifyMerkleRoot(metadata, originDomain, id, ptr, n, t);
+            } else {
+                MultisigLib.verifyMessageId(metadata, originDomain, id, ptr, n, t);
+            }
         } else {
             _verifyForwarding(address(uint160(ism)), metadata);
         }
@@ -520,7 +560,8 @@ contract Mailbox is Owned, IPostDispatchHook {
 
     /// @notice Delivers several messages from one origin under one batch proof.
     /// @dev Every message must name the same origin and use, through `recipientIsm`, the same
-    /// ISM as the first; that ISM must implement `verifyBatch`. Each message goes through the
+    /// ISM as the first; that ISM must implement `verifyBatch`, or be this Mailbox with an
+    /// embedded MerkleRoot ISM (verified in place). Each message goes through the
     /// same checks and the same delivery record as `process`; any failure (including a
     /// message already delivered, or a recipient that reverts) reverts the whole batch.
     /// @param metadata The batch metadata for the ISM.
@@ -537,10 +578,14 @@ contract Mailbox is Owned, IPostDispatchHook {
             ids[i] = id;
         }
         IInterchainSecurityModule ism = recipientIsm(firstRecipient);
-        require(
-            IBatchInterchainSecurityModule(address(ism)).verifyBatch(metadata, origin, ids),
-            "Mailbox: ISM verification failed"
-        );
+        if (address(ism) == address(this)) {
+            _verifyBatchEmbedded(metadata, origin, ids);
+        } else {
+            require(
+                IBatchInterchainSecurityModule(address(ism)).verifyBatch(metadata, origin, ids),
+                "Mailbox: ISM verification failed"
+            );
+        }
         address lastRecipient = firstRecipient;
         for (uint256 i = 0; i < n; ++i) {
             bytes calldata message = messages[i];
@@ -650,9 +695,7 @@ contract Mailbox is Owned, IPostDispatchHook {
         if (selector == IMailboxFallback.count.selector) return abi.encode(treeCount);
         if (selector == IMailboxFallback.defaultHook.selector) return abi.encode(defaultHook);
         if (selector == IMailboxFallback.defaultIsm.selector) return abi.encode(defaultIsm);
-        if (selector == IMailboxFallback.moduleType.selector) {
-            return abi.encode(uint8(IInterchainSecurityModule.Types.MESSAGE_ID_MULTISIG));
-        }
+        if (selector == IMailboxFallback.moduleType.selector) return abi.encode(ismType);
         if (selector == IMailboxFallback.processedAt.selector) {
             bytes32 id = abi.decode(input[4:], (bytes32));
             return abi.encode(uint48(_deliveryRecord(id) >> 160));
@@ -671,24 +714,53 @@ contract Mailbox is Owned, IPostDispatchHook {
             (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
             return abi.encode(MultisigLib.toArray(ptr, n), uint8(t));
         }
+        if (selector == IMailboxFallback.verifyBatch.selector) {
+            // The decoder validates the whole encoding; the metadata is then taken from
+            // calldata (where `MultisigLib` reads it) at the offset it checked.
+            (, uint32 origin, bytes32[] memory ids) = abi.decode(input[4:], (bytes, uint32, bytes32[]));
+            bytes calldata metadata;
+            assembly ("memory-safe") {
+                let p := add(input.offset, add(4, calldataload(add(input.offset, 4))))
+                metadata.offset := add(p, 0x20)
+                metadata.length := calldataload(p)
+            }
+            _verifyBatchEmbedded(metadata, origin, ids);
+            return abi.encode(true);
+        }
         revert();
     }
 
     // ---------------------------------------------------------------- embedded ISM
 
-    /// @notice The embedded ISM's check, as `StaticMessageIdMultisigIsm.verify` (SPEC 5.2):
-    /// metadata = merkleTreeHook (32) || root (32) || index (4) || signatures (65 each).
+    /// @notice The embedded ISM's check: as type 5, `StaticMessageIdMultisigIsm.verify`
+    /// (SPEC 5.2: merkleTreeHook (32) || root (32) || index (4) || signatures (65 each)); as
+    /// type 4, `StaticMerkleRootMultisigIsm.verify` (SPEC 5.3: merkleTreeHook (32) ||
+    /// messageIndex (4) || signedMessageId (32) || proof (32 x 32) || signedIndex (4) ||
+    /// signatures). Without a set (type 0) it rejects everything (`NoValidatorSet`, after the
+    /// MessageId layout's length check).
     function verify(bytes calldata metadata, bytes calldata message) external view returns (bool) {
+        bool merkleRoot = ismType == MERKLE_ROOT;
+        uint256 minimum = merkleRoot ? MultisigLib.MERKLE_ROOT_SIGNATURES_OFFSET : 68;
+        if (metadata.length < minimum) revert MultisigLib.MetadataTooShort(metadata.length, minimum);
         message.checkLength();
-        _verifyEmbedded(metadata, message.origin(), message.id());
+        (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
+        if (merkleRoot) {
+            MultisigLib.verifyMerkleRoot(metadata, message.origin(), message.id(), ptr, n, t);
+        } else {
+            MultisigLib.verifyMessageId(metadata, message.origin(), message.id(), ptr, n, t);
+        }
         return true;
     }
 
-    /// @dev Reverts unless `metadata` carries a threshold of embedded-set signatures over
-    /// the checkpoint (origin, hook, root, index, id) with a non-empty root.
-    function _verifyEmbedded(bytes calldata metadata, uint32 origin, bytes32 id) private view {
+    /// @dev The embedded MerkleRoot ISM's batch check (`verifyBatch`); refuses when the
+    /// embedded ISM is of another type.
+    function _verifyBatchEmbedded(bytes calldata metadata, uint32 origin, bytes32[] memory ids)
+        private
+        view
+    {
+        if (ismType != MERKLE_ROOT) revert EmbeddedIsmNotMerkleRoot();
         (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
-        MultisigLib.verifyMessageId(metadata, origin, id, ptr, n, t);
+        MultisigLib.verifyMerkleRootBatch(metadata, origin, ids, ptr, n, t);
     }
 
     /// @dev Writes the embedded validators into fresh memory (only the words they fill).

@@ -9,9 +9,11 @@
 //! multisig ISM; it has no required hook. Gas is paid to the IGP with `payForGas` after
 //! dispatching.
 //!
-//! The Mailbox also embeds the validator set as its own MessageId ISM when the set has at
-//! most `MAX_EMBEDDED_VALIDATORS` (25) validators; [`DefaultIsm::Embedded`] makes that the
-//! default ISM (the cheapest `process`).
+//! The Mailbox also embeds the validator set as its own multisig ISM when the set has at
+//! most `MAX_EMBEDDED_VALIDATORS` (25) validators: a MessageId ISM (module type 5), or a
+//! MerkleRoot ISM (module type 4) for [`DefaultIsm::EmbeddedMerkleRoot`].
+//! [`DefaultIsm::Embedded`] and [`DefaultIsm::EmbeddedMerkleRoot`] make it the default ISM
+//! (the cheapest `process` for each metadata layout).
 
 use alloy::network::{Network, ReceiptResponse};
 use alloy::primitives::{Address, aliases::U96};
@@ -69,10 +71,26 @@ pub enum DefaultIsm {
     /// `MessageId`, verified inside `process` without an external call). Needs at most
     /// [`MAX_EMBEDDED_VALIDATORS`] validators.
     Embedded,
+    /// The Mailbox's embedded MerkleRoot multisig ISM (same metadata and checks as
+    /// `MerkleRoot`, verified inside `process` and `processBatch` without an external call).
+    /// Needs at most [`MAX_EMBEDDED_VALIDATORS`] validators.
+    EmbeddedMerkleRoot,
+}
+
+impl DefaultIsm {
+    /// Whether this is one of the Mailbox's embedded ISMs.
+    pub fn is_embedded(self) -> bool {
+        matches!(self, Self::Embedded | Self::EmbeddedMerkleRoot)
+    }
 }
 
 /// Most validators the Mailbox's embedded ISM holds (`Mailbox.MAX_EMBEDDED_VALIDATORS`).
 pub const MAX_EMBEDDED_VALIDATORS: usize = 25;
+
+/// Module type of a MerkleRoot multisig ISM (`embeddedModuleType` of the Mailbox).
+pub const MERKLE_ROOT_MODULE_TYPE: u8 = 4;
+/// Module type of a MessageId multisig ISM (`embeddedModuleType` of the Mailbox).
+pub const MESSAGE_ID_MODULE_TYPE: u8 = 5;
 
 /// Gas price data and overhead for one remote domain, for the IGP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +150,7 @@ pub struct CoreDeployment {
     /// StaticMerkleRootMultisigIsm for the configured validators.
     pub merkle_root_ism: Address,
     /// The Mailbox's default ISM (one of the two above, or the Mailbox itself for
-    /// [`DefaultIsm::Embedded`]).
+    /// [`DefaultIsm::Embedded`] and [`DefaultIsm::EmbeddedMerkleRoot`]).
     pub default_ism: Address,
     /// A TestRecipient.
     pub test_recipient: Address,
@@ -153,18 +171,26 @@ where
     // The Mailbox goes first: its receipt names the sending account, which owns the
     // oracle and the IGP until they are configured and handed to `config.owner`.
     let step = "deploy Mailbox";
-    // Embed the set when it fits; larger sets leave the Mailbox without an embedded ISM.
-    let (embedded, embedded_threshold) = if config.validators.len() <= MAX_EMBEDDED_VALIDATORS {
-        (config.validators.clone(), config.threshold)
-    } else {
-        (vec![], 0)
-    };
+    // Embed the set when it fits (as a MerkleRoot ISM when that is to be the default, else as
+    // a MessageId ISM); larger sets leave the Mailbox without an embedded ISM.
+    let (embedded, embedded_threshold, embedded_type) =
+        if config.validators.len() <= MAX_EMBEDDED_VALIDATORS {
+            let module_type = if config.default_ism == DefaultIsm::EmbeddedMerkleRoot {
+                MERKLE_ROOT_MODULE_TYPE
+            } else {
+                MESSAGE_ID_MODULE_TYPE
+            };
+            (config.validators.clone(), config.threshold, module_type)
+        } else {
+            (vec![], 0, 0)
+        };
     let receipt = Mailbox::deploy_builder(
         provider.clone(),
         config.local_domain,
         config.owner,
         embedded,
         embedded_threshold,
+        embedded_type,
     )
     .send()
     .await
@@ -218,7 +244,7 @@ where
     let default_ism = match config.default_ism {
         DefaultIsm::MessageId => message_id_ism,
         DefaultIsm::MerkleRoot => merkle_root_ism,
-        DefaultIsm::Embedded => *mailbox.address(),
+        DefaultIsm::Embedded | DefaultIsm::EmbeddedMerkleRoot => *mailbox.address(),
     };
     let init = mailbox.initialize(config.owner, default_ism, *mailbox.address(), Address::ZERO);
     confirm("initialize Mailbox", init.send().await).await?;
@@ -253,7 +279,7 @@ fn check(config: &CoreConfig) -> Result<(), DeployError> {
     if config.threshold == 0 || usize::from(config.threshold) > n {
         return Err(DeployError::Config("threshold must be within 1..=validators"));
     }
-    if config.default_ism == DefaultIsm::Embedded && n > MAX_EMBEDDED_VALIDATORS {
+    if config.default_ism.is_embedded() && n > MAX_EMBEDDED_VALIDATORS {
         return Err(DeployError::Config("the embedded ISM holds at most 25 validators"));
     }
     let mut seen = std::collections::HashSet::new();

@@ -108,6 +108,6 @@ pub mod deploy;
 pub mod metadata;
 
 pub use deploy::{
-    CoreConfig, CoreDeployment, DefaultIsm, DeployError, MAX_EMBEDDED_VALIDATORS, RemoteGasConfig,
-    deploy_core,
+    CoreConfig, CoreDeployment, DefaultIsm, DeployError, MAX_EMBEDDED_VALIDATORS,
+    MERKLE_ROOT_MODULE_TYPE, MESSAGE_ID_MODULE_TYPE, RemoteGasConfig, deploy_core,
 };

@@ -1,9 +1,10 @@
 //! Gas profile of one `process`: gas per contract and opcode, frame totals, and with
 //! `TRACE=1` every step written to /tmp/trace.txt (depth, pc, opcode, gas left).
 //!
-//! `cargo run --release -p metalayer-contracts --example gas_profile -- N T [root|embedded]`
+//! `cargo run --release -p metalayer-contracts --example gas_profile -- N T [root|embedded|embedded_root]`
 //! profiles the third delivery of a stack with N validators and threshold T whose default
-//! ISM is the static MessageId one, the MerkleRoot one (`root`) or the embedded one.
+//! ISM is the static MessageId one, the static MerkleRoot one (`root`), the embedded
+//! MessageId one (`embedded`) or the embedded MerkleRoot one (`embedded_root`).
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../tests/it/fixture.rs"]
 mod fixture;
@@ -98,11 +99,17 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).map_or(5, |s| s.parse().unwrap());
     let t: u8 = args.get(2).map_or(3, |s| s.parse().unwrap());
-    let root = args.get(3).is_some_and(|s| s == "root");
-    let embedded = args.get(3).is_some_and(|s| s == "embedded");
+    let mode = args.get(3).map_or("", String::as_str);
+    let embedded_root = mode == "embedded_root";
+    let root = mode == "root" || embedded_root;
+    let embedded = mode == "embedded" || embedded_root;
     let validators = Validators::new(n, t, 3);
-    let mut stack = Stack::new(&validators);
-    if root {
+    let mut stack = if embedded_root {
+        Stack::with_embedded(&validators, fixture::MERKLE_ROOT)
+    } else {
+        Stack::new(&validators)
+    };
+    if root && !embedded {
         let call = Mailbox::setDefaultIsmCall { module: stack.merkle_root_ism };
         stack.chain.send_call(stack.owner, stack.mailbox, &call).ok();
     }

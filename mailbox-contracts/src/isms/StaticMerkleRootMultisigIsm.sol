@@ -2,10 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {IBatchInterchainSecurityModule} from "../interfaces/IInterchainSecurityModule.sol";
-import {CheckpointLib} from "../libs/CheckpointLib.sol";
-import {MerkleLib} from "../libs/MerkleLib.sol";
 import {MessageLib} from "../libs/MessageLib.sol";
-import {MultiProofLib} from "../libs/MultiProofLib.sol";
 import {MultisigLib} from "../libs/MultisigLib.sol";
 import {StaticMultisigIsm} from "./StaticMultisigIsm.sol";
 
@@ -20,11 +17,11 @@ import {StaticMultisigIsm} from "./StaticMultisigIsm.sol";
 /// `MultiProofLib`) || signatures. The multiproof is checked against the tree of
 /// `signedIndex + 1` leaves, so every leaf index must be at most `signedIndex`: the signed root
 /// commits to nothing after it.
+///
+/// Both checks are `MultisigLib.verifyMerkleRoot` / `verifyMerkleRootBatch`, which the
+/// Mailbox's embedded MerkleRoot ISM runs too.
 contract StaticMerkleRootMultisigIsm is StaticMultisigIsm, IBatchInterchainSecurityModule {
     using MessageLib for bytes;
-
-    uint256 private constant SIGNATURES_OFFSET = 1096;
-    uint256 private constant BATCH_HEADER = 72;
 
     /// @notice Module type MERKLE_ROOT_MULTISIG.
     function moduleType() external pure returns (uint8) {
@@ -33,23 +30,12 @@ contract StaticMerkleRootMultisigIsm is StaticMultisigIsm, IBatchInterchainSecur
 
     /// @notice Verifies the message's proof against a root signed by a threshold of validators.
     function verify(bytes calldata metadata, bytes calldata message) external view returns (bool) {
-        if (metadata.length < SIGNATURES_OFFSET) {
-            revert MultisigLib.MetadataTooShort(metadata.length, SIGNATURES_OFFSET);
+        if (metadata.length < MultisigLib.MERKLE_ROOT_SIGNATURES_OFFSET) {
+            revert MultisigLib.MetadataTooShort(metadata.length, MultisigLib.MERKLE_ROOT_SIGNATURES_OFFSET);
         }
         message.checkLength();
-        uint32 messageIndex = uint32(bytes4(metadata[32:36]));
-        uint32 signedIndex = uint32(bytes4(metadata[1092:1096]));
-        require(messageIndex <= signedIndex, "Invalid merkle index metadata");
-        bytes32[32] calldata proof;
-        assembly ("memory-safe") {
-            proof := add(metadata.offset, 68)
-        }
-        bytes32 root = MerkleLib.branchRoot(message.id(), proof, messageIndex);
-        MultisigLib.checkRoot(root);
-        bytes32 digest = CheckpointLib.digest(
-            message.origin(), bytes32(metadata[0:32]), root, signedIndex, bytes32(metadata[36:68])
-        );
-        _verifySignatures(digest, metadata[SIGNATURES_OFFSET:]);
+        (uint256 ptr, uint256 n, uint256 t) = _loadValidators();
+        MultisigLib.verifyMerkleRoot(metadata, message.origin(), message.id(), ptr, n, t);
         return true;
     }
 
@@ -59,16 +45,8 @@ contract StaticMerkleRootMultisigIsm is StaticMultisigIsm, IBatchInterchainSecur
         view
         returns (bool)
     {
-        if (metadata.length < BATCH_HEADER) revert MultisigLib.MetadataTooShort(metadata.length, BATCH_HEADER);
-        uint32 signedIndex = uint32(bytes4(metadata[32:36]));
-        uint256 proofEnd = BATCH_HEADER + uint32(bytes4(metadata[68:72]));
-        if (metadata.length < proofEnd) revert MultisigLib.MetadataTooShort(metadata.length, proofEnd);
-        bytes32 root = MultiProofLib.root(ids, metadata[BATCH_HEADER:proofEnd], uint256(signedIndex) + 1);
-        MultisigLib.checkRoot(root);
-        bytes32 digest = CheckpointLib.digest(
-            origin, bytes32(metadata[0:32]), root, signedIndex, bytes32(metadata[36:68])
-        );
-        _verifySignatures(digest, metadata[proofEnd:]);
+        (uint256 ptr, uint256 n, uint256 t) = _loadValidators();
+        MultisigLib.verifyMerkleRootBatch(metadata, origin, ids, ptr, n, t);
         return true;
     }
 }

@@ -17,8 +17,9 @@ library MultiProofLib {
     /// @notice Leaf indexes are not strictly ascending.
     error LeafIndexesNotAscending(uint256 position);
 
-    /// @notice Root of the tree of `count` leaves implied by `leaves` and `proof`.
-    function root(bytes32[] calldata leaves, bytes calldata proof, uint256 count)
+    /// @notice Root of the tree of `count` leaves implied by `leaves` and `proof`. The leaves
+    /// are read from memory (`leaves` is not modified): the Mailbox computes them there.
+    function root(bytes32[] memory leaves, bytes calldata proof, uint256 count)
         internal
         pure
         returns (bytes32 out)
@@ -97,7 +98,7 @@ library MultiProofLib {
     }
 
     /// @dev Copies indexes and leaves into memory, checking order and that each is in the tree.
-    function _load(bytes32[] calldata leaves, bytes calldata proof, uint256 count)
+    function _load(bytes32[] memory leaves, bytes calldata proof, uint256 count)
         private
         pure
         returns (uint256 idx, uint256 hashes)

@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {CheckpointLib} from "./CheckpointLib.sol";
 import {MerkleLib} from "./MerkleLib.sol";
+import {MultiProofLib} from "./MultiProofLib.sol";
 import {SignatureLib} from "./SignatureLib.sol";
 
 /// @title Threshold signature check shared by the static multisig ISMs and the Mailbox's
@@ -10,8 +11,15 @@ import {SignatureLib} from "./SignatureLib.sol";
 /// @notice Signatures are checked as in v3 (SPEC 5.1): the first `threshold` 65-byte
 /// signatures must recover to distinct validators in the order of the validator list (a
 /// subsequence); signatures beyond the threshold are ignored. A zero threshold accepts
-/// nothing. Rejections name their reason.
+/// nothing. Rejections name their reason. The whole check of each metadata layout lives
+/// here (`verifyMessageId`, `verifyMerkleRoot`, `verifyMerkleRootBatch`), so a static ISM
+/// and the Mailbox's embedded ISM of the same type run the same code on the same metadata.
 library MultisigLib {
+    /// @notice Where the signatures start in MerkleRoot metadata (SPEC 5.3).
+    uint256 internal constant MERKLE_ROOT_SIGNATURES_OFFSET = 1096;
+    /// @notice Length of the fixed header of batch metadata (before the multiproof).
+    uint256 internal constant BATCH_HEADER = 72;
+
     /// @notice The metadata is shorter than its fixed part.
     error MetadataTooShort(uint256 length, uint256 minimum);
     /// @notice Fewer than `threshold` signatures were supplied.
@@ -149,6 +157,80 @@ library MultisigLib {
             }
         }
         if (failed) _explainMessageId(metadata, originDomain, id, list, n, t);
+    }
+
+    /// @dev The whole MerkleRoot check (SPEC 5.3): `metadata` = merkleTreeHook (32) ||
+    /// messageIndex (4) || signedMessageId (32) || proof (32 x 32) || signedIndex (4) ||
+    /// signatures (65 each). The message's leaf `id` at `messageIndex` (at most `signedIndex`)
+    /// and the proof give the root, which must be neither zero nor the empty tree's; the
+    /// digest is that of the checkpoint (origin, hook, root, signedIndex, signedMessageId);
+    /// then `verify`'s signature rule against the `n` validators at memory `list` with
+    /// threshold `t`.
+    function verifyMerkleRoot(
+        bytes calldata metadata,
+        uint256 originDomain,
+        bytes32 id,
+        uint256 list,
+        uint256 n,
+        uint256 t
+    ) internal view {
+        if (metadata.length < MERKLE_ROOT_SIGNATURES_OFFSET) {
+            revert MetadataTooShort(metadata.length, MERKLE_ROOT_SIGNATURES_OFFSET);
+        }
+        uint256 o;
+        uint256 messageIndex;
+        uint256 signedIndex;
+        bytes32[32] calldata proof;
+        assembly ("memory-safe") {
+            o := metadata.offset
+            messageIndex := shr(224, calldataload(add(o, 32)))
+            signedIndex := shr(224, calldataload(add(o, 1092)))
+            proof := add(o, 68)
+        }
+        require(messageIndex <= signedIndex, "Invalid merkle index metadata");
+        bytes32 root = MerkleLib.branchRoot(id, proof, messageIndex);
+        checkRoot(root);
+        bytes32 digest = CheckpointLib.digest(
+            uint32(originDomain), bytes32(metadata[0:32]), root, uint32(signedIndex), bytes32(metadata[36:68])
+        );
+        verify(
+            digest,
+            o + MERKLE_ROOT_SIGNATURES_OFFSET,
+            metadata.length - MERKLE_ROOT_SIGNATURES_OFFSET,
+            list,
+            n,
+            t
+        );
+    }
+
+    /// @dev The batch check (`verifyBatch`): `metadata` = merkleTreeHook (32) ||
+    /// signedIndex (4) || signedMessageId (32) || proofLength (4) || multiproof ||
+    /// signatures (65 each). The multiproof of `ids` (see `MultiProofLib`) against the tree of
+    /// `signedIndex + 1` leaves gives the root, which must be neither zero nor the empty
+    /// tree's; the digest is that of the checkpoint (origin, hook, root, signedIndex,
+    /// signedMessageId); then `verify`'s signature rule. `ids` is read, not modified.
+    function verifyMerkleRootBatch(
+        bytes calldata metadata,
+        uint256 originDomain,
+        bytes32[] memory ids,
+        uint256 list,
+        uint256 n,
+        uint256 t
+    ) internal view {
+        if (metadata.length < BATCH_HEADER) revert MetadataTooShort(metadata.length, BATCH_HEADER);
+        uint32 signedIndex = uint32(bytes4(metadata[32:36]));
+        uint256 proofEnd = BATCH_HEADER + uint32(bytes4(metadata[68:72]));
+        if (metadata.length < proofEnd) revert MetadataTooShort(metadata.length, proofEnd);
+        bytes32 root = MultiProofLib.root(ids, metadata[BATCH_HEADER:proofEnd], uint256(signedIndex) + 1);
+        checkRoot(root);
+        bytes32 digest = CheckpointLib.digest(
+            uint32(originDomain), bytes32(metadata[0:32]), root, signedIndex, bytes32(metadata[36:68])
+        );
+        uint256 sigs;
+        assembly ("memory-safe") {
+            sigs := add(metadata.offset, proofEnd)
+        }
+        verify(digest, sigs, metadata.length - proofEnd, list, n, t);
     }
 
     function _explainMessageId(

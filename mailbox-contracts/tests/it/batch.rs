@@ -1,5 +1,7 @@
 //! Batch delivery: one signature set and one multiproof for many messages, and replay
-//! protection shared with `process`.
+//! protection shared with `process`. Each case runs twice: through the static MerkleRoot ISM
+//! (an external `verifyBatch`) and through the Mailbox's embedded MerkleRoot ISM (verified
+//! inside `processBatch`), which must accept and reject exactly the same things.
 
 use alloy::primitives::Bytes;
 use metalayer_contracts::bindings::{
@@ -8,7 +10,7 @@ use metalayer_contracts::bindings::{
 use metalayer_contracts::metadata::BatchMultisigMetadata;
 use metalayer_protocol::Message;
 
-use crate::fixture::{Origin, Stack, Validators};
+use crate::fixture::{MERKLE_ROOT, Origin, Stack, Validators};
 use crate::harness::Receipt;
 
 /// Batch metadata for the leaves `indices`, signed at `signed`.
@@ -44,19 +46,20 @@ struct Setup {
     messages: Vec<Message>,
 }
 
-fn setup(seed: u8, n: u8) -> Setup {
+/// `n` messages to the TestRecipient, which names the static MerkleRoot ISM or, when
+/// `embedded`, the Mailbox (embedding the same set as a MerkleRoot ISM).
+fn setup(seed: u8, n: u8, embedded: bool) -> Setup {
     let validators = Validators::new(5, 3, seed);
-    let mut stack = Stack::new(&validators);
-    let ism = stack.merkle_root_ism;
+    let mut stack = Stack::with_embedded(&validators, MERKLE_ROOT);
+    let ism = if embedded { stack.mailbox } else { stack.merkle_root_ism };
     stack.set_recipient_ism(ism);
     let mut origin = Origin::new();
     let messages = (0..n).map(|i| origin.dispatch(stack.recipient, &[i; 32])).collect();
     Setup { validators, stack, origin, messages }
 }
 
-#[test]
-fn a_batch_delivers_every_message_once_and_delivered_reports_them() {
-    let mut s = setup(41, 20);
+fn a_batch_delivers_every_message_once_and_delivered_reports_them(embedded: bool) {
+    let mut s = setup(41, 20, embedded);
     let indices = [1u32, 2, 3, 7, 12, 13, 19];
     let metadata = batch_metadata(&s.origin, &s.validators, &indices, 19);
     let batch: Vec<&Message> = indices.iter().map(|&i| &s.messages[i as usize]).collect();
@@ -85,9 +88,8 @@ fn a_batch_delivers_every_message_once_and_delivered_reports_them() {
     );
 }
 
-#[test]
-fn replay_is_rejected_across_both_paths() {
-    let mut s = setup(42, 4);
+fn replay_is_rejected_across_both_paths(embedded: bool) {
+    let mut s = setup(42, 4, embedded);
     // process first, then a batch containing the same message.
     let single = s.origin.merkle_root_metadata(&s.validators, 1, 3);
     let m1 = s.messages[1].clone();
@@ -110,9 +112,8 @@ fn replay_is_rejected_across_both_paths() {
     assert_eq!(count.to::<u64>(), 3);
 }
 
-#[test]
-fn a_message_twice_in_one_batch_is_rejected() {
-    let mut s = setup(43, 3);
+fn a_message_twice_in_one_batch_is_rejected(embedded: bool) {
+    let mut s = setup(43, 3, embedded);
     // A proof cannot list a leaf twice: indexes must ascend strictly.
     let mut metadata = batch_metadata(&s.origin, &s.validators, &[1, 2], 2);
     metadata[72 + 2 + 4..72 + 2 + 8].copy_from_slice(&1u32.to_be_bytes());
@@ -121,9 +122,8 @@ fn a_message_twice_in_one_batch_is_rejected() {
     assert!(receipt.reverted_with::<RootIsm::LeafIndexesNotAscending>());
 }
 
-#[test]
-fn a_batch_leaf_beyond_the_signed_index_is_rejected() {
-    let mut s = setup(44, 6);
+fn a_batch_leaf_beyond_the_signed_index_is_rejected(embedded: bool) {
+    let mut s = setup(44, 6, embedded);
     // Prove leaves 2 and 5 against the tree of 6, but claim the checkpoint at leaf 4.
     let mut metadata = batch_metadata(&s.origin, &s.validators, &[2, 5], 5);
     let signed = s.origin.checkpoint_at(4);
@@ -134,9 +134,8 @@ fn a_batch_leaf_beyond_the_signed_index_is_rejected() {
     assert_eq!(receipt.revert_string().as_deref(), Some("Invalid merkle index metadata"));
 }
 
-#[test]
-fn a_batch_with_a_wrong_leaf_or_a_short_proof_is_rejected() {
-    let mut s = setup(45, 8);
+fn a_batch_with_a_wrong_leaf_or_a_short_proof_is_rejected(embedded: bool) {
+    let mut s = setup(45, 8, embedded);
     let metadata = batch_metadata(&s.origin, &s.validators, &[0, 5], 7);
     // Message 4 in place of message 5: the root differs, the signers are strangers.
     let batch = [&s.messages[0].clone(), &s.messages[4].clone()];
@@ -154,9 +153,8 @@ fn a_batch_with_a_wrong_leaf_or_a_short_proof_is_rejected() {
     process_batch(&mut s.stack, metadata, &batch).ok();
 }
 
-#[test]
-fn every_batch_recipient_must_use_the_batch_ism() {
-    let mut s = setup(46, 2);
+fn every_batch_recipient_must_use_the_batch_ism(embedded: bool) {
+    let mut s = setup(46, 2, embedded);
     // The second message goes to a recipient on the default (MessageId) ISM.
     let null = s.stack.null_recipient;
     let stray = s.origin.dispatch(null, b"elsewhere");
@@ -166,3 +164,30 @@ fn every_batch_recipient_must_use_the_batch_ism() {
     let receipt = process_batch(&mut s.stack, vec![], &[]);
     assert!(receipt.reverted_with::<Mailbox::EmptyBatch>());
 }
+
+/// Each case through the static MerkleRoot ISM and through the embedded one.
+macro_rules! both_isms {
+    ($($name:ident),* $(,)?) => {
+        mod static_ism {
+            $(#[test]
+            fn $name() {
+                super::$name(false);
+            })*
+        }
+        mod embedded_ism {
+            $(#[test]
+            fn $name() {
+                super::$name(true);
+            })*
+        }
+    };
+}
+
+both_isms!(
+    a_batch_delivers_every_message_once_and_delivered_reports_them,
+    replay_is_rejected_across_both_paths,
+    a_message_twice_in_one_batch_is_rejected,
+    a_batch_leaf_beyond_the_signed_index_is_rejected,
+    a_batch_with_a_wrong_leaf_or_a_short_proof_is_rejected,
+    every_batch_recipient_must_use_the_batch_ism,
+);

@@ -152,17 +152,28 @@ async fn deploy_core_can_make_the_embedded_ism_the_default() {
         default_ism: DefaultIsm::Embedded,
         remote_gas: vec![],
     };
-    let deployment = deploy_core(provider.clone(), &config).await.expect("deploys");
-    assert_eq!(deployment.default_ism, deployment.mailbox);
-    let mailbox = Mailbox::new(deployment.mailbox, provider.clone());
-    assert_eq!(mailbox.defaultIsm().call().await.expect("defaultIsm"), deployment.mailbox);
-    assert_eq!(mailbox.moduleType().call().await.expect("moduleType"), 5);
-    let set = mailbox.validatorsAndThreshold(Bytes::new()).call().await.expect("validators");
-    assert_eq!((set.validators, set.threshold), (validators.addresses(), 3));
+    // Embedded as MessageId (type 5) or as MerkleRoot (type 4).
+    for (default_ism, module_type) in
+        [(DefaultIsm::Embedded, 5), (DefaultIsm::EmbeddedMerkleRoot, 4)]
+    {
+        let config = CoreConfig { default_ism, ..config.clone() };
+        let deployment = deploy_core(provider.clone(), &config).await.expect("deploys");
+        assert_eq!(deployment.default_ism, deployment.mailbox);
+        let mailbox = Mailbox::new(deployment.mailbox, provider.clone());
+        assert_eq!(mailbox.defaultIsm().call().await.expect("defaultIsm"), deployment.mailbox);
+        assert_eq!(mailbox.moduleType().call().await.expect("moduleType"), module_type);
+        let set = mailbox.validatorsAndThreshold(Bytes::new()).call().await.expect("validators");
+        assert_eq!((set.validators, set.threshold), (validators.addresses(), 3));
+    }
+    // The serde name of the new choice.
+    let name = serde_json::to_string(&DefaultIsm::EmbeddedMerkleRoot).expect("serialise");
+    assert_eq!(name, "\"embedded_merkle_root\"");
 
     // Too many validators for the embedded ISM, or a malformed set, is a config error.
     let many = Validators::new(26, 3, 62);
     let too_many = CoreConfig { validators: many.addresses(), ..config.clone() };
+    assert!(matches!(deploy_core(provider.clone(), &too_many).await, Err(DeployError::Config(_))));
+    let too_many = CoreConfig { default_ism: DefaultIsm::EmbeddedMerkleRoot, ..too_many };
     assert!(matches!(deploy_core(provider.clone(), &too_many).await, Err(DeployError::Config(_))));
     let mut twice = validators.addresses();
     twice[1] = twice[0];

@@ -7,7 +7,7 @@ use metalayer_contracts::bindings::{Mailbox, MerkleTreeHook};
 use metalayer_protocol::merkle::MerkleTree;
 use metalayer_protocol::{Message, address_to_bytes32};
 
-use crate::fixture::{DESTINATION, Stack, Validators, creation, mailbox_creation};
+use crate::fixture::{DESTINATION, NO_MODULE, Stack, Validators, creation, mailbox_creation};
 use crate::harness::Chain;
 
 /// Topic hashes as listed in SPEC 2.5, independent of the bindings.
@@ -167,7 +167,7 @@ fn dispatch_emits_the_v3_message_and_the_embedded_tree_matches_the_protocol_tree
 fn the_standalone_merkle_tree_hook_matches_the_protocol_tree() {
     let mut chain = Chain::new();
     let owner = Address::repeat_byte(1);
-    let mailbox = chain.deploy(owner, mailbox_creation(owner, vec![], 0));
+    let mailbox = chain.deploy(owner, mailbox_creation(owner, vec![], 0, NO_MODULE));
     let hook_args = MerkleTreeHook::constructorCall { mailboxAddress: mailbox }.abi_encode();
     let hook = chain.deploy(owner, creation(&MerkleTreeHook::BYTECODE, &hook_args));
     let init =

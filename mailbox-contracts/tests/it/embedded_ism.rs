@@ -1,12 +1,19 @@
-//! The Mailbox's embedded MessageId ISM: what it answers as an ISM, deliveries through it,
-//! and the sets and configurations it refuses. (Every rejection case of the static ISM is
-//! also run through the embedded one in `ism_rejections`.)
+//! The Mailbox's embedded multisig ISM, MessageId (type 5) or MerkleRoot (type 4): what it
+//! answers as an ISM, deliveries through it, and the sets, module types and configurations
+//! it refuses. (Every rejection case of the static ISMs is also run through the embedded
+//! ones in `ism_rejections`, and every batch case through the embedded MerkleRoot ISM in
+//! `batch`.)
 
 use alloy::primitives::{Address, Bytes};
 use alloy::sol_types::{SolCall, SolEvent};
-use metalayer_contracts::bindings::{Mailbox, StaticMessageIdMultisigIsm as IdIsm};
+use metalayer_contracts::bindings::{
+    Mailbox, StaticMerkleRootMultisigIsm as RootIsm, StaticMessageIdMultisigIsm as IdIsm,
+    TestRecipient,
+};
 
-use crate::fixture::{Origin, Stack, Validators, mailbox_creation};
+use crate::fixture::{
+    MERKLE_ROOT, MESSAGE_ID, NO_MODULE, Origin, Stack, Validators, mailbox_creation,
+};
 use crate::harness::Chain;
 
 #[test]
@@ -46,6 +53,99 @@ fn the_embedded_ism_answers_as_a_static_message_id_ism_and_delivers() {
     // And only once.
     let again = stack.process(&metadata, &message);
     assert_eq!(again.revert_string().as_deref(), Some("Mailbox: already delivered"));
+}
+
+#[test]
+fn the_embedded_merkle_root_ism_answers_as_a_static_merkle_root_ism_and_delivers_3_of_5() {
+    let validators = Validators::new(5, 3, 46);
+    let mut stack = Stack::with_embedded(&validators, MERKLE_ROOT);
+    stack.use_embedded_ism();
+    let (mailbox, recipient, root_ism) = (stack.mailbox, stack.recipient, stack.merkle_root_ism);
+    assert_eq!(stack.chain.view(mailbox, &Mailbox::recipientIsmCall { recipient }), mailbox);
+    assert_eq!(stack.chain.view(mailbox, &Mailbox::moduleTypeCall {}), 4);
+    assert_eq!(stack.chain.view(root_ism, &RootIsm::moduleTypeCall {}), 4);
+    let call = Mailbox::validatorsAndThresholdCall::new((Bytes::new(),));
+    let set = stack.chain.view(mailbox, &call);
+    let static_set =
+        stack.chain.view(root_ism, &RootIsm::validatorsAndThresholdCall::new((Bytes::new(),)));
+    assert_eq!((set.validators.clone(), set.threshold), (validators.addresses(), 3));
+    assert_eq!((set.validators, set.threshold), (static_set.validators, static_set.threshold));
+
+    // Three messages, proven against a checkpoint at the last one.
+    let mut origin = Origin::new();
+    let messages: Vec<_> = (0..3u8).map(|i| origin.dispatch(recipient, &[i; 32])).collect();
+    for (i, message) in messages.iter().enumerate() {
+        let metadata: Bytes = origin.merkle_root_metadata(&validators, i as u32, 2).into();
+        let encoded: Bytes = message.encode().into();
+        // `verify` agrees with the static ISM for the same set, as a view.
+        let verify = RootIsm::verifyCall { metadata: metadata.clone(), message: encoded };
+        assert!(stack.chain.view(mailbox, &verify));
+        assert!(stack.chain.view(root_ism, &verify));
+        let receipt = stack.process(&metadata, message).ok();
+        assert!(stack.delivered(message.id()));
+        let logs: Vec<_> = receipt.logs.iter().filter(|l| l.address == mailbox).collect();
+        assert_eq!(logs.len(), 2, "Process and ProcessId only");
+        let process_id = Mailbox::ProcessId::decode_log(logs[1]).expect("a ProcessId event");
+        assert_eq!(process_id.messageId, message.id());
+        let again = stack.process(&metadata, message);
+        assert_eq!(again.revert_string().as_deref(), Some("Mailbox: already delivered"));
+    }
+    let count = stack.chain.view(recipient, &TestRecipient::handledCountCall {});
+    assert_eq!(count.to::<u64>(), 3);
+
+    // MessageId metadata is not MerkleRoot metadata: the embedded MerkleRoot ISM refuses it
+    // (too short for the layout), exactly as the static one does.
+    let fourth = origin.dispatch(recipient, b"wrong layout");
+    let metadata = origin.message_id_metadata(&validators, 3);
+    let receipt = stack.process(&metadata, &fourth);
+    assert!(receipt.reverted_with::<Mailbox::MetadataTooShort>(), "{receipt:?}");
+    stack.set_default_ism(root_ism);
+    let receipt = stack.process(&metadata, &fourth);
+    assert!(receipt.reverted_with::<RootIsm::MetadataTooShort>(), "{receipt:?}");
+    assert!(!stack.delivered(fourth.id()));
+}
+
+#[test]
+fn the_embedded_merkle_root_ism_verifies_batches_and_the_message_id_one_refuses_them() {
+    let validators = Validators::new(5, 3, 47);
+    let mut stack = Stack::with_embedded(&validators, MERKLE_ROOT);
+    let mut origin = Origin::new();
+    let messages: Vec<_> = (0..4u8).map(|i| origin.dispatch(stack.recipient, &[i; 32])).collect();
+    let call = Mailbox::verifyBatchCall {
+        metadata: crate::batch::batch_metadata(&origin, &validators, &[1, 3], 3).into(),
+        origin: origin.domain,
+        ids: vec![messages[1].id(), messages[3].id()],
+    };
+    // The Mailbox answers `verifyBatch` as the static ISM does, from its fallback.
+    assert!(stack.chain.view(stack.mailbox, &call));
+    assert!(stack.chain.view(stack.merkle_root_ism, &call));
+    let swapped =
+        Mailbox::verifyBatchCall { ids: vec![messages[1].id(), messages[2].id()], ..call.clone() };
+    let receipt = stack.chain.simulate(Address::ZERO, stack.mailbox, swapped.abi_encode().into());
+    assert!(receipt.reverted_with::<Mailbox::SignerNotValidator>(), "{receipt:?}");
+    // Malformed arguments are refused by the decoder.
+    let mut truncated = call.abi_encode();
+    truncated.truncate(truncated.len() - 1);
+    let receipt = stack.chain.simulate(Address::ZERO, stack.mailbox, truncated.into());
+    assert!(!receipt.success);
+
+    // A Mailbox whose embedded ISM is MessageId cannot verify batches, through
+    // `verifyBatch` or `processBatch`.
+    let mut id_stack = Stack::new(&validators);
+    let receipt =
+        id_stack.chain.simulate(Address::ZERO, id_stack.mailbox, call.abi_encode().into());
+    assert!(receipt.reverted_with::<Mailbox::EmbeddedIsmNotMerkleRoot>(), "{receipt:?}");
+    id_stack.use_embedded_ism();
+    let mut id_origin = Origin::new();
+    let batch: Vec<_> =
+        (0..2u8).map(|i| id_origin.dispatch(id_stack.recipient, &[i; 32])).collect();
+    let process = Mailbox::processBatchCall {
+        metadata: crate::batch::batch_metadata(&id_origin, &validators, &[0, 1], 1).into(),
+        messages: batch.iter().map(|m| Bytes::from(m.encode())).collect(),
+    };
+    let receipt = id_stack.chain.send_call(id_stack.relayer, id_stack.mailbox, &process);
+    assert!(receipt.reverted_with::<Mailbox::EmbeddedIsmNotMerkleRoot>(), "{receipt:?}");
+    assert!(!id_stack.delivered(batch[0].id()));
 }
 
 #[test]
@@ -115,9 +215,17 @@ fn every_validator_slot_of_the_embedded_list_is_read() {
     }
 }
 
-fn deploy_mailbox(chain: &mut Chain, validators: Vec<Address>, threshold: u8) -> Option<Address> {
+/// Deploys a Mailbox embedding `validators`/`threshold` as an ISM of `module_type`; `None`
+/// when the constructor refuses the set (`InvalidValidatorSet`).
+fn deploy_mailbox_as(
+    chain: &mut Chain,
+    validators: Vec<Address>,
+    threshold: u8,
+    module_type: u8,
+) -> Option<Address> {
     let owner = Address::repeat_byte(1);
-    let receipt = chain.try_deploy(owner, mailbox_creation(owner, validators, threshold));
+    let creation = mailbox_creation(owner, validators, threshold, module_type);
+    let receipt = chain.try_deploy(owner, creation);
     if receipt.success {
         receipt.created
     } else {
@@ -126,19 +234,60 @@ fn deploy_mailbox(chain: &mut Chain, validators: Vec<Address>, threshold: u8) ->
     }
 }
 
+/// As [`deploy_mailbox_as`], as MessageId with a set and as no module without one.
+fn deploy_mailbox(chain: &mut Chain, validators: Vec<Address>, threshold: u8) -> Option<Address> {
+    let module_type = if validators.is_empty() { NO_MODULE } else { MESSAGE_ID };
+    deploy_mailbox_as(chain, validators, threshold, module_type)
+}
+
 #[test]
 fn the_constructor_refuses_malformed_sets() {
     let mut chain = Chain::new();
     let v = |i: u8| Address::repeat_byte(i);
     let many: Vec<Address> = (1..=26).map(v).collect();
-    assert!(deploy_mailbox(&mut chain, vec![v(1), v(2)], 0).is_none(), "threshold 0");
-    assert!(deploy_mailbox(&mut chain, vec![v(1), v(2)], 3).is_none(), "threshold above n");
+    for module_type in [MESSAGE_ID, MERKLE_ROOT] {
+        let mut deploy =
+            |set: Vec<Address>, t: u8| deploy_mailbox_as(&mut chain, set, t, module_type);
+        assert!(deploy(vec![v(1), v(2)], 0).is_none(), "threshold 0");
+        assert!(deploy(vec![v(1), v(2)], 3).is_none(), "threshold above n");
+        assert!(deploy(vec![v(1), Address::ZERO], 1).is_none(), "zero");
+        assert!(deploy(vec![v(1), v(2), v(1)], 2).is_none(), "duplicate");
+        assert!(deploy(many.clone(), 1).is_none(), "26 validators");
+        assert!(deploy(many[..25].to_vec(), 25).is_some(), "25 validators");
+    }
     assert!(deploy_mailbox(&mut chain, vec![], 1).is_none(), "threshold without validators");
-    assert!(deploy_mailbox(&mut chain, vec![v(1), Address::ZERO], 1).is_none(), "zero");
-    assert!(deploy_mailbox(&mut chain, vec![v(1), v(2), v(1)], 2).is_none(), "duplicate");
-    assert!(deploy_mailbox(&mut chain, many.clone(), 1).is_none(), "26 validators");
-    assert!(deploy_mailbox(&mut chain, many[..25].to_vec(), 25).is_some(), "25 validators");
     assert!(deploy_mailbox(&mut chain, vec![], 0).is_some(), "no embedded ISM");
+}
+
+#[test]
+fn the_constructor_refuses_a_bad_module_type() {
+    let mut chain = Chain::new();
+    let set = vec![Address::repeat_byte(1), Address::repeat_byte(2)];
+    let deploy = |chain: &mut Chain, set: &[Address], t: u8, module_type: u8| {
+        let owner = Address::repeat_byte(1);
+        chain.try_deploy(owner, mailbox_creation(owner, set.to_vec(), t, module_type))
+    };
+    // With a set: only 4 (MerkleRoot) or 5 (MessageId).
+    for bad in [0u8, 1, 2, 3, 6, 7, 255] {
+        let receipt = deploy(&mut chain, &set, 2, bad);
+        assert!(receipt.reverted_with::<Mailbox::InvalidEmbeddedModuleType>(), "type {bad}");
+        let error = alloy::sol_types::SolError::abi_decode(&receipt.output);
+        let error: Mailbox::InvalidEmbeddedModuleType = error.expect("decodes");
+        assert_eq!(error.moduleType, bad);
+    }
+    // Without a set: only 0 (no embedded ISM).
+    for bad in [4u8, 5, 1] {
+        let receipt = deploy(&mut chain, &[], 0, bad);
+        assert!(receipt.reverted_with::<Mailbox::InvalidEmbeddedModuleType>(), "type {bad}");
+    }
+    for good in [MERKLE_ROOT, MESSAGE_ID] {
+        let receipt = deploy(&mut chain, &set, 2, good);
+        assert!(receipt.success, "type {good}: {receipt:?}");
+        let mailbox = receipt.created.expect("an address");
+        assert_eq!(chain.view(mailbox, &Mailbox::moduleTypeCall {}), good);
+    }
+    let bare = deploy(&mut chain, &[], 0, NO_MODULE).created.expect("an address");
+    assert_eq!(chain.view(bare, &Mailbox::moduleTypeCall {}), NO_MODULE);
 }
 
 #[test]

@@ -26,14 +26,28 @@ pub(crate) fn creation(code: &Bytes, args: &[u8]) -> Bytes {
     [code.as_ref(), args].concat().into()
 }
 
+/// Module type of the embedded ISM of a Mailbox without a validator set.
+pub(crate) const NO_MODULE: u8 = 0;
+/// Module type of an embedded MerkleRoot ISM.
+pub(crate) const MERKLE_ROOT: u8 = metalayer_contracts::MERKLE_ROOT_MODULE_TYPE;
+/// Module type of an embedded MessageId ISM.
+pub(crate) const MESSAGE_ID: u8 = metalayer_contracts::MESSAGE_ID_MODULE_TYPE;
+
 /// Creation code of a Mailbox for [`DESTINATION`] owned by `owner`, embedding
-/// `validators` with `threshold` (none: empty and 0).
-pub(crate) fn mailbox_creation(owner: Address, validators: Vec<Address>, threshold: u8) -> Bytes {
+/// `validators` with `threshold` as an ISM of `module_type` (none: empty, 0 and
+/// [`NO_MODULE`]).
+pub(crate) fn mailbox_creation(
+    owner: Address,
+    validators: Vec<Address>,
+    threshold: u8,
+    module_type: u8,
+) -> Bytes {
     let args = Mailbox::constructorCall {
         domain: DESTINATION,
         initialOwner: owner,
         validators,
         threshold,
+        embeddedModuleType: module_type,
     };
     creation(&Mailbox::BYTECODE, &args.abi_encode())
 }
@@ -175,8 +189,10 @@ pub(crate) fn message_id_metadata(
     .encode()
 }
 
-/// A destination chain with a Mailbox (embedded tree as default hook), both multisig ISMs
-/// for one validator set (the MessageId one as default ISM), and two recipients.
+/// A destination chain with a Mailbox (embedded tree as default hook, the validator set
+/// embedded as a MessageId ISM or, with [`Stack::with_embedded`], a MerkleRoot ISM), both
+/// static multisig ISMs for the same set (the MessageId one as default ISM), and two
+/// recipients.
 pub(crate) struct Stack {
     /// The chain.
     pub(crate) chain: Chain,
@@ -197,15 +213,21 @@ pub(crate) struct Stack {
 }
 
 impl Stack {
-    /// Deploys the stack for `validators`.
+    /// Deploys the stack for `validators`, embedded in the Mailbox as a MessageId ISM.
     pub(crate) fn new(validators: &Validators) -> Self {
+        Self::with_embedded(validators, MESSAGE_ID)
+    }
+
+    /// Deploys the stack for `validators`, embedded in the Mailbox as an ISM of
+    /// `module_type` ([`MESSAGE_ID`] or [`MERKLE_ROOT`]).
+    pub(crate) fn with_embedded(validators: &Validators, module_type: u8) -> Self {
         let mut chain = Chain::new();
         let owner = Address::repeat_byte(0x01);
         let relayer = Address::repeat_byte(0x02);
         let set = validators.addresses();
         let t = validators.threshold;
         // The Mailbox embeds the same set (its own ISM), but the static ISM is the default.
-        let mailbox = chain.deploy(owner, mailbox_creation(owner, set.clone(), t));
+        let mailbox = chain.deploy(owner, mailbox_creation(owner, set.clone(), t, module_type));
         let id_factory = chain.deploy(owner, StaticMessageIdMultisigIsmFactory::BYTECODE.clone());
         let message_id_ism = deploy_ism(&mut chain, owner, id_factory, &set, t);
         let root_factory =
@@ -250,7 +272,12 @@ impl Stack {
 
     /// Makes the Mailbox's embedded ISM (the same validator set) the default ISM.
     pub(crate) fn use_embedded_ism(&mut self) {
-        let call = Mailbox::setDefaultIsmCall { module: self.mailbox };
+        self.set_default_ism(self.mailbox);
+    }
+
+    /// Sets the Mailbox's default ISM.
+    pub(crate) fn set_default_ism(&mut self, module: Address) {
+        let call = Mailbox::setDefaultIsmCall { module };
         self.chain.send_call(self.owner, self.mailbox, &call).ok();
     }
 

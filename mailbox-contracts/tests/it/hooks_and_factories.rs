@@ -7,7 +7,7 @@ use metalayer_contracts::bindings::{
     StaticMessageIdMultisigIsmFactory as Factory, StorageGasOracle,
 };
 
-use crate::fixture::{creation, mailbox_creation};
+use crate::fixture::{NO_MODULE, creation, mailbox_creation};
 use crate::harness::Chain;
 
 const REMOTE: u32 = 77;
@@ -16,7 +16,7 @@ const REMOTE: u32 = 77;
 fn required_hook_runs_first_and_the_default_hook_is_paid_the_rest() {
     let mut chain = Chain::new();
     let owner = Address::repeat_byte(1);
-    let mailbox = chain.deploy(owner, mailbox_creation(owner, vec![], 0));
+    let mailbox = chain.deploy(owner, mailbox_creation(owner, vec![], 0, NO_MODULE));
     let tree_args = MerkleTreeHook::constructorCall { mailboxAddress: mailbox }.abi_encode();
     let tree = chain.deploy(owner, creation(&MerkleTreeHook::BYTECODE, &tree_args));
     let oracle_args = StorageGasOracle::constructorCall { initialOwner: owner }.abi_encode();

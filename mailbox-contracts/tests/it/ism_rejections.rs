@@ -1,18 +1,20 @@
-//! Every way a delivery must fail, each with its reason. Each MessageId case runs twice:
-//! through the static ISM (an external `verify`) and through the Mailbox's embedded ISM
+//! Every way a delivery must fail, each with its reason. Each case runs through a static
+//! ISM (an external `verify`) and through the Mailbox's embedded ISM of the same type
 //! (verified inside `process`), which must reject exactly the same things for the same
-//! reasons.
+//! reasons: the cases common to both metadata layouts run four times (MessageId and
+//! MerkleRoot, static and embedded), the layout-specific ones twice.
 
 use alloy::primitives::{B256, U256};
 use metalayer_contracts::bindings::{
     Mailbox, StaticMerkleRootMultisigIsm as RootIsm, StaticMessageIdMultisigIsm as IdIsm,
 };
 use metalayer_protocol::merkle::MerkleTree;
+use metalayer_protocol::metadata::MerkleRootMultisigMetadata;
 use metalayer_protocol::{
     Checkpoint, CheckpointWithMessageId, LocalSigner, Message, Signature, Signer,
 };
 
-use crate::fixture::{Origin, Stack, Validators, message_id_metadata};
+use crate::fixture::{MERKLE_ROOT, MESSAGE_ID, Origin, Stack, Validators, message_id_metadata};
 use crate::harness::Receipt;
 
 /// secp256k1 group order.
@@ -21,43 +23,109 @@ const N: U256 = U256::from_be_slice(&[
     0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
 ]);
 
+/// The ISM the TestRecipient is held to: the default ISM of the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// StaticMessageIdMultisigIsm.
+    StaticMessageId,
+    /// The Mailbox's embedded MessageId ISM.
+    EmbeddedMessageId,
+    /// StaticMerkleRootMultisigIsm.
+    StaticMerkleRoot,
+    /// The Mailbox's embedded MerkleRoot ISM.
+    EmbeddedMerkleRoot,
+}
+
+impl Mode {
+    fn merkle_root(self) -> bool {
+        matches!(self, Self::StaticMerkleRoot | Self::EmbeddedMerkleRoot)
+    }
+}
+
 struct Setup {
+    mode: Mode,
     validators: Validators,
     stack: Stack,
     origin: Origin,
+    /// Leaf 0 of the origin tree, to the TestRecipient.
     message: Message,
 }
 
-fn setup(seed: u8, embedded: bool) -> Setup {
+/// A stack whose default ISM is that of `mode` (the Mailbox embeds the set as an ISM of the
+/// mode's type), and the message at leaf 0.
+fn setup(seed: u8, mode: Mode) -> Setup {
     let validators = Validators::new(5, 3, seed);
-    let mut stack = Stack::new(&validators);
-    if embedded {
-        stack.use_embedded_ism();
+    let module_type = if mode.merkle_root() { MERKLE_ROOT } else { MESSAGE_ID };
+    let mut stack = Stack::with_embedded(&validators, module_type);
+    match mode {
+        Mode::StaticMessageId => {}
+        Mode::EmbeddedMessageId | Mode::EmbeddedMerkleRoot => stack.use_embedded_ism(),
+        Mode::StaticMerkleRoot => {
+            let ism = stack.merkle_root_ism;
+            stack.set_default_ism(ism);
+        }
     }
     let mut origin = Origin::new();
     let message = origin.dispatch(stack.recipient, b"payload");
-    Setup { validators, stack, origin, message }
+    Setup { mode, validators, stack, origin, message }
 }
 
 impl Setup {
-    /// Processes the message with MessageId metadata signed by validators `which`.
+    /// The mode's metadata for the message at leaf `index`, with `signatures` over the
+    /// checkpoint at `signed` (MessageId: the checkpoint at `index`; `signed` is ignored).
+    fn metadata(&self, index: u32, signed: u32, signatures: Vec<Signature>) -> Vec<u8> {
+        if self.mode.merkle_root() {
+            let checkpoint = self.origin.checkpoint_at(signed);
+            let proof = self.origin.tree.prove_at(index, u64::from(signed) + 1).expect("proof");
+            MerkleRootMultisigMetadata {
+                merkle_tree_hook: self.origin.hook,
+                message_index: index,
+                signed_message_id: checkpoint.message_id,
+                proof: proof.path,
+                signed_index: signed,
+                signatures,
+            }
+            .encode()
+        } else {
+            message_id_metadata(&self.origin.checkpoint_at(index), signatures)
+        }
+    }
+
+    /// The checkpoint signatures of the mode's metadata for leaf `index` sign.
+    fn checkpoint_for(&self, index: u32) -> CheckpointWithMessageId {
+        self.origin.checkpoint_at(self.signed_index(index))
+    }
+
+    /// The checkpoint index used for leaf `index`: the latest for MerkleRoot metadata (so
+    /// the proof matters), the leaf itself for MessageId metadata.
+    fn signed_index(&self, index: u32) -> u32 {
+        if self.mode.merkle_root() { self.origin.nonce - 1 } else { index }
+    }
+
+    /// Good metadata for the message at leaf `index`, signed by the threshold.
+    fn good_metadata(&self, index: u32) -> Vec<u8> {
+        let checkpoint = self.checkpoint_for(index);
+        self.metadata(index, self.signed_index(index), self.validators.sign_threshold(&checkpoint))
+    }
+
+    /// Processes the message with metadata signed by validators `which`.
     fn process_signed_by(&mut self, which: &[usize]) -> Receipt {
-        let checkpoint = self.origin.checkpoint_at(0);
+        let checkpoint = self.checkpoint_for(0);
         let signatures = self.validators.sign(&checkpoint, which);
         self.process_with(signatures)
     }
 
     fn process_with(&mut self, signatures: Vec<Signature>) -> Receipt {
-        let metadata = message_id_metadata(&self.origin.checkpoint_at(0), signatures);
+        let metadata = self.metadata(0, self.signed_index(0), signatures);
         let receipt = self.stack.process(&metadata, &self.message.clone());
         assert!(!self.stack.delivered(self.message.id()), "a rejected message is not delivered");
         receipt
     }
 }
 
-fn wrong_destination_and_wrong_version_are_rejected(embedded: bool) {
-    let mut s = setup(21, embedded);
-    let metadata = s.origin.message_id_metadata(&s.validators, 0);
+fn wrong_destination_and_wrong_version_are_rejected(mode: Mode) {
+    let mut s = setup(21, mode);
+    let metadata = s.good_metadata(0);
     let mut wrong = s.message.clone();
     wrong.destination += 1;
     let receipt = s.stack.process(&metadata, &wrong);
@@ -76,27 +144,32 @@ fn wrong_destination_and_wrong_version_are_rejected(embedded: bool) {
     s.stack.process(&metadata, &s.message).ok();
 }
 
-fn replay_through_process_is_rejected(embedded: bool) {
-    let mut s = setup(22, embedded);
-    let metadata = s.origin.message_id_metadata(&s.validators, 0);
+fn replay_through_process_is_rejected(mode: Mode) {
+    let mut s = setup(22, mode);
+    let metadata = s.good_metadata(0);
     s.stack.process(&metadata, &s.message).ok();
     let receipt = s.stack.process(&metadata, &s.message);
     assert_eq!(receipt.revert_string().as_deref(), Some("Mailbox: already delivered"));
 }
 
-fn fewer_than_threshold_signatures_are_rejected(embedded: bool) {
-    let mut s = setup(23, embedded);
+fn fewer_than_threshold_signatures_are_rejected(mode: Mode) {
+    let mut s = setup(23, mode);
     let receipt = s.process_signed_by(&[0, 1]);
     assert!(receipt.reverted_with::<IdIsm::TooFewSignatures>(), "{receipt:?}");
     let receipt = s.process_signed_by(&[]);
     assert!(receipt.reverted_with::<IdIsm::TooFewSignatures>());
-    // Exactly the threshold, and more than it, pass (extras are ignored, as in v3).
-    let metadata = s.origin.message_id_metadata(&s.validators, 0);
+    // Exactly the threshold passes, and so does more than it (extras are ignored, as in v3).
+    let metadata = s.good_metadata(0);
     s.stack.process(&metadata, &s.message).ok();
+    let next = s.origin.dispatch(s.stack.recipient, b"four signatures");
+    let checkpoint = s.checkpoint_for(1);
+    let signatures = s.validators.sign(&checkpoint, &[0, 1, 2, 3]);
+    let metadata = s.metadata(1, s.signed_index(1), signatures);
+    s.stack.process(&metadata, &next).ok();
 }
 
-fn signatures_out_of_validator_order_are_rejected(embedded: bool) {
-    let mut s = setup(24, embedded);
+fn signatures_out_of_validator_order_are_rejected(mode: Mode) {
+    let mut s = setup(24, mode);
     let receipt = s.process_signed_by(&[0, 2, 1]);
     assert!(receipt.reverted_with::<IdIsm::SignersOutOfOrder>());
     let receipt = s.process_signed_by(&[4, 3, 2]);
@@ -107,34 +180,35 @@ fn signatures_out_of_validator_order_are_rejected(embedded: bool) {
 
 impl Setup {
     fn process_with_ok(&mut self, which: &[usize]) {
-        let checkpoint = self.origin.checkpoint_at(0);
-        let metadata = message_id_metadata(&checkpoint, self.validators.sign(&checkpoint, which));
+        let checkpoint = self.checkpoint_for(0);
+        let signatures = self.validators.sign(&checkpoint, which);
+        let metadata = self.metadata(0, self.signed_index(0), signatures);
         self.stack.process(&metadata, &self.message.clone()).ok();
         assert!(self.stack.delivered(self.message.id()));
     }
 }
 
-fn a_duplicated_signer_is_rejected(embedded: bool) {
-    let mut s = setup(25, embedded);
+fn a_duplicated_signer_is_rejected(mode: Mode) {
+    let mut s = setup(25, mode);
     let receipt = s.process_signed_by(&[0, 0, 1]);
     assert!(receipt.reverted_with::<IdIsm::DuplicateSigner>());
     let receipt = s.process_signed_by(&[0, 1, 1]);
     assert!(receipt.reverted_with::<IdIsm::DuplicateSigner>());
 }
 
-fn a_non_validator_signer_is_rejected(embedded: bool) {
-    let mut s = setup(26, embedded);
+fn a_non_validator_signer_is_rejected(mode: Mode) {
+    let mut s = setup(26, mode);
     let outsider = LocalSigner::from_bytes(&B256::repeat_byte(0x99)).expect("key");
-    let checkpoint = s.origin.checkpoint_at(0);
+    let checkpoint = s.checkpoint_for(0);
     let mut signatures = s.validators.sign(&checkpoint, &[0, 1]);
     signatures.push(outsider.sign_digest(checkpoint.digest()).expect("sign"));
     let receipt = s.process_with(signatures);
     assert!(receipt.reverted_with::<IdIsm::SignerNotValidator>());
 }
 
-fn a_high_s_signature_is_rejected(embedded: bool) {
-    let mut s = setup(27, embedded);
-    let checkpoint = s.origin.checkpoint_at(0);
+fn a_high_s_signature_is_rejected(mode: Mode) {
+    let mut s = setup(27, mode);
+    let checkpoint = s.checkpoint_for(0);
     let mut signatures = s.validators.sign(&checkpoint, &[0, 1, 2]);
     // The malleable twin: (r, n - s, v ^ 1) recovers to the same key.
     let low = signatures[1];
@@ -143,9 +217,9 @@ fn a_high_s_signature_is_rejected(embedded: bool) {
     assert!(receipt.reverted_with::<IdIsm::SignatureHighS>());
 }
 
-fn a_signature_recovering_to_zero_is_rejected(embedded: bool) {
-    let mut s = setup(28, embedded);
-    let checkpoint = s.origin.checkpoint_at(0);
+fn a_signature_recovering_to_zero_is_rejected(mode: Mode) {
+    let mut s = setup(28, mode);
+    let checkpoint = s.checkpoint_for(0);
     let mut signatures = s.validators.sign(&checkpoint, &[0, 1, 2]);
     // r = 0 is not a curve point: ecrecover returns nothing.
     signatures[0] = Signature { r: U256::ZERO, s: U256::from(1), v: 27 };
@@ -157,8 +231,10 @@ fn a_signature_recovering_to_zero_is_rejected(embedded: bool) {
     assert!(receipt.reverted_with::<IdIsm::SignatureBadV>());
 }
 
-fn an_empty_or_zero_root_is_rejected_even_when_signed(embedded: bool) {
-    let mut s = setup(29, embedded);
+/// MessageId only: a MerkleRoot ISM computes its root from the message and the proof, and no
+/// proof leads from a message id to the zero or the empty root.
+fn an_empty_or_zero_root_is_rejected_even_when_signed(mode: Mode) {
+    let mut s = setup(29, mode);
     for root in [B256::ZERO, MerkleTree::new().root()] {
         let checkpoint = CheckpointWithMessageId {
             checkpoint: Checkpoint { root, ..s.origin.checkpoint_at(0).checkpoint },
@@ -172,21 +248,30 @@ fn an_empty_or_zero_root_is_rejected_even_when_signed(embedded: bool) {
     assert!(!s.stack.delivered(s.message.id()));
 }
 
-fn a_signature_over_another_message_is_rejected(embedded: bool) {
-    let mut s = setup(30, embedded);
+fn a_signature_over_another_message_is_rejected(mode: Mode) {
+    let mut s = setup(30, mode);
     let other = s.origin.dispatch(s.stack.recipient, b"other");
-    // Signatures for leaf 1 (the other message) presented for leaf 0's message: the digest
-    // the ISM computes names this message's id, so the signers recover to strangers.
-    let metadata = s.origin.message_id_metadata(&s.validators, 1);
+    // Metadata for leaf 1 (the other message) presented for leaf 0's message: the digest
+    // the ISM computes names this message's id (MessageId) or the root its proof gives from
+    // this message (MerkleRoot), so the signers recover to strangers.
+    let metadata = s.good_metadata(1);
     let receipt = s.stack.process(&metadata, &s.message);
-    assert!(receipt.reverted_with::<IdIsm::SignerNotValidator>());
+    assert!(receipt.reverted_with::<IdIsm::SignerNotValidator>(), "{receipt:?}");
+    if s.mode.merkle_root() {
+        // Leaf 0's proof, but signatures over an earlier state of the tree (leaf 0's
+        // checkpoint, while the metadata names the checkpoint at leaf 1).
+        let signatures = s.validators.sign_threshold(&s.origin.checkpoint_at(0));
+        let stale = s.metadata(0, 1, signatures);
+        let receipt = s.stack.process(&stale, &s.message);
+        assert!(receipt.reverted_with::<RootIsm::SignerNotValidator>(), "{receipt:?}");
+    }
     s.stack.process(&metadata, &other).ok();
+    assert!(!s.stack.delivered(s.message.id()));
 }
 
-fn a_merkle_proof_for_a_leaf_beyond_the_signed_index_is_rejected(embedded: bool) {
-    let mut s = setup(31, embedded);
-    let ism = s.stack.merkle_root_ism;
-    s.stack.set_recipient_ism(ism);
+/// MerkleRoot only.
+fn a_merkle_proof_for_a_leaf_beyond_the_signed_index_is_rejected(mode: Mode) {
+    let mut s = setup(31, mode);
     let late = s.origin.dispatch(s.stack.recipient, b"late");
     // A checkpoint at leaf 0 says nothing about leaf 1: build metadata claiming it does.
     let proof = s.origin.tree.prove_at(1, 2).expect("proof");
@@ -211,34 +296,43 @@ fn a_merkle_proof_for_a_leaf_beyond_the_signed_index_is_rejected(embedded: bool)
     s.stack.process(&good, &late).ok();
 }
 
-fn truncated_metadata_is_rejected(embedded: bool) {
-    let mut s = setup(32, embedded);
-    let metadata = s.origin.message_id_metadata(&s.validators, 0);
-    let receipt = s.stack.process(&metadata[..67], &s.message);
-    assert!(receipt.reverted_with::<IdIsm::MetadataTooShort>());
+fn truncated_metadata_is_rejected(mode: Mode) {
+    let mut s = setup(32, mode);
+    let metadata = s.good_metadata(0);
+    let fixed = if s.mode.merkle_root() { 1096 } else { 68 };
+    let receipt = s.stack.process(&metadata[..fixed - 1], &s.message);
+    assert!(receipt.reverted_with::<IdIsm::MetadataTooShort>(), "{receipt:?}");
+    let error: IdIsm::MetadataTooShort =
+        alloy::sol_types::SolError::abi_decode(&receipt.output).expect("decodes");
+    assert_eq!((error.length, error.minimum), (U256::from(fixed - 1), U256::from(fixed)));
     let receipt = s.stack.process(&metadata[..metadata.len() - 1], &s.message);
     assert!(receipt.reverted_with::<IdIsm::TooFewSignatures>());
+    let receipt = s.stack.process(&metadata[..fixed], &s.message);
+    assert!(receipt.reverted_with::<IdIsm::TooFewSignatures>());
+    assert!(!s.stack.delivered(s.message.id()));
 }
 
-/// Each case through the static ISM and through the embedded one.
-macro_rules! both_isms {
-    ($($name:ident),* $(,)?) => {
-        mod static_ism {
-            $(#[test]
-            fn $name() {
-                super::$name(false);
-            })*
-        }
-        mod embedded_ism {
-            $(#[test]
-            fn $name() {
-                super::$name(true);
-            })*
+/// Each case through the static ISM and through the embedded one, for the given layouts.
+macro_rules! cases {
+    ($module:ident: $static:ident, $embedded:ident => $($name:ident),* $(,)?) => {
+        mod $module {
+            mod static_ism {
+                $(#[test]
+                fn $name() {
+                    super::super::$name(super::super::Mode::$static);
+                })*
+            }
+            mod embedded_ism {
+                $(#[test]
+                fn $name() {
+                    super::super::$name(super::super::Mode::$embedded);
+                })*
+            }
         }
     };
 }
 
-both_isms!(
+cases!(message_id: StaticMessageId, EmbeddedMessageId =>
     wrong_destination_and_wrong_version_are_rejected,
     replay_through_process_is_rejected,
     fewer_than_threshold_signatures_are_rejected,
@@ -248,6 +342,19 @@ both_isms!(
     a_high_s_signature_is_rejected,
     a_signature_recovering_to_zero_is_rejected,
     an_empty_or_zero_root_is_rejected_even_when_signed,
+    a_signature_over_another_message_is_rejected,
+    truncated_metadata_is_rejected,
+);
+
+cases!(merkle_root: StaticMerkleRoot, EmbeddedMerkleRoot =>
+    wrong_destination_and_wrong_version_are_rejected,
+    replay_through_process_is_rejected,
+    fewer_than_threshold_signatures_are_rejected,
+    signatures_out_of_validator_order_are_rejected,
+    a_duplicated_signer_is_rejected,
+    a_non_validator_signer_is_rejected,
+    a_high_s_signature_is_rejected,
+    a_signature_recovering_to_zero_is_rejected,
     a_signature_over_another_message_is_rejected,
     a_merkle_proof_for_a_leaf_beyond_the_signed_index_is_rejected,
     truncated_metadata_is_rejected,
