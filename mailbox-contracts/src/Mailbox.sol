@@ -18,8 +18,8 @@ import {TypeCasts} from "./libs/TypeCasts.sol";
 /// on-chain and their selectors sort below `process(bytes,bytes)` (0x7c39d130), so the
 /// Mailbox serves them from its fallback instead, and every delivery reaches `process` nine
 /// comparisons sooner. `build.js` adds this interface's ABI to the Mailbox artifact, so the
-/// Mailbox's ABI is unchanged; the fallback accepts exactly these selectors (without value)
-/// and reverts on anything else, as a contract without a fallback would.
+/// Mailbox's ABI lists them as functions; the fallback accepts exactly these selectors
+/// (without value) and reverts on anything else, as a contract without a fallback would.
 interface IMailboxFallback {
     /// @notice Number of leaves in the embedded tree.
     function count() external view returns (uint32);
@@ -168,8 +168,10 @@ contract Mailbox is Owned, IPostDispatchHook {
     uint256 private immutable ismSize;
     // Embedded ISM module type: MERKLE_ROOT, MESSAGE_ID, or 0 without a set.
     uint8 private immutable ismType;
-    uint8 private constant MERKLE_ROOT = uint8(IInterchainSecurityModule.Types.MERKLE_ROOT_MULTISIG);
-    uint8 private constant MESSAGE_ID = uint8(IInterchainSecurityModule.Types.MESSAGE_ID_MULTISIG);
+    uint8 private constant MERKLE_ROOT =
+        uint8(IInterchainSecurityModule.Types.MERKLE_ROOT_MULTISIG);
+    uint8 private constant MESSAGE_ID =
+        uint8(IInterchainSecurityModule.Types.MESSAGE_ID_MULTISIG);
     bytes32 private immutable ismW0;
     bytes32 private immutable ismW1;
     bytes32 private immutable ismW2;
@@ -717,7 +719,8 @@ contract Mailbox is Owned, IPostDispatchHook {
         if (selector == IMailboxFallback.verifyBatch.selector) {
             // The decoder validates the whole encoding; the metadata is then taken from
             // calldata (where `MultisigLib` reads it) at the offset it checked.
-            (, uint32 origin, bytes32[] memory ids) = abi.decode(input[4:], (bytes, uint32, bytes32[]));
+            (, uint32 origin, bytes32[] memory ids) =
+                abi.decode(input[4:], (bytes, uint32, bytes32[]));
             bytes calldata metadata;
             assembly ("memory-safe") {
                 let p := add(input.offset, add(4, calldataload(add(input.offset, 4))))
@@ -741,7 +744,9 @@ contract Mailbox is Owned, IPostDispatchHook {
     function verify(bytes calldata metadata, bytes calldata message) external view returns (bool) {
         bool merkleRoot = ismType == MERKLE_ROOT;
         uint256 minimum = merkleRoot ? MultisigLib.MERKLE_ROOT_SIGNATURES_OFFSET : 68;
-        if (metadata.length < minimum) revert MultisigLib.MetadataTooShort(metadata.length, minimum);
+        if (metadata.length < minimum) {
+            revert MultisigLib.MetadataTooShort(metadata.length, minimum);
+        }
         message.checkLength();
         (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
         if (merkleRoot) {
@@ -760,7 +765,7 @@ contract Mailbox is Owned, IPostDispatchHook {
     {
         if (ismType != MERKLE_ROOT) revert EmbeddedIsmNotMerkleRoot();
         (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
-        MultisigLib.verifyMerkleRootBatch(metadata, origin, ids, ptr, n, t);
+        MultisigLib.verifyMerkleRootBatchInMemory(metadata, origin, ids, ptr, n, t);
     }
 
     /// @dev Writes the embedded validators into fresh memory (only the words they fill).

@@ -24,26 +24,33 @@
 //!   Rejections name their reason (`SignerNotValidator`, `DuplicateSigner`,
 //!   `SignersOutOfOrder`, `SignatureHighS`, `SignatureRecoversToZero`, `EmptyRoot`, ...)
 //!   rather than the single v3 string `!threshold`.
-//! * The Mailbox can be its own MessageId multisig ISM (module type 5). Its constructor
-//!   takes a validator set (at most 25) and a threshold, kept in immutables; it answers
-//!   `moduleType`, `validatorsAndThreshold` and `verify` exactly as a
-//!   `StaticMessageIdMultisigIsm` for that set (same metadata, digest, checks and errors),
-//!   and when the ISM `recipientIsm` names is the Mailbox itself (as default ISM, or named by
-//!   a recipient), `process` verifies in place: no cold call to an ISM, no second copy and
-//!   hash of the message. [`DefaultIsm::Embedded`] selects it in [`deploy_core`]. A Mailbox
-//!   built with an empty set verifies nothing and refuses itself as default ISM. Relayers
-//!   need nothing new: they read `moduleType()` and `validatorsAndThreshold()` at whatever
-//!   address `recipientIsm` returns.
-//! * Eight cold Mailbox functions whose selectors sort below `process` (`count`,
+//! * The Mailbox can be its own multisig ISM, MessageId (module type 5) or MerkleRoot
+//!   (module type 4). Its constructor takes a validator set (at most 25), a threshold and
+//!   the module type (`embeddedModuleType`: 4 or 5 with a set, 0 without one; anything else
+//!   reverts with `InvalidEmbeddedModuleType`), kept in immutables; it answers
+//!   `moduleType`, `validatorsAndThreshold` and `verify` (and, as type 4, `verifyBatch`)
+//!   exactly as a `StaticMessageIdMultisigIsm` or `StaticMerkleRootMultisigIsm` for that set
+//!   (same metadata, digest, checks and errors: the static ISM and the Mailbox call the same
+//!   `MultisigLib` function). When the ISM `recipientIsm` names is the Mailbox itself (as
+//!   default ISM, or named by a recipient), `process` verifies in place: no cold call to an
+//!   ISM, no second copy and hash of the message; as type 4, so does `processBatch` (the
+//!   batch path already requires every recipient's ISM to be the verifying one, here the
+//!   Mailbox). [`DefaultIsm::Embedded`] (MessageId) and [`DefaultIsm::EmbeddedMerkleRoot`]
+//!   select it in [`deploy_core`]. A Mailbox built with an empty set answers module type 0,
+//!   verifies nothing and refuses itself as default ISM. Relayers need nothing new: they
+//!   read `moduleType()` and `validatorsAndThreshold()` (and look for `verifyBatch`) at
+//!   whatever address `recipientIsm` returns.
+//! * Nine cold Mailbox functions whose selectors sort below `process` (`count`,
 //!   `defaultHook`, `defaultIsm`, `moduleType`, `processedAt`, `processor`,
-//!   `setRequiredHook`, `validatorsAndThreshold`) are served by the Mailbox's fallback
-//!   (`IMailboxFallback`), because solc dispatches by comparing selectors one by one in
-//!   increasing order; `build.js` merges that interface into the artifact, so the Mailbox ABI
-//!   is the same as before.
+//!   `setRequiredHook`, `validatorsAndThreshold`, `verifyBatch`) are served by the Mailbox's
+//!   fallback (`IMailboxFallback`), because solc dispatches by comparing selectors one by one
+//!   in increasing order; `build.js` merges that interface into the artifact, so the Mailbox
+//!   ABI lists them as functions.
 //! * The delivery record of message `id` is stored at storage slot `id` (no mapping hash);
 //!   ids are keccak256 outputs, so none can land on the Mailbox's fixed slots.
 //! * `Mailbox.processBatch` delivers many messages from one origin under one checkpoint
-//!   signature set and one Merkle multiproof (`StaticMerkleRootMultisigIsm.verifyBatch`).
+//!   signature set and one Merkle multiproof (`StaticMerkleRootMultisigIsm.verifyBatch`, or
+//!   the Mailbox's own embedded MerkleRoot ISM, in place).
 //!
 //! # Replay protection
 //!
@@ -60,40 +67,46 @@
 //! `cargo bench -p metalayer-contracts` prints this table (revm, whole-transaction gas,
 //! 32-byte bodies, a recipient whose `handle` does nothing and that uses the default ISM;
 //! floor = 50.4k + 4.3k per signature; Hyperlane 12.1.0 measured the same way on anvil).
-//! "static ISM" rows use `StaticMessageIdMultisigIsm` as default ISM, "embedded ISM" rows the
-//! Mailbox's own (same validators, same metadata):
+//! "static ISM" rows use `StaticMessageIdMultisigIsm` / `StaticMerkleRootMultisigIsm` as
+//! default ISM, "embedded ISM" rows the Mailbox's own of the same type (same validators,
+//! same metadata):
 //!
 //! | row | ours | floor | Hyperlane | ours / Hyperlane | goal |
 //! |---|---:|---:|---:|---:|---|
 //! | dispatch, embedded tree (mean of 100) | 48,231 | | 68,131 | 0.71 | ≤ 51,000 met |
 //! | dispatch, separate MerkleTreeHook | 57,511 | | 68,131 | 0.84 | |
-//! | process MessageId 1-of-1, static ISM | 64,204 | 54,700 | 74,046 | 0.87 | |
-//! | process MessageId 3-of-5, static ISM | 72,968 | 63,300 | 86,056 | 0.85 | |
-//! | process MessageId 6-of-10, static ISM | 86,072 | 76,200 | 103,900 | 0.83 | |
-//! | process MessageId 13-of-18, static ISM | 116,628 | 106,300 | 144,973 | 0.80 | |
-//! | process MessageId 1-of-1, embedded ISM | 60,758 | 54,700 | 74,046 | 0.82 | ≤ 59,237 missed |
-//! | process MessageId 3-of-5, embedded ISM | 69,480 | 63,300 | 86,056 | 0.81 | ≤ 69,000 missed by 480 |
-//! | process MessageId 6-of-10, embedded ISM | 82,632 | 76,200 | 103,900 | 0.80 | ≤ 83,120 met |
-//! | process MessageId 13-of-18, embedded ISM | 113,233 | 106,300 | 144,973 | 0.78 | ≤ 115,978 met |
-//! | process MerkleRoot 3-of-5 | 95,538 | 63,300 | 116,396 | 0.82 | ≤ 93,117 missed |
-//! | batch 3-of-5, k = 1, per message | 95,289 | 63,300 | 86,056 | 1.11 | |
-//! | batch 3-of-5, k = 16, per message | 33,868 | 63,300 | 86,056 | 0.39 | |
-//! | batch 3-of-5, k = 64, per message | 30,813 | 63,300 | 86,056 | 0.36 | ≤ 12,000 missed |
+//! | process MessageId 1-of-1, static ISM | 64,208 | 54,700 | 74,046 | 0.87 | |
+//! | process MessageId 3-of-5, static ISM | 72,972 | 63,300 | 86,056 | 0.85 | |
+//! | process MessageId 6-of-10, static ISM | 86,076 | 76,200 | 103,900 | 0.83 | |
+//! | process MessageId 13-of-18, static ISM | 116,632 | 106,300 | 144,973 | 0.80 | |
+//! | process MessageId 1-of-1, embedded ISM | 60,774 | 54,700 | 74,046 | 0.82 | ≤ 59,237 missed |
+//! | process MessageId 3-of-5, embedded ISM | 69,496 | 63,300 | 86,056 | 0.81 | ≤ 69,000 missed by 496 |
+//! | process MessageId 6-of-10, embedded ISM | 82,648 | 76,200 | 103,900 | 0.80 | ≤ 83,120 met |
+//! | process MessageId 13-of-18, embedded ISM | 113,249 | 106,300 | 144,973 | 0.78 | ≤ 115,978 met |
+//! | process MerkleRoot 3-of-5, static ISM | 95,569 | 63,300 | 116,396 | 0.82 | |
+//! | process MerkleRoot 3-of-5, embedded ISM | 91,853 | 63,300 | 116,396 | 0.79 | ≤ 93,117 met |
+//! | batch 3-of-5, k = 1, per message, static ISM | 95,248 | 63,300 | 86,056 | 1.11 | |
+//! | batch 3-of-5, k = 16, per message, static ISM | 33,763 | 63,300 | 86,056 | 0.39 | |
+//! | batch 3-of-5, k = 64, per message, static ISM | 30,705 | 63,300 | 86,056 | 0.36 | |
+//! | batch 3-of-5, k = 1, per message, embedded ISM | 91,398 | 63,300 | 86,056 | 1.06 | |
+//! | batch 3-of-5, k = 16, per message, embedded ISM | 33,434 | 63,300 | 86,056 | 0.39 | |
+//! | batch 3-of-5, k = 64, per message, embedded ISM | 30,552 | 63,300 | 86,056 | 0.36 | ≤ 12,000 missed |
 //!
 //! Met: dispatch ≤ 51k (embedded tree); process at 6-of-10 and 13-of-18 ≤ 0.8× Hyperlane
-//! (embedded ISM). Missed, and why:
+//! (embedded ISM); MerkleRoot 3-of-5 ≤ 0.8× Hyperlane (embedded ISM). Missed, and why:
 //!
-//! * `process` 3-of-5 ≤ 69k: 69,480 with the embedded ISM (72,968 with the static one). Of a
+//! * `process` 3-of-5 ≤ 69k: 69,496 with the embedded ISM (72,972 with the static one). Of a
 //!   3-of-5 delivery, 66.7k is fixed by the protocol and this design: the 21k base, 6.2k of
 //!   calldata, the fresh delivery record (22.1k), three ecrecovers (9.3k), the cold recipient
 //!   (2.6k, plus its own `handle`), the default-ISM read (2.1k, it is owner-settable) and the
 //!   two events (3k). What is left is about 2.8k of code, of which solc's selector dispatch
 //!   and ABI decoding of the two `bytes` arguments take about 0.6k, the signature loop about
-//!   0.2k per signature, the digest and its three hashes about 0.35k. The static ISM adds a
-//!   cold account access (2.6k) and a call. 1-of-1 misses 0.8× Hyperlane for the same fixed
-//!   costs (0.82).
-//! * MerkleRoot 3-of-5 at 0.82 of Hyperlane: the 1 KiB proof alone is about 16k of calldata,
-//!   and the ISM is a separate contract (cold access and call).
+//!   0.2k per signature, the digest and its three hashes about 0.35k, and the choice between
+//!   the embedded module types 16 gas. The static ISM adds a cold account access (2.6k) and
+//!   a call. 1-of-1 misses 0.8× Hyperlane for the same fixed costs (0.82).
+//! * MerkleRoot 3-of-5 with the static ISM at 0.82 of Hyperlane: the 1 KiB proof alone is
+//!   about 16k of calldata, and the ISM is a separate contract (cold access and call, and a
+//!   copy of the 1.3 KiB of arguments); the embedded MerkleRoot ISM saves those 3.7k (0.79).
 //! * Batch at k = 64 ≤ 12k per message: each message still pays its delivery record (22.1k,
 //!   see above), its `Process`/`ProcessId` events (3k) and its calldata; the batch removes
 //!   the per-transaction, per-signature and per-ISM-call costs, about 55k per message
@@ -101,7 +114,9 @@
 //!   which `delivered(bytes32)` rules out.
 //!
 //! `cargo run --release -p metalayer-contracts --example gas_profile -- 5 3 embedded` prints
-//! where one delivery's gas goes (per contract and opcode; `TRACE=1` for every step).
+//! where one delivery's gas goes (per contract and opcode; `TRACE=1` for every step);
+//! `root` and `embedded_root` in place of `embedded` profile the static and the embedded
+//! MerkleRoot ISM.
 
 pub mod bindings;
 pub mod deploy;

@@ -30,9 +30,8 @@ contract StaticMerkleRootMultisigIsm is StaticMultisigIsm, IBatchInterchainSecur
 
     /// @notice Verifies the message's proof against a root signed by a threshold of validators.
     function verify(bytes calldata metadata, bytes calldata message) external view returns (bool) {
-        if (metadata.length < MultisigLib.MERKLE_ROOT_SIGNATURES_OFFSET) {
-            revert MultisigLib.MetadataTooShort(metadata.length, MultisigLib.MERKLE_ROOT_SIGNATURES_OFFSET);
-        }
+        uint256 minimum = MultisigLib.MERKLE_ROOT_SIGNATURES_OFFSET;
+        if (metadata.length < minimum) revert MultisigLib.MetadataTooShort(metadata.length, minimum);
         message.checkLength();
         (uint256 ptr, uint256 n, uint256 t) = _loadValidators();
         MultisigLib.verifyMerkleRoot(metadata, message.origin(), message.id(), ptr, n, t);

@@ -39,15 +39,4 @@ abstract contract StaticMultisigIsm is IInterchainSecurityModule {
             mstore(0x40, add(ptr, and(add(len, 31), not(31))))
         }
     }
-
-    /// @dev Reverts unless the first `threshold` of the 65-byte signatures in `signatures`
-    /// come from validators, in list order, each at most once.
-    function _verifySignatures(bytes32 digest, bytes calldata signatures) internal view {
-        (uint256 ptr, uint256 n, uint256 t) = _loadValidators();
-        uint256 sigs;
-        assembly ("memory-safe") {
-            sigs := signatures.offset
-        }
-        MultisigLib.verify(digest, sigs, signatures.length, ptr, n, t);
-    }
 }

@@ -17,19 +17,44 @@ library MultiProofLib {
     /// @notice Leaf indexes are not strictly ascending.
     error LeafIndexesNotAscending(uint256 position);
 
-    /// @notice Root of the tree of `count` leaves implied by `leaves` and `proof`. The leaves
-    /// are read from memory (`leaves` is not modified): the Mailbox computes them there.
-    function root(bytes32[] memory leaves, bytes calldata proof, uint256 count)
+    /// @notice Root of the tree of `count` leaves implied by `leaves` and `proof`.
+    function root(bytes32[] calldata leaves, bytes calldata proof, uint256 count)
         internal
+        pure
+        returns (bytes32)
+    {
+        uint256 ptr;
+        assembly ("memory-safe") {
+            ptr := leaves.offset
+        }
+        return _root(ptr, leaves.length, true, proof, count);
+    }
+
+    /// @notice As `root`, with the leaves in memory (read, not modified): the Mailbox
+    /// computes them there.
+    function rootInMemory(bytes32[] memory leaves, bytes calldata proof, uint256 count)
+        internal
+        pure
+        returns (bytes32)
+    {
+        uint256 ptr;
+        assembly ("memory-safe") {
+            ptr := add(leaves, 0x20)
+        }
+        return _root(ptr, leaves.length, false, proof, count);
+    }
+
+    /// @dev `root` for the `k` leaves at `leaves`, in calldata or (`inCalldata` false) memory.
+    function _root(uint256 leaves, uint256 k, bool inCalldata, bytes calldata proof, uint256 count)
+        private
         pure
         returns (bytes32 out)
     {
-        uint256 k = leaves.length;
         if (
             k == 0 || proof.length < 2 || uint16(bytes2(proof[0:2])) != k
                 || proof.length < 2 + k * 4 || (proof.length - 2 - k * 4) % 32 != 0
         ) revert MalformedMultiProof();
-        (uint256 idx, uint256 hashes) = _load(leaves, proof, count);
+        (uint256 idx, uint256 hashes) = _load(leaves, k, inCalldata, proof, count);
         uint256 sib;
         assembly ("memory-safe") {
             sib := add(proof.offset, add(2, mul(k, 4)))
@@ -98,12 +123,11 @@ library MultiProofLib {
     }
 
     /// @dev Copies indexes and leaves into memory, checking order and that each is in the tree.
-    function _load(bytes32[] memory leaves, bytes calldata proof, uint256 count)
+    function _load(uint256 leaves, uint256 k, bool inCalldata, bytes calldata proof, uint256 count)
         private
         pure
         returns (uint256 idx, uint256 hashes)
     {
-        uint256 k = leaves.length;
         assembly ("memory-safe") {
             idx := mload(0x40)
             hashes := add(idx, shl(5, k))
@@ -116,8 +140,11 @@ library MultiProofLib {
             if (i > 0 && index <= previous) revert LeafIndexesNotAscending(i);
             require(index < count, "Invalid merkle index metadata");
             previous = index;
-            bytes32 leaf = leaves[i];
+            bytes32 leaf;
             assembly ("memory-safe") {
+                switch inCalldata
+                case 0 { leaf := mload(add(leaves, shl(5, i))) }
+                default { leaf := calldataload(add(leaves, shl(5, i))) }
                 mstore(add(idx, shl(5, i)), index)
                 mstore(add(hashes, shl(5, i)), leaf)
             }

@@ -12,8 +12,9 @@ import {SignatureLib} from "./SignatureLib.sol";
 /// signatures must recover to distinct validators in the order of the validator list (a
 /// subsequence); signatures beyond the threshold are ignored. A zero threshold accepts
 /// nothing. Rejections name their reason. The whole check of each metadata layout lives
-/// here (`verifyMessageId`, `verifyMerkleRoot`, `verifyMerkleRootBatch`), so a static ISM
-/// and the Mailbox's embedded ISM of the same type run the same code on the same metadata.
+/// here (`verifyMessageId`, `verifyMerkleRoot`, `verifyMerkleRootBatch` and its in-memory
+/// twin), so a static ISM and the Mailbox's embedded ISM of the same type run the same code
+/// on the same metadata.
 library MultisigLib {
     /// @notice Where the signatures start in MerkleRoot metadata (SPEC 5.3).
     uint256 internal constant MERKLE_ROOT_SIGNATURES_OFFSET = 1096;
@@ -191,7 +192,11 @@ library MultisigLib {
         bytes32 root = MerkleLib.branchRoot(id, proof, messageIndex);
         checkRoot(root);
         bytes32 digest = CheckpointLib.digest(
-            uint32(originDomain), bytes32(metadata[0:32]), root, uint32(signedIndex), bytes32(metadata[36:68])
+            uint32(originDomain),
+            bytes32(metadata[0:32]),
+            root,
+            uint32(signedIndex),
+            bytes32(metadata[36:68])
         );
         verify(
             digest,
@@ -208,8 +213,23 @@ library MultisigLib {
     /// signatures (65 each). The multiproof of `ids` (see `MultiProofLib`) against the tree of
     /// `signedIndex + 1` leaves gives the root, which must be neither zero nor the empty
     /// tree's; the digest is that of the checkpoint (origin, hook, root, signedIndex,
-    /// signedMessageId); then `verify`'s signature rule. `ids` is read, not modified.
+    /// signedMessageId); then `verify`'s signature rule against the `n` validators at memory
+    /// `list` with threshold `t`.
     function verifyMerkleRootBatch(
+        bytes calldata metadata,
+        uint256 originDomain,
+        bytes32[] calldata ids,
+        uint256 list,
+        uint256 n,
+        uint256 t
+    ) internal view {
+        (uint256 signedIndex, uint256 proofEnd) = _batchHeader(metadata);
+        bytes32 root = MultiProofLib.root(ids, metadata[BATCH_HEADER:proofEnd], signedIndex + 1);
+        _verifyBatchRoot(metadata, originDomain, root, signedIndex, proofEnd, list, n, t);
+    }
+
+    /// @dev As `verifyMerkleRootBatch`, with the ids in memory (read, not modified).
+    function verifyMerkleRootBatchInMemory(
         bytes calldata metadata,
         uint256 originDomain,
         bytes32[] memory ids,
@@ -217,14 +237,43 @@ library MultisigLib {
         uint256 n,
         uint256 t
     ) internal view {
+        (uint256 signedIndex, uint256 proofEnd) = _batchHeader(metadata);
+        bytes32 root =
+            MultiProofLib.rootInMemory(ids, metadata[BATCH_HEADER:proofEnd], signedIndex + 1);
+        _verifyBatchRoot(metadata, originDomain, root, signedIndex, proofEnd, list, n, t);
+    }
+
+    /// @dev The signed index and the end of the multiproof of batch metadata, both lengths
+    /// checked.
+    function _batchHeader(bytes calldata metadata)
+        private
+        pure
+        returns (uint256 signedIndex, uint256 proofEnd)
+    {
         if (metadata.length < BATCH_HEADER) revert MetadataTooShort(metadata.length, BATCH_HEADER);
-        uint32 signedIndex = uint32(bytes4(metadata[32:36]));
-        uint256 proofEnd = BATCH_HEADER + uint32(bytes4(metadata[68:72]));
+        signedIndex = uint32(bytes4(metadata[32:36]));
+        proofEnd = BATCH_HEADER + uint32(bytes4(metadata[68:72]));
         if (metadata.length < proofEnd) revert MetadataTooShort(metadata.length, proofEnd);
-        bytes32 root = MultiProofLib.root(ids, metadata[BATCH_HEADER:proofEnd], uint256(signedIndex) + 1);
+    }
+
+    /// @dev The batch check after the multiproof gave `root`.
+    function _verifyBatchRoot(
+        bytes calldata metadata,
+        uint256 originDomain,
+        bytes32 root,
+        uint256 signedIndex,
+        uint256 proofEnd,
+        uint256 list,
+        uint256 n,
+        uint256 t
+    ) private view {
         checkRoot(root);
         bytes32 digest = CheckpointLib.digest(
-            uint32(originDomain), bytes32(metadata[0:32]), root, signedIndex, bytes32(metadata[36:68])
+            uint32(originDomain),
+            bytes32(metadata[0:32]),
+            root,
+            uint32(signedIndex),
+            bytes32(metadata[36:68])
         );
         uint256 sigs;
         assembly ("memory-safe") {
