@@ -716,7 +716,14 @@ contract Mailbox is Owned, IPostDispatchHook {
             (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
             return abi.encode(MultisigLib.toArray(ptr, n), uint8(t));
         }
-        if (selector == IMailboxFallback.verifyBatch.selector) {
+        // verifyBatch(bytes,uint32,bytes32[]), compared as a right-aligned word so that the
+        // code holds a PUSH4 of the selector, as a dispatcher's does: relayers look for one
+        // (with module type 4) to tell that an ISM takes batches.
+        uint256 selectorWord;
+        assembly ("memory-safe") {
+            selectorWord := shr(224, calldataload(0))
+        }
+        if (selectorWord == 0x346ef4e6) {
             // The decoder validates the whole encoding; the metadata is then taken from
             // calldata (where `MultisigLib` reads it) at the offset it checked.
             (, uint32 origin, bytes32[] memory ids) =

@@ -119,6 +119,13 @@ fn the_embedded_merkle_root_ism_verifies_batches_and_the_message_id_one_refuses_
     // The Mailbox answers `verifyBatch` as the static ISM does, from its fallback.
     assert!(stack.chain.view(stack.mailbox, &call));
     assert!(stack.chain.view(stack.merkle_root_ism, &call));
+    // Relayers tell that an ISM takes batches by its module type (4) and a PUSH4 of the
+    // `verifyBatch` selector in its code, which the Mailbox's fallback holds as the static
+    // ISM's dispatcher does.
+    let push4: Vec<u8> = [&[0x63u8][..], &Mailbox::verifyBatchCall::SELECTOR[..]].concat();
+    for code in [&Mailbox::DEPLOYED_BYTECODE, &RootIsm::DEPLOYED_BYTECODE] {
+        assert!(code.windows(5).any(|w| w == push4.as_slice()));
+    }
     let swapped =
         Mailbox::verifyBatchCall { ids: vec![messages[1].id(), messages[2].id()], ..call.clone() };
     let receipt = stack.chain.simulate(Address::ZERO, stack.mailbox, swapped.abi_encode().into());
