@@ -20,7 +20,6 @@ use alloy::{
     providers::{Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
-use futures::{StreamExt, stream};
 use metalayer_agent::{
     chain::{ChainClient, ChainError, RetryPolicy, RpcMetrics},
     config::ChainSettings,
@@ -43,8 +42,6 @@ use crate::{
 
 /// Longest pause between announcement attempts.
 const MAX_ANNOUNCE_RETRY: Duration = Duration::from_secs(900);
-/// Signed checkpoints written to storage at once.
-const WRITE_CONCURRENCY: usize = 32;
 
 /// Why the validator stopped or a tick failed.
 #[derive(Debug, thiserror::Error)]
@@ -517,20 +514,15 @@ impl Validator {
                 todo.push(*checkpoint);
             }
         }
-        let written: Vec<Result<u32, ValidatorError>> = stream::iter(todo)
-            .map(|checkpoint| {
-                let (signer, storage) = (self.signer.clone(), self.storage.clone());
-                async move {
-                    let signed = Signed::sign(checkpoint, signer.as_ref())?;
-                    storage.write_checkpoint(&signed).await?;
-                    Ok(checkpoint.checkpoint.index)
-                }
-            })
-            .buffer_unordered(WRITE_CONCURRENCY)
-            .collect()
-            .await;
-        for index in written {
-            self.protection.mark_published(domain, hook, index?)?;
+        let signed = todo
+            .iter()
+            .map(|checkpoint| Signed::sign(*checkpoint, self.signer.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        // One group write: a local directory makes the whole group durable
+        // with one flush. Only then is any of it marked published.
+        self.storage.write_checkpoints(&signed).await?;
+        for checkpoint in &todo {
+            self.protection.mark_published(domain, hook, checkpoint.checkpoint.index)?;
             self.metrics.signed.inc();
         }
         Ok(())

@@ -112,6 +112,64 @@ fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageE
     sync_dir(dir)
 }
 
+/// Writes `objects` into `dir` as [`write_atomically`] would each, with one
+/// flush for the group: every temporary file is written, all are made
+/// durable at once, then each is renamed over its target and the directory
+/// flushed. After a crash each object is the old or the new one.
+fn write_all_atomically(dir: &Path, objects: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
+    fs::create_dir_all(dir).map_err(io_error("creating directory", dir))?;
+    // (temporary file, target): every temporary left behind by a failure is removed.
+    let mut paths: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(objects.len());
+    let result = (|| {
+        let mut files = Vec::with_capacity(objects.len());
+        for (name, bytes) in objects {
+            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let temp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+            let mut file = fs::File::create(&temp).map_err(io_error("creating", &temp))?;
+            paths.push((temp.clone(), dir.join(name)));
+            file.write_all(&bytes).map_err(io_error("writing", &temp))?;
+            files.push(file);
+        }
+        flush_files(dir, &paths, &files)?;
+        for (temp, target) in &paths {
+            fs::rename(temp, target).map_err(io_error("renaming into", target))?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        for (temp, _) in &paths {
+            let _ = fs::remove_file(temp);
+        }
+    }
+    result?;
+    sync_dir(dir)
+}
+
+/// Makes the contents of `files` (the temporary files of `paths`, all in
+/// `dir`) durable. On Linux one `syncfs` of the directory's filesystem does
+/// it for the whole group (one journal commit instead of one per file);
+/// elsewhere each file is flushed.
+fn flush_files(
+    dir: &Path,
+    paths: &[(PathBuf, PathBuf)],
+    files: &[fs::File],
+) -> Result<(), StorageError> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = (paths, files);
+        let handle = fs::File::open(dir).map_err(io_error("opening directory", dir))?;
+        rustix::fs::syncfs(&handle).map_err(|e| io_error("flushing", dir)(e.into()))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = dir;
+        for ((temp, _), file) in paths.iter().zip(files) {
+            file.sync_all().map_err(io_error("flushing", temp))?;
+        }
+        Ok(())
+    }
+}
+
 /// Makes a rename or removal in `dir` durable.
 fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     #[cfg(unix)]
@@ -164,6 +222,14 @@ impl ObjectBackend for LocalStorage {
         blocking("writing", &self.root, move || write_atomically(&dir, &name, &bytes)).await
     }
 
+    async fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
+        for (name, _) in &objects {
+            self.object_path(name)?;
+        }
+        let dir = self.root.clone();
+        blocking("writing", &self.root, move || write_all_atomically(&dir, objects)).await
+    }
+
     async fn delete(&self, name: &str) -> Result<(), StorageError> {
         self.object_path(name)?;
         let (dir, name) = (self.root.clone(), name.to_owned());
@@ -184,6 +250,29 @@ mod tests {
         assert!(relative.location().starts_with("file:///"), "{}", relative.location());
         assert!(relative.location().ends_with("/checkpoints"));
         assert!(matches!(LocalStorage::new(""), Err(StorageError::Setup { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_group_write_stores_every_object_and_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = LocalStorage::new(dir.path()).unwrap();
+        storage.put("b.json", b"old".to_vec()).await.unwrap();
+        let objects: Vec<_> = ["a.json", "b.json", "c.json"]
+            .iter()
+            .map(|n| (n.to_string(), n.as_bytes().to_vec()))
+            .collect();
+        storage.put_many(objects).await.unwrap();
+        for name in ["a.json", "b.json", "c.json"] {
+            assert_eq!(storage.get(name).await.unwrap().as_deref(), Some(name.as_bytes()));
+        }
+        let mut names: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, ["a.json", "b.json", "c.json"].map(std::ffi::OsString::from));
+        // A bad name anywhere in the group refuses the whole group before writing.
+        let bad = vec![("d.json".to_string(), vec![1]), ("../e.json".to_string(), vec![2])];
+        assert!(matches!(storage.put_many(bad).await, Err(StorageError::Setup { .. })));
+        assert_eq!(storage.get("d.json").await.unwrap(), None);
     }
 
     #[tokio::test]

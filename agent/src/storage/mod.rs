@@ -19,6 +19,7 @@ mod s3;
 use std::fmt;
 
 use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt, stream};
 use metalayer_protocol::{
     B256,
     signed::{
@@ -35,6 +36,9 @@ pub use location::{
 pub use s3::{S3Credentials, S3Location, S3Options, S3Storage};
 
 use crate::config::ReorgPeriod;
+
+/// Objects [`ObjectBackend::put_many`] writes at once by default.
+pub const PUT_CONCURRENCY: usize = 32;
 
 /// The largest object a reader accepts: 50 KiB. A signed checkpoint is about
 /// 600 bytes; the cap keeps a hostile bucket from filling a relayer's memory.
@@ -147,6 +151,21 @@ pub trait CheckpointStorage: Send + Sync + fmt::Debug {
     /// Stores `checkpoint` under its index, replacing what was there.
     async fn write_checkpoint(&self, checkpoint: &SignedCheckpoint) -> Result<(), StorageError>;
 
+    /// Stores several checkpoints. When this returns `Ok` every one is
+    /// stored (and durable where the medium makes that a separate step);
+    /// after an error or a crash each is stored whole or not at all. The
+    /// default writes them one by one; backends that can make a group
+    /// durable at once (a directory: one flush for all) do so.
+    async fn write_checkpoints(
+        &self,
+        checkpoints: &[SignedCheckpoint],
+    ) -> Result<(), StorageError> {
+        for checkpoint in checkpoints {
+            self.write_checkpoint(checkpoint).await?;
+        }
+        Ok(())
+    }
+
     /// The signed checkpoint at `index`, if one is stored.
     async fn read_checkpoint(&self, index: u32) -> Result<Option<SignedCheckpoint>, StorageError>;
 
@@ -207,6 +226,17 @@ pub trait ObjectBackend: Send + Sync + fmt::Debug {
     /// a mix or a prefix.
     async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), StorageError>;
 
+    /// Stores several objects, each as [`Self::put`] would; when this returns
+    /// `Ok` all are stored. The default puts up to [`PUT_CONCURRENCY`] at once.
+    async fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
+        stream::iter(objects)
+            .map(|(name, bytes)| async move { self.put(&name, bytes).await })
+            .buffer_unordered(PUT_CONCURRENCY)
+            .try_collect::<Vec<()>>()
+            .await
+            .map(drop)
+    }
+
     /// Removes the object; removing an absent object succeeds.
     async fn delete(&self, name: &str) -> Result<(), StorageError>;
 }
@@ -261,6 +291,19 @@ impl<B: ObjectBackend> CheckpointStorage for B {
         let name = self.layout().checkpoint_key(checkpoint.value.checkpoint.index);
         let json = checkpoint.to_json_pretty().map_err(|e| malformed(self, &name, e))?;
         self.put(&name, json.into_bytes()).await
+    }
+
+    async fn write_checkpoints(
+        &self,
+        checkpoints: &[SignedCheckpoint],
+    ) -> Result<(), StorageError> {
+        let mut objects = Vec::with_capacity(checkpoints.len());
+        for checkpoint in checkpoints {
+            let name = self.layout().checkpoint_key(checkpoint.value.checkpoint.index);
+            let json = checkpoint.to_json_pretty().map_err(|e| malformed(self, &name, e))?;
+            objects.push((name, json.into_bytes()));
+        }
+        self.put_many(objects).await
     }
 
     async fn read_checkpoint(&self, index: u32) -> Result<Option<SignedCheckpoint>, StorageError> {

@@ -71,6 +71,17 @@ async fn suite<B: ObjectBackend + 'static>(storage: Arc<B>, reader_options: &Loc
     storage.write_checkpoint(&checkpoint(0, 0xc1)).await.unwrap();
     assert_eq!(storage.read_checkpoint(0).await.unwrap().unwrap(), checkpoint(0, 0xc1));
 
+    // A group write stores each under its own index, replacing what was there.
+    let group: Vec<_> = (20..24).map(|index| checkpoint(index, 0xc2)).collect();
+    storage.write_checkpoint(&checkpoint(21, 0xc0)).await.unwrap();
+    storage.write_checkpoints(&group).await.unwrap();
+    for index in 20..24 {
+        assert_eq!(storage.read_checkpoint(index).await.unwrap().unwrap(), checkpoint(index, 0xc2));
+    }
+    let raw = storage.get(&layout.checkpoint_key(22)).await.unwrap().unwrap();
+    assert_eq!(raw, checkpoint(22, 0xc2).to_json_pretty().unwrap().into_bytes());
+    storage.write_checkpoints(&[]).await.unwrap();
+
     // The latest index only ever rises.
     assert!(storage.raise_latest_index(2).await.unwrap());
     assert_eq!(storage.latest_index().await.unwrap(), Some(2));
