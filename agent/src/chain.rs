@@ -27,6 +27,10 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 pub use crate::config::{ReorgPeriod, RpcMode};
 
+/// Calls in one JSON-RPC batch ([`ChainClient::call_batch`]): below the
+/// limits public endpoints and nodes set (rollup-core: 500, geth: 1000).
+pub const MAX_BATCH_CALLS: usize = 100;
+
 /// Timeouts and retries for one chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -357,6 +361,58 @@ impl ChainClient {
         let raw =
             self.read(C::SIGNATURE, |p| Self::eth_call(p, to, call.abi_encode(), block)).await?;
         self.decode::<C>(&raw)
+    }
+
+    /// The same contract read of many calls at `block`, sent as JSON-RPC
+    /// batches of at most [`MAX_BATCH_CALLS`] (one request each, where one
+    /// `eth_call` each would cost a round trip apiece). The outer error is a
+    /// batch no endpoint answered; each call has its own result (a revert
+    /// fails that call only). Answers come back in the order of `calls`.
+    pub async fn call_batch<C: SolCall>(
+        &self,
+        to: Address,
+        calls: &[C],
+        block: u64,
+    ) -> Result<Vec<Result<C::Return, ChainError>>, ChainError> {
+        let mut out = Vec::with_capacity(calls.len());
+        for chunk in calls.chunks(MAX_BATCH_CALLS) {
+            let requests: Vec<TransactionRequest> = chunk
+                .iter()
+                .map(|call| TransactionRequest::default().with_to(to).with_input(call.abi_encode()))
+                .collect();
+            let answers = self
+                .read(C::SIGNATURE, |p| {
+                    let requests = &requests;
+                    async move {
+                        let mut batch = alloy::rpc::client::BatchRequest::new(p.client());
+                        let waiters = requests
+                            .iter()
+                            .map(|tx| {
+                                batch
+                                    .add_call::<_, Bytes>("eth_call", &(tx, BlockId::number(block)))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        batch.send().await?;
+                        let mut answers: Vec<Result<Bytes, String>> =
+                            Vec::with_capacity(waiters.len());
+                        for waiter in waiters {
+                            answers.push(waiter.await.map_err(|e| e.to_string()));
+                        }
+                        Ok(answers)
+                    }
+                })
+                .await?;
+            out.extend(answers.into_iter().map(|answer| match answer {
+                Ok(raw) => self.decode::<C>(&raw),
+                Err(error) => Err(ChainError::Unavailable {
+                    chain: self.chain.clone(),
+                    method: C::SIGNATURE,
+                    endpoint: String::from("batch"),
+                    error,
+                }),
+            }));
+        }
+        Ok(out)
     }
 
     /// A contract read at `block` that a strict majority of endpoints must

@@ -46,8 +46,22 @@ async fn throughput(n: usize, batch: bool) {
     let relayer = net.relayer(if batch { "" } else { "batch_delivery = false" }).await;
     let [a, b] = &net.chains;
     let started = Instant::now();
-    let (to_b, to_a) = tokio::join!(burst(a, b, n / 2, 5), burst(b, a, n - n / 2, 6));
-    let sent: Vec<(B256, u64)> = to_b.into_iter().chain(to_a).collect();
+    let sending = async {
+        let (to_b, to_a) = tokio::join!(burst(a, b, n / 2, 5), burst(b, a, n - n / 2, 6));
+        eprintln!("  {:.1} s: {n} dispatches sent", started.elapsed().as_secs_f64());
+        to_b.into_iter().chain(to_a).collect::<Vec<(B256, u64)>>()
+    };
+    // Queue lengths while the dispatches are being sent.
+    let watching = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            eprintln!("  {:.0} s: {}", started.elapsed().as_secs_f64(), queues(&net, &relayer));
+        }
+    };
+    let sent = tokio::select! {
+        sent = sending => sent,
+        () = watching => unreachable!("the watcher never ends"),
+    };
     let first_sent = sent.iter().map(|(_, t)| *t).min().unwrap_or(0);
     let mut mined_at = vec![None; sent.len()];
     let deadline = Instant::now() + Duration::from_secs(env("BENCH_DEADLINE_S", 1800) as u64);
@@ -55,26 +69,12 @@ async fn throughput(n: usize, batch: bool) {
     while mined_at.iter().any(Option::is_none) && Instant::now() < deadline {
         if report.elapsed() >= Duration::from_secs(10) {
             report = Instant::now();
-            let queues: Vec<String> = net
-                .chains
-                .iter()
-                .map(|c| {
-                    let len = |s| relayer.ctx.queue.len(c.domain, s);
-                    format!(
-                        "{}: prepare {} submit {} confirm {}",
-                        c.name,
-                        len(Stage::Prepare),
-                        len(Stage::Submit),
-                        len(Stage::Confirm)
-                    )
-                })
-                .collect();
             eprintln!(
                 "  {:.0} s: {} of {} mined; {}",
                 started.elapsed().as_secs_f64(),
                 mined_at.iter().filter(|m| m.is_some()).count(),
                 sent.len(),
-                queues.join("; ")
+                queues(&net, &relayer)
             );
         }
         for ((id, _), at) in sent.iter().zip(mined_at.iter_mut()).filter(|(_, at)| at.is_none()) {
@@ -106,6 +106,26 @@ async fn throughput(n: usize, batch: bool) {
     );
     relayer.kill().await;
     net.shutdown().await;
+}
+
+/// Each destination's queue lengths, for progress lines.
+fn queues(net: &Net, relayer: &common::RunningRelayer) -> String {
+    let lines: Vec<String> = net
+        .chains
+        .iter()
+        .map(|c| {
+            let len = |s| relayer.ctx.queue.len(c.domain, s);
+            format!(
+                "{}: prepare {} submit {} confirm {} delivered {}",
+                c.name,
+                len(Stage::Prepare),
+                len(Stage::Submit),
+                len(Stage::Confirm),
+                len(Stage::Delivered)
+            )
+        })
+        .collect();
+    lines.join("; ")
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use alloy::{eips::BlockNumberOrTag, primitives::Address, providers::Provider, sol_types::SolCall};
-use futures::StreamExt;
 use metalayer_contracts::{bindings::Mailbox, metadata::BatchMultisigMetadata};
 use metalayer_protocol::metadata::MerkleRootMultisigMetadata;
 
@@ -16,8 +15,6 @@ use crate::{
     sender::{Call, Mined},
 };
 
-/// Requests in flight at once per pass.
-const RPC_CONCURRENCY: usize = 16;
 /// Confirm-queue entries looked at per pass.
 const CONFIRM_BATCH: usize = 1024;
 
@@ -26,8 +23,19 @@ impl Context {
     pub(crate) async fn submit_loop(&self, domain: u32) {
         let Some(dest) = self.destinations.get(&domain).cloned() else { return };
         loop {
-            let due = match self.queue.due(domain, Stage::Submit, now_ms(), 4 * self.max_batch_size)
-            {
+            if self.queue.len(domain, Stage::Submit) == 0 {
+                tokio::time::sleep(self.interval).await;
+                continue;
+            }
+            let block_gas = match self.block_gas_limit(&dest).await {
+                Ok(gas) => gas,
+                Err(error) => {
+                    tracing::warn!(destination = %dest.chain.name, %error, "block gas limit unknown; not sending this round");
+                    tokio::time::sleep(self.interval).await;
+                    continue;
+                }
+            };
+            let due = match self.queue.due(domain, Stage::Submit, now_ms(), round_size(block_gas)) {
                 Ok(due) => due,
                 Err(error) => {
                     tracing::error!(%error, "reading the submit queue failed");
@@ -38,7 +46,7 @@ impl Context {
                 tokio::time::sleep(self.interval).await;
                 continue;
             }
-            self.submit(&dest, due).await;
+            self.submit(&dest, due, block_gas).await;
             self.update_balance(&dest).await;
         }
     }
@@ -74,15 +82,7 @@ impl Context {
     /// Sends `ops`: batchable groups as `processBatch`, the rest one by one,
     /// as many as fit one block of the destination; the rest stay queued
     /// for the next round.
-    async fn submit(&self, dest: &Destination, ops: Vec<PendingOp>) {
-        let block_gas = match self.block_gas_limit(dest).await {
-            Ok(gas) => gas,
-            Err(error) => {
-                tracing::warn!(destination = %dest.chain.name, %error, "block gas limit unknown; not sending this round");
-                tokio::time::sleep(self.interval).await;
-                return;
-            }
-        };
+    async fn submit(&self, dest: &Destination, ops: Vec<PendingOp>, block_gas: u64) {
         // No transaction may need more than a block holds.
         let tx_cap = self.transaction_gas_limit.min(block_gas);
         let mut groups: BTreeMap<(u32, Address), Vec<PendingOp>> = BTreeMap::new();
@@ -96,6 +96,11 @@ impl Context {
             }
         }
         let mut calls: Vec<(Call, Vec<PendingOp>)> = Vec::new();
+        // Calls are built (each estimated) only while the round has room:
+        // what is left stays in the submit queue for the next round.
+        let full = |calls: &[(Call, Vec<PendingOp>)]| {
+            calls.iter().map(|(call, _)| call.gas_limit).sum::<u64>() >= block_gas
+        };
         for (_, group) in groups {
             if group.len() < 2 {
                 singles.extend(group);
@@ -104,10 +109,16 @@ impl Context {
             let mut group = group;
             group.sort_by_key(|op| op.leaf_index);
             for chunk in group.chunks(self.max_batch_size) {
+                if full(&calls) {
+                    break;
+                }
                 self.batch_calls(dest, chunk, tx_cap, &mut calls, &mut singles).await;
             }
         }
         for op in singles {
+            if full(&calls) {
+                break;
+            }
             let Some(metadata) = op.metadata.clone() else {
                 let mut op = op;
                 self.retry(&mut op, Reason::ErrorSubmitting, "prepared without metadata".into());
@@ -314,19 +325,13 @@ impl Context {
         let ready: Vec<PendingOp> =
             due.into_iter().filter(|op| op.submitted_block.unwrap_or(0) <= final_block).collect();
         let mailbox = dest.chain.addresses.mailbox;
-        // Bounded: a node caps its connections, and a backlog of confirmations
-        // must not open one per message.
-        let calls: Vec<_> =
-            ready
-                .iter()
-                .map(|op| {
-                    let (client, id) = (dest.client.clone(), op.id);
-                    async move {
-                        client.call(mailbox, &Mailbox::deliveredCall { id }, final_block).await
-                    }
-                })
-                .collect();
-        let checks: Vec<_> = futures::stream::iter(calls).buffered(RPC_CONCURRENCY).collect().await;
+        // In JSON-RPC batches: one request per hundred confirmations.
+        let calls: Vec<_> = ready.iter().map(|op| Mailbox::deliveredCall { id: op.id }).collect();
+        let checks = dest
+            .client
+            .call_batch(mailbox, &calls, final_block)
+            .await
+            .map_err(|e| e.to_string())?;
         for (mut op, delivered) in ready.into_iter().zip(checks) {
             match delivered {
                 Ok(true) => {
@@ -373,6 +378,18 @@ impl Context {
     }
 }
 
+/// The least gas one delivery can cost: the base transaction cost plus a
+/// fresh replay record (22.1k) is already above it.
+const MIN_DELIVERY_GAS: u64 = 20_000;
+/// The most messages one submit round reads.
+pub(crate) const MAX_ROUND: usize = 4096;
+
+/// How many due messages one submit round reads: as many as could fit in a
+/// block of `block_gas` (what does not fit stays queued, unread by the round).
+pub(crate) fn round_size(block_gas: u64) -> usize {
+    usize::try_from(block_gas / MIN_DELIVERY_GAS).unwrap_or(MAX_ROUND).clamp(1, MAX_ROUND)
+}
+
 /// The calls of one submit round: in order, each that still fits in
 /// `block_gas` with those taken before it (the first always goes: no call
 /// needs more than a block, see the callers); the rest wait for a later round.
@@ -391,7 +408,14 @@ pub(crate) fn fill_block<T>(items: Vec<T>, block_gas: u64, gas: impl Fn(&T) -> u
 
 #[cfg(test)]
 mod tests {
-    use super::fill_block;
+    use super::{fill_block, round_size};
+
+    #[test]
+    fn a_round_reads_what_a_block_could_hold() {
+        assert_eq!(round_size(30_000_000), 1_500);
+        assert_eq!(round_size(10_000), 1, "a tiny block still gets one message");
+        assert_eq!(round_size(u64::MAX), 4_096);
+    }
 
     #[test]
     fn a_round_never_needs_more_gas_than_a_block() {

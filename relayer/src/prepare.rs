@@ -59,7 +59,9 @@ impl Context {
     /// One pass: every due message, a bounded number at once.
     async fn prepare_pass(&self, dest: &Destination) -> Result<usize, String> {
         let backlog = self.queue.len(dest.chain.domain, crate::op::Stage::Submit);
-        if backlog > 4 * self.max_batch_size.max(PREPARE_BATCH) {
+        // The submit stage reads at most a block's worth per round; more
+        // prepared than a few rounds would only grow stale.
+        if backlog >= crate::deliver::MAX_ROUND {
             return Ok(0);
         }
         let due = self
@@ -75,8 +77,22 @@ impl Context {
         // submit stage sees a pass's messages at once and can batch them.
         let cache = PassCache::default();
         let cache = &cache;
-        let results: Vec<(PendingOp, String)> = futures::stream::iter(due)
-            .map(|op| self.prepare_one(dest, op, tip, cache))
+        // Whether each is delivered, read for the whole pass in JSON-RPC
+        // batches; a message whose answer is missing reads it alone.
+        let checks: Vec<_> = due.iter().map(|op| Mailbox::deliveredCall { id: op.id }).collect();
+        let known: Vec<Option<bool>> = match dest
+            .client
+            .call_batch(dest.chain.addresses.mailbox, &checks, tip)
+            .await
+        {
+            Ok(answers) => answers.into_iter().map(Result::ok).collect(),
+            Err(error) => {
+                tracing::debug!(destination = %dest.chain.name, %error, "batched delivery checks failed; checking one by one");
+                vec![None; due.len()]
+            }
+        };
+        let results: Vec<(PendingOp, String)> = futures::stream::iter(due.into_iter().zip(known))
+            .map(|(op, delivered)| self.prepare_one(dest, op, delivered, tip, cache))
             .buffer_unordered(PREPARE_CONCURRENCY)
             .collect()
             .await;
@@ -90,6 +106,7 @@ impl Context {
         &self,
         dest: &Destination,
         mut op: PendingOp,
+        delivered: Option<bool>,
         tip: u64,
         cache: &PassCache,
     ) -> (PendingOp, String) {
@@ -102,7 +119,7 @@ impl Context {
             return (op, "stored message does not decode".into());
         };
         let chain = dest.chain.name.clone();
-        match self.try_prepare(dest, &mut op, &message, tip, cache).await {
+        match self.try_prepare(dest, &mut op, &message, delivered, tip, cache).await {
             Ok(Prepared::Delivered) => {
                 op.stage = Stage::Confirm;
                 op.submitted_block = Some(op.submitted_block.unwrap_or(tip));
@@ -138,15 +155,19 @@ impl Context {
         dest: &Destination,
         op: &mut PendingOp,
         message: &Message,
+        delivered: Option<bool>,
         tip: u64,
         cache: &PassCache,
     ) -> Result<Prepared, Failure> {
         let mailbox = dest.chain.addresses.mailbox;
-        let delivered = dest
-            .client
-            .call(mailbox, &Mailbox::deliveredCall { id: op.id }, tip)
-            .await
-            .map_err(|e| fail(Reason::ErrorCheckingDeliveryStatus, e))?;
+        let delivered = match delivered {
+            Some(known) => known,
+            None => dest
+                .client
+                .call(mailbox, &Mailbox::deliveredCall { id: op.id }, tip)
+                .await
+                .map_err(|e| fail(Reason::ErrorCheckingDeliveryStatus, e))?,
+        };
         if delivered {
             return Ok(Prepared::Delivered);
         }
@@ -230,17 +251,19 @@ impl Context {
             .observe(started.elapsed().as_secs_f64());
         let metadata = built.map_err(|e| fail(e.reason(), e))?;
         op.batchable = self.batch_delivery && self.takes_batches(&ctx, dest, ism).await;
-        let process = Mailbox::processCall {
-            metadata: metadata.clone().into(),
-            message: message.encode().into(),
-        };
         // A batchable message under a policy that does not weigh the
-        // estimate is only simulated (one execution, where an estimate runs
-        // several): its batch is estimated as a whole, and a message that
-        // ends up alone is estimated when it is sent.
+        // estimate is simulated with its batch: the submit stage estimates
+        // each batch whole (one execution for many messages, where one each
+        // here would cost as much as the deliveries), a batch that fails is
+        // split in halves until the failing message is alone, and a message
+        // sent alone is estimated then, which records why it fails.
         let needs_estimate =
             !op.batchable || matches!(policy, Some(GasPolicy::OnChainFeeQuoting { .. }));
         let gas_limit = if needs_estimate {
+            let process = Mailbox::processCall {
+                metadata: metadata.clone().into(),
+                message: message.encode().into(),
+            };
             let estimate = self
                 .estimate(dest, mailbox, process.abi_encode().into())
                 .await
@@ -258,10 +281,6 @@ impl Context {
             }
             Some(limit.saturating_add(GAS_BUFFER).min(self.transaction_gas_limit))
         } else {
-            dest.client
-                .call(mailbox, &process, tip)
-                .await
-                .map_err(|e| fail(Reason::ErrorEstimatingGas, e))?;
             None
         };
         op.metadata = Some(metadata.into());

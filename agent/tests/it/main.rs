@@ -1,8 +1,10 @@
-//! Integration tests for metalayer-agent: the checkpoint storage suite run
+//! Integration tests for metalayer-agent: batched contract reads against a
+//! rollup-core node, the checkpoint storage suite run
 //! against a local directory and a real S3-compatible server (moto, started
 //! on loopback), the telemetry server over HTTP, and configuration loaded
 //! end to end.
 
+mod chain;
 mod config;
 mod http;
 mod moto;
