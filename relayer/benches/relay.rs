@@ -18,12 +18,17 @@
 mod common;
 
 use std::{
+    collections::HashMap,
     process::{Command, Stdio},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use alloy::primitives::B256;
-use common::{Net, NetOptions, burst};
+use alloy::{
+    primitives::B256,
+    providers::{DynProvider, Provider},
+};
+use common::{Net, NetOptions, burst, paced};
 use metalayer_contracts::DefaultIsm;
 use metalayer_relayer::op::Stage;
 
@@ -31,23 +36,72 @@ fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// The destination's default ISM: `BENCH_ISM=static` for the separate
+/// StaticMerkleRootMultisigIsm, else the Mailbox's embedded MerkleRoot ISM.
+fn ism() -> DefaultIsm {
+    match std::env::var("BENCH_ISM").as_deref() {
+        Ok("static") => DefaultIsm::MerkleRoot,
+        _ => DefaultIsm::EmbeddedMerkleRoot,
+    }
+}
+
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn throughput(n: usize, batch: bool) {
+/// CPU seconds (user + system) used so far by this process's threads whose
+/// name starts with `prefix` (Linux; 0 elsewhere).
+fn thread_cpu_seconds(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
+    let mut ticks = 0u64;
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        // After the name: state is field 3, utime and stime fields 14 and 15.
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+        ticks += field(14) + field(15);
+    }
+    // The kernel's USER_HZ, 100 on every Linux target.
+    ticks as f64 / 100.0
+}
+
+/// The name prefix of the relayer runtime's threads.
+const RELAYER_THREADS: &str = "relayer-rt";
+
+async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Handle) {
     let mut net = Net::new(NetOptions {
-        ism: DefaultIsm::MerkleRoot,
+        ism: ism(),
         block_ms: 250,
         ..NetOptions::default()
     })
     .await;
     net.start_validators(0..5).await;
-    let relayer = net.relayer(if batch { "" } else { "batch_delivery = false" }).await;
+    let toml = net.relayer_toml(if batch { "" } else { "batch_delivery = false" });
+    let relayer = net.relayer_on(&toml, relayer_runtime).await;
+    let cpu_before = thread_cpu_seconds(RELAYER_THREADS);
     let [a, b] = &net.chains;
+    // When each block of each chain was first seen (polled every 10 ms):
+    // a dispatch's latency is also taken from when its block was mined.
+    let seen: Vec<(u32, Arc<Mutex<HashMap<u64, u64>>>, tokio::task::JoinHandle<()>)> = net
+        .chains
+        .iter()
+        .map(|c| {
+            let map = Arc::new(Mutex::new(HashMap::new()));
+            (c.domain, map.clone(), tokio::spawn(watch_blocks(c.provider.clone(), map)))
+        })
+        .collect();
     let started = Instant::now();
     let sending = async {
-        let (to_b, to_a) = tokio::join!(burst(a, b, n / 2, 5), burst(b, a, n - n / 2, 6));
+        // `BENCH_RATE`: total dispatches per second, split between the two
+        // directions (unset: as fast as the nodes take them).
+        let rate = std::env::var("BENCH_RATE").ok().and_then(|r| r.parse::<f64>().ok());
+        let half = rate.map(|r| r / 2.0);
+        let (to_b, to_a) =
+            tokio::join!(paced(a, b, n / 2, 5, half), paced(b, a, n - n / 2, 6, half));
         eprintln!("  {:.1} s: {n} dispatches sent", started.elapsed().as_secs_f64());
         to_b.into_iter().chain(to_a).collect::<Vec<(B256, u64)>>()
     };
@@ -86,6 +140,25 @@ async fn throughput(n: usize, batch: bool) {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let relayer_cpu = thread_cpu_seconds(RELAYER_THREADS) - cpu_before;
+    let mined_origin: Vec<Option<u64>> = sent
+        .iter()
+        .map(|(id, _)| {
+            let op = relayer.ctx.queue.get(*id).ok()??;
+            let (block, _) = relayer.ctx.store.dispatch(op.origin, op.nonce).ok()??;
+            let (_, map, _) = seen.iter().find(|(domain, _, _)| *domain == op.origin)?;
+            map.lock().ok()?.get(&block).copied()
+        })
+        .collect();
+    for (_, _, task) in &seen {
+        task.abort();
+    }
+    let mut from_mined: Vec<u64> = mined_origin
+        .iter()
+        .zip(&mined_at)
+        .filter_map(|(origin, mined)| Some(mined.as_ref()?.saturating_sub(*origin.as_ref()?)))
+        .collect();
+    from_mined.sort_unstable();
     let done = mined_at.iter().filter(|m| m.is_some()).count();
     let last = mined_at.iter().flatten().max().copied().unwrap_or(first_sent);
     let mut latencies: Vec<u64> = sent
@@ -104,8 +177,41 @@ async fn throughput(n: usize, batch: bool) {
         if latencies.is_empty() { 0 } else { percentile(&latencies, 0.99) },
         started.elapsed().as_secs_f64(),
     );
+    println!(
+        "           from the dispatch's block first seen: p50 {} ms, p99 {} ms ({} messages)",
+        from_mined.get(from_mined.len() / 2).copied().unwrap_or(0),
+        if from_mined.is_empty() { 0 } else { percentile(&from_mined, 0.99) },
+        from_mined.len(),
+    );
+    // The relayer's own share of the shared CPU: its runtime's threads
+    // (sled's background threads and the nodes serving its requests are
+    // not counted).
+    println!(
+        "           relayer CPU {relayer_cpu:.1} s = {:.2} ms per message, {:.0} msg/s per core",
+        relayer_cpu * 1000.0 / done.max(1) as f64,
+        done as f64 / relayer_cpu.max(0.001),
+    );
     relayer.kill().await;
     net.shutdown().await;
+}
+
+/// Records in `seen` when each new block number of the chain behind
+/// `provider` was first seen; runs until aborted.
+async fn watch_blocks(provider: DynProvider, seen: Arc<Mutex<HashMap<u64, u64>>>) {
+    let mut last: Option<u64> = None;
+    loop {
+        if let Ok(tip) = provider.get_block_number().await {
+            let now = metalayer_relayer::op::now_ms();
+            let first = last.map_or(tip, |l| l + 1);
+            if let Ok(mut map) = seen.lock() {
+                for number in first..=tip {
+                    map.insert(number, now);
+                }
+            }
+            last = Some(last.map_or(tip, |l| l.max(tip)));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Each destination's queue lengths, for progress lines.
@@ -189,17 +295,30 @@ async fn memory(pending: usize) {
 fn main() {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    // The relayer's tasks get their own threads, whose CPU time is read
+    // from /proc (blocking threads kept alive so none exits uncounted).
+    let relayer_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(RELAYER_THREADS)
+        .thread_keep_alive(Duration::from_secs(24 * 3600))
+        .enable_all()
+        .build()
+        .expect("relayer runtime");
+    let relayer_handle = relayer_runtime.handle().clone();
     runtime.block_on(async {
         let n = env("BENCH_MESSAGES", 10_000);
         let pending = env("BENCH_PENDING", 100_000);
-        println!("relay bench: {n} messages, 250 ms blocks, 3 of 5 validators, MerkleRoot ISM");
+        println!(
+            "relay bench: {n} messages, 250 ms blocks, 3 of 5 validators, MerkleRoot ISM ({:?})",
+            ism()
+        );
         // `BENCH_BATCH=on` or `off` runs one of the two throughput runs.
         let modes = std::env::var("BENCH_BATCH").unwrap_or_default();
         if modes != "off" {
-            throughput(n, true).await;
+            throughput(n, true, &relayer_handle).await;
         }
         if modes != "on" {
-            throughput(n, false).await;
+            throughput(n, false, &relayer_handle).await;
         }
         if pending > 0 {
             memory(pending).await;

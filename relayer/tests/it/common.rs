@@ -481,6 +481,16 @@ signer = {{ type = "hex", key = "{key}" }}
 
     /// A relayer built in-process from `toml`, running in the background.
     pub(crate) async fn relayer_from_toml(&self, toml: &str) -> RunningRelayer {
+        self.relayer_on(toml, &tokio::runtime::Handle::current()).await
+    }
+
+    /// A relayer built in-process from `toml`, its tasks running on
+    /// `runtime` (a bench gives it a runtime of its own to measure its CPU).
+    pub(crate) async fn relayer_on(
+        &self,
+        toml: &str,
+        runtime: &tokio::runtime::Handle,
+    ) -> RunningRelayer {
         let path = self.path().join("relayer.toml");
         std::fs::write(&path, toml).expect("config written");
         let settings: RelayerSettings =
@@ -496,7 +506,7 @@ signer = {{ type = "hex", key = "{key}" }}
             match Relayer::new(settings.clone(), dev(2), &registry).await {
                 Ok(relayer) => {
                     let ctx = relayer.context();
-                    let task = tokio::spawn(relayer.run());
+                    let task = runtime.spawn(relayer.run());
                     return RunningRelayer { ctx, task, registry };
                 }
                 Err(e) => last = Some(e.to_string()),
@@ -612,6 +622,18 @@ impl RunningRelayer {
 /// Sends `n` dispatches from `from` to `to` without waiting for receipts;
 /// returns each message id with the time it was sent (unix ms).
 pub(crate) async fn burst(from: &Chain, to: &Chain, n: usize, key: u32) -> Vec<(B256, u64)> {
+    paced(from, to, n, key, None).await
+}
+
+/// [`burst`] at `per_second` dispatches a second at most (sent in 50 ms
+/// slices), or as fast as the node takes them with `None`.
+pub(crate) async fn paced(
+    from: &Chain,
+    to: &Chain,
+    n: usize,
+    key: u32,
+    per_second: Option<f64>,
+) -> Vec<(B256, u64)> {
     let signer = dev(key);
     let wallet = EthereumWallet::from(signer.clone());
     let p = &from.provider;
@@ -653,14 +675,34 @@ pub(crate) async fn burst(from: &Chain, to: &Chain, n: usize, key: u32) -> Vec<(
     }
     // A few sends in flight at once (the pool takes nonces out of order);
     // each message's time is when its send was answered.
-    let sent_at: Vec<u64> = futures::stream::iter(raws)
-        .map(|raw| async move {
-            let _pending = p.send_raw_transaction(&raw).await.expect("sent");
-            now_ms()
-        })
-        .buffered(8)
-        .collect()
-        .await;
+    let send = |raws: Vec<Vec<u8>>| {
+        futures::stream::iter(raws)
+            .map(|raw| async move {
+                let _pending = p.send_raw_transaction(&raw).await.expect("sent");
+                now_ms()
+            })
+            .buffered(8)
+            .collect::<Vec<u64>>()
+    };
+    let sent_at = match per_second {
+        None => send(raws).await,
+        Some(rate) => {
+            let slice = Duration::from_millis(50);
+            let per_slice = ((rate * slice.as_secs_f64()).round() as usize).max(1);
+            let mut ticks = tokio::time::interval(slice);
+            let mut sent_at = Vec::with_capacity(n);
+            let mut raws = raws.into_iter();
+            loop {
+                let part: Vec<Vec<u8>> = raws.by_ref().take(per_slice).collect();
+                if part.is_empty() {
+                    break;
+                }
+                ticks.tick().await;
+                sent_at.extend(send(part).await);
+            }
+            sent_at
+        }
+    };
     ids.into_iter().zip(sent_at).collect()
 }
 
