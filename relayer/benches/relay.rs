@@ -293,6 +293,11 @@ async fn memory(pending: usize) {
 }
 
 fn main() {
+    // `BENCH_LOG=<filter>` (e.g. `metalayer_relayer=debug`) logs to stderr.
+    if let Ok(level) = std::env::var("BENCH_LOG") {
+        let settings = metalayer_agent::telemetry::LogSettings { level, ..Default::default() };
+        metalayer_agent::telemetry::init_tracing(&settings).expect("log filter");
+    }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     // The relayer's tasks get their own threads, whose CPU time is read
