@@ -3,13 +3,18 @@
 //!
 //! `cargo bench -p metalayer-relayer --bench relay`. Sizes from the
 //! environment: `BENCH_MESSAGES` (default 10 000, split between the two
-//! directions), `BENCH_PENDING` (default 100 000; 0 skips the memory run)
-//! and `BENCH_BATCH` (`on` or `off` runs only that throughput run).
+//! directions), `BENCH_PENDING` (default 100 000; 0 skips the memory run),
+//! `BENCH_BATCH` (`on` or `off` runs only that throughput run),
+//! `BENCH_RATE` (dispatches per second in all; unset sends them as fast as
+//! the nodes take them), `BENCH_ISM` (`static` for the separate MerkleRoot
+//! ISM; default the Mailbox's embedded one) and `BENCH_LOG` (a log filter).
 //!
 //! - Throughput: messages delivered per second, from the first dispatch
 //!   sent to the last delivery mined, with batch delivery on and off.
-//! - Latency: from sending a dispatch to the block that delivered it
-//!   (the relayer's history records when the delivery was mined).
+//! - Latency: from sending a dispatch, and from its block first being seen,
+//!   to the relayer seeing the receipt of its delivery (its history
+//!   records when).
+//! - The relayer's own CPU time (its runtime's threads), per message.
 //! - Memory: the `metalayer-relayer` binary's resident set once it holds
 //!   `BENCH_PENDING` undeliverable messages (no validator signs) in its queue.
 
@@ -73,12 +78,7 @@ fn thread_cpu_seconds(prefix: &str) -> f64 {
 const RELAYER_THREADS: &str = "relayer-rt";
 
 async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Handle) {
-    let mut net = Net::new(NetOptions {
-        ism: ism(),
-        block_ms: 250,
-        ..NetOptions::default()
-    })
-    .await;
+    let mut net = Net::new(NetOptions { ism: ism(), block_ms: 250, ..NetOptions::default() }).await;
     net.start_validators(0..5).await;
     let toml = net.relayer_toml(if batch { "" } else { "batch_delivery = false" });
     let relayer = net.relayer_on(&toml, relayer_runtime).await;

@@ -6,7 +6,10 @@
 //! and compares its root with the chain's `latestCheckpoint()` read at the
 //! reorg-lagged block by quorum over the origin's endpoints
 //! ([`Validator::tick`]). Only then does it sign one checkpoint per new leaf,
-//! newest first, and publish them to its checkpoint storage.
+//! newest first, and publish them to its checkpoint storage, a window of
+//! checkpoints as one group write (a local directory flushes the group once;
+//! each checkpoint is marked published only after the whole group is
+//! durable, so after a crash the unmarked ones are written again).
 //!
 //! Safety rests on two things kept apart from everything else:
 //! - [`protection`]: every checkpoint is recorded, durably, before it is

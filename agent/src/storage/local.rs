@@ -2,7 +2,10 @@
 //!
 //! Every write goes to a temporary file in the same directory, is flushed to
 //! disk, renamed over the target and the directory flushed, so a crash leaves
-//! either the old object or the new one, never half of one.
+//! either the old object or the new one, never half of one. A group write
+//! (`put_many`: a validator's window of checkpoints) writes every temporary
+//! file first and flushes them all at once (on Linux one `syncfs`), then
+//! renames each and flushes the directory once.
 
 use std::{
     fs, io,
