@@ -86,7 +86,7 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
     let [a, b] = &net.chains;
     // When each block of each chain was first seen (polled every 10 ms):
     // a dispatch's latency is also taken from when its block was mined.
-    let seen: Vec<(u32, Arc<Mutex<HashMap<u64, u64>>>, tokio::task::JoinHandle<()>)> = net
+    let seen: Vec<(u32, BlockTimes, tokio::task::JoinHandle<()>)> = net
         .chains
         .iter()
         .map(|c| {
@@ -195,9 +195,12 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
     net.shutdown().await;
 }
 
+/// When each block number was first seen (unix ms), shared with its watcher.
+type BlockTimes = Arc<Mutex<HashMap<u64, u64>>>;
+
 /// Records in `seen` when each new block number of the chain behind
 /// `provider` was first seen; runs until aborted.
-async fn watch_blocks(provider: DynProvider, seen: Arc<Mutex<HashMap<u64, u64>>>) {
+async fn watch_blocks(provider: DynProvider, seen: BlockTimes) {
     let mut last: Option<u64> = None;
     loop {
         if let Ok(tip) = provider.get_block_number().await {
