@@ -210,6 +210,7 @@ impl Context {
     ) {
         let chain = dest.chain.name.as_str();
         let n = ops.len() as u64;
+        let mut moves = Vec::with_capacity(ops.len());
         match result {
             Ok(mined) => {
                 self.metrics.gas_spent.with_label_values(&[chain]).inc_by(mined.gas_used);
@@ -229,14 +230,14 @@ impl Context {
                         self.metrics.operations.with_label_values(&["submitted", chain]).inc();
                         let detail =
                             format!("mined in block {} ({} in the transaction)", mined.block, n);
-                        self.commit(&op, Stage::Submit, &detail);
+                        moves.push((op, Stage::Submit, detail));
                     } else {
                         let detail = format!(
                             "transaction {} reverted in block {}",
                             mined.tx_hash, mined.block
                         );
                         self.retry(&mut op, Reason::Reverted, detail.clone());
-                        self.commit(&op, Stage::Submit, &detail);
+                        moves.push((op, Stage::Submit, detail));
                     }
                 }
             }
@@ -244,10 +245,11 @@ impl Context {
                 tracing::warn!(destination = %chain, %error, "delivery transaction failed");
                 for mut op in ops {
                     self.retry(&mut op, Reason::ErrorSubmitting, error.to_string());
-                    self.commit(&op, Stage::Submit, &error.to_string());
+                    moves.push((op, Stage::Submit, error.to_string()));
                 }
             }
         }
+        self.commit_all(&moves);
     }
 
     /// One `processBatch` for `ops` (same origin and ISM, ascending leaves):
@@ -332,6 +334,7 @@ impl Context {
             .call_batch(mailbox, &calls, final_block)
             .await
             .map_err(|e| e.to_string())?;
+        let mut moves = Vec::with_capacity(ready.len());
         for (mut op, delivered) in ready.into_iter().zip(checks) {
             match delivered {
                 Ok(true) => {
@@ -356,24 +359,22 @@ impl Context {
                     if gauge.get() < i64::from(op.nonce) {
                         gauge.set(i64::from(op.nonce));
                     }
-                    self.commit(
-                        &op,
-                        Stage::Confirm,
-                        &format!("delivered as of final block {final_block}"),
-                    );
+                    let detail = format!("delivered as of final block {final_block}");
+                    moves.push((op, Stage::Confirm, detail));
                 }
                 Ok(false) => {
                     let detail = format!(
                         "not delivered at final block {final_block}: reverted or reorged out"
                     );
                     self.retry(&mut op, Reason::RevertedOrReorged, detail.clone());
-                    self.commit(&op, Stage::Confirm, &detail);
+                    moves.push((op, Stage::Confirm, detail));
                 }
                 Err(error) => {
                     tracing::debug!(id = %op.id, %error, "delivery check failed; will retry")
                 }
             }
         }
+        self.commit_all(&moves);
         Ok(())
     }
 }

@@ -96,9 +96,9 @@ impl Context {
             .buffer_unordered(PREPARE_CONCURRENCY)
             .collect()
             .await;
-        for (op, detail) in results {
-            self.commit(&op, Stage::Prepare, &detail);
-        }
+        let moves: Vec<_> =
+            results.into_iter().map(|(op, detail)| (op, Stage::Prepare, detail)).collect();
+        self.commit_all(&moves);
         Ok(n)
     }
 

@@ -60,6 +60,10 @@ pub enum QueueError {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<QueueError>>;
 
+/// Moves per sled transaction in [`QueueStore::transition_all`]: sled holds
+/// every write of a transaction in memory until it commits.
+pub const TRANSITIONS_PER_TX: usize = 128;
+
 /// The persistent queues of every destination.
 #[derive(Debug, Clone)]
 pub struct QueueStore {
@@ -71,14 +75,46 @@ pub struct QueueStore {
     loader: sled::Tree,
 }
 
+/// The fields of a stored operation that place it in the `queue` index:
+/// what a transition reads back, without decoding the message and metadata.
+#[derive(serde::Deserialize)]
+struct Placement {
+    destination: u32,
+    stage: Stage,
+    next_attempt_ms: u64,
+    origin: u32,
+    nonce: u32,
+}
+
+impl From<&PendingOp> for Placement {
+    fn from(op: &PendingOp) -> Self {
+        Self {
+            destination: op.destination,
+            stage: op.stage,
+            next_attempt_ms: op.next_attempt_ms,
+            origin: op.origin,
+            nonce: op.nonce,
+        }
+    }
+}
+
 fn index_key(op: &PendingOp) -> [u8; 21] {
+    placement_key(&Placement::from(op))
+}
+
+fn placement_key(p: &Placement) -> [u8; 21] {
     let mut k = [0u8; 21];
-    k[..4].copy_from_slice(&op.destination.to_be_bytes());
-    k[4] = op.stage.tag();
-    k[5..13].copy_from_slice(&op.next_attempt_ms.to_be_bytes());
-    k[13..17].copy_from_slice(&op.origin.to_be_bytes());
-    k[17..].copy_from_slice(&op.nonce.to_be_bytes());
+    k[..4].copy_from_slice(&p.destination.to_be_bytes());
+    k[4] = p.stage.tag();
+    k[5..13].copy_from_slice(&p.next_attempt_ms.to_be_bytes());
+    k[13..17].copy_from_slice(&p.origin.to_be_bytes());
+    k[17..].copy_from_slice(&p.nonce.to_be_bytes());
     k
+}
+
+fn decode_placement(bytes: &[u8]) -> Result<Placement, QueueError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| QueueError::Corrupt { tree: "op", reason: e.to_string() })
 }
 
 fn stage_prefix(destination: u32, stage: Stage) -> [u8; 5] {
@@ -195,39 +231,70 @@ impl QueueStore {
         expected: Stage,
         detail: &str,
     ) -> Result<(), QueueError> {
-        let seq = self.db.generate_id().map_err(|e| self.sled_err(e))?;
-        let entry = HistoryEntry {
-            at_ms: now_ms(),
-            stage: op.stage,
-            reason: op.reason,
-            detail: detail.to_owned(),
-            tx_hash: op.tx_hash,
-        };
-        (&self.op, &self.queue, &self.history)
-            .transaction(|(op_t, queue_t, history_t)| -> TxResult<()> {
-                let stored =
-                    match op_t.get(op.id.as_slice())? {
-                        Some(v) => decode_op(&v).map_err(ConflictableTransactionError::Abort)?,
-                        None => {
-                            return Err(ConflictableTransactionError::Abort(
-                                QueueError::Conflict { id: op.id, expected, actual: None },
-                            ));
+        let mut answers = self.transition_all(&[(op.clone(), expected, detail.to_owned())])?;
+        answers.pop().unwrap_or(Ok(()))
+    }
+
+    /// [`Self::transition`] for many operations, [`TRANSITIONS_PER_TX`] to a
+    /// sled transaction: each move is whole or absent after a crash, and one
+    /// whose stored stage is not its expected one is left alone and answered
+    /// with [`QueueError::Conflict`] without holding back the others. The
+    /// answers are in the order of `moves`.
+    pub fn transition_all(
+        &self,
+        moves: &[(PendingOp, Stage, String)],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        let mut answers = Vec::with_capacity(moves.len());
+        for chunk in moves.chunks(TRANSITIONS_PER_TX) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (op, _, detail) in chunk {
+                let seq = self.db.generate_id().map_err(|e| self.sled_err(e))?;
+                let entry = HistoryEntry {
+                    at_ms: now_ms(),
+                    stage: op.stage,
+                    reason: op.reason,
+                    detail: detail.clone(),
+                    tx_hash: op.tx_hash,
+                };
+                entries.push((seq, entry));
+            }
+            let chunk_answers = (&self.op, &self.queue, &self.history)
+                .transaction(|(op_t, queue_t, history_t)| {
+                    let mut out = Vec::with_capacity(chunk.len());
+                    for ((op, expected, _), (seq, entry)) in chunk.iter().zip(&entries) {
+                        let stored = match op_t.get(op.id.as_slice())? {
+                            Some(v) => {
+                                decode_placement(&v).map_err(ConflictableTransactionError::Abort)?
+                            }
+                            None => {
+                                out.push(Err(QueueError::Conflict {
+                                    id: op.id,
+                                    expected: *expected,
+                                    actual: None,
+                                }));
+                                continue;
+                            }
+                        };
+                        if stored.stage != *expected {
+                            out.push(Err(QueueError::Conflict {
+                                id: op.id,
+                                expected: *expected,
+                                actual: Some(stored.stage),
+                            }));
+                            continue;
                         }
-                    };
-                if stored.stage != expected {
-                    return Err(ConflictableTransactionError::Abort(QueueError::Conflict {
-                        id: op.id,
-                        expected,
-                        actual: Some(stored.stage),
-                    }));
-                }
-                queue_t.remove(&index_key(&stored)[..])?;
-                queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
-                op_t.insert(op.id.as_slice(), encode(op))?;
-                append(history_t, op.id, seq, &entry)?;
-                Ok(())
-            })
-            .map_err(|e| self.tx_err(e))
+                        queue_t.remove(&placement_key(&stored)[..])?;
+                        queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
+                        op_t.insert(op.id.as_slice(), encode(op))?;
+                        append(history_t, op.id, *seq, entry)?;
+                        out.push(Ok(()));
+                    }
+                    Ok(out)
+                })
+                .map_err(|e| self.tx_err(e))?;
+            answers.extend(chunk_answers);
+        }
+        Ok(answers)
     }
 
     /// Up to `limit` operations of `destination` in `stage`, due at `now_ms`,
@@ -381,6 +448,51 @@ mod tests {
         let stored = store.get(op(0, 2).id).unwrap().unwrap();
         assert_eq!(stored.retries, 1);
         assert_eq!(store.history(stored.id).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn grouped_transitions_move_each_and_refuse_only_the_stale_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = QueueStore::open(dir.path()).unwrap();
+        // More than one sled transaction's worth.
+        let n = TRANSITIONS_PER_TX as u32 * 2 + 5;
+        let ops: Vec<_> = (0..n).map(|i| op(i, 2)).collect();
+        store.load(1, &ops, n).unwrap();
+        // Every seventh was moved meanwhile (an operator, another pass).
+        for o in ops.iter().step_by(7) {
+            let mut parked = o.clone();
+            parked.stage = Stage::Parked;
+            store.transition(&parked, Stage::Prepare, "parked").unwrap();
+        }
+        let moves: Vec<_> = ops
+            .iter()
+            .map(|o| {
+                let mut next = o.clone();
+                next.stage = Stage::Submit;
+                (next, Stage::Prepare, format!("prepared {}", o.nonce))
+            })
+            .collect();
+        let answers = store.transition_all(&moves).unwrap();
+        assert_eq!(answers.len(), n as usize);
+        for (i, answer) in answers.iter().enumerate() {
+            if i % 7 == 0 {
+                assert!(
+                    matches!(answer, Err(QueueError::Conflict { actual: Some(Stage::Parked), .. })),
+                    "{i}: {answer:?}"
+                );
+            } else {
+                assert!(answer.is_ok(), "{i}: {answer:?}");
+            }
+        }
+        let stale = (0..n).step_by(7).count();
+        assert_eq!(store.len(2, Stage::Submit), n as usize - stale);
+        assert_eq!(store.len(2, Stage::Parked), stale);
+        assert_eq!(store.len(2, Stage::Prepare), 0);
+        let moved = store.get(ops[1].id).unwrap().unwrap();
+        assert_eq!(moved.stage, Stage::Submit);
+        let history = store.history(ops[1].id).unwrap();
+        assert_eq!(history.last().unwrap().detail, "prepared 1");
+        assert_eq!(store.history(ops[7].id).unwrap().last().unwrap().detail, "parked");
     }
 
     #[test]

@@ -330,6 +330,31 @@ impl Context {
         }
     }
 
+    /// Stores many transitions (operation, the stage it leaves, detail)
+    /// together, logging each lost race as [`Self::commit`] does.
+    pub(crate) fn commit_all(&self, moves: &[(PendingOp, Stage, String)]) {
+        let answers = match self.queue.transition_all(moves) {
+            Ok(answers) => answers,
+            Err(error) => {
+                tracing::error!(%error, count = moves.len(), "could not store transitions");
+                return;
+            }
+        };
+        for ((op, _, detail), answer) in moves.iter().zip(answers) {
+            match answer {
+                Ok(()) => {
+                    tracing::debug!(id = %op.id, nonce = op.nonce, stage = ?op.stage, reason = ?op.reason, detail, "message moved")
+                }
+                Err(QueueError::Conflict { .. }) => {
+                    tracing::debug!(id = %op.id, "message was moved meanwhile (operator retry?)")
+                }
+                Err(error) => {
+                    tracing::error!(id = %op.id, %error, "could not store a message's transition")
+                }
+            }
+        }
+    }
+
     /// Operator retry: a message waiting in prepare, parked or dropped is due
     /// at once with a fresh retry count. Returns whether it was moved.
     pub fn retry_now(&self, id: alloy::primitives::B256) -> Result<bool, QueueError> {
