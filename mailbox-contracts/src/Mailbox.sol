@@ -168,6 +168,13 @@ contract Mailbox is Owned, IPostDispatchHook {
     uint256 private immutable ismSize;
     // Embedded ISM module type: MERKLE_ROOT, MESSAGE_ID, or 0 without a set.
     uint8 private immutable ismType;
+    // What `process` compares the ISM that `recipientIsm` names with: this Mailbox's address,
+    // with bit 160 set when the embedded ISM is MerkleRoot. The XOR of the two is then zero
+    // exactly for the embedded MessageId ISM (and for a Mailbox without a set, which rejects)
+    // and 1 << 160 exactly for the embedded MerkleRoot ISM (the ISM address has no bits
+    // above 159), so the MessageId path needs no separate branch on the module type.
+    uint256 private immutable ismTag;
+    uint256 private constant MERKLE_ROOT_TAG = 1 << 160;
     uint8 private constant MERKLE_ROOT =
         uint8(IInterchainSecurityModule.Types.MERKLE_ROOT_MULTISIG);
     uint8 private constant MESSAGE_ID =
@@ -250,6 +257,8 @@ contract Mailbox is Owned, IPostDispatchHook {
         ) revert InvalidEmbeddedModuleType(embeddedModuleType);
         ismSize = uint256(threshold) | (n << 8);
         ismType = embeddedModuleType;
+        ismTag = uint256(uint160(address(this)))
+            | (embeddedModuleType == MERKLE_ROOT ? MERKLE_ROOT_TAG : 0);
         ismW0 = _word(packed, 0);
         ismW1 = _word(packed, 1);
         ismW2 = _word(packed, 2);
@@ -465,7 +474,9 @@ contract Mailbox is Owned, IPostDispatchHook {
         uint256 recipient;
         bytes32 id;
         bool bad;
+        uint256 scratch;
         assembly ("memory-safe") {
+            scratch := mload(0x40)
             let o := message.offset
             let head := calldataload(o)
             originDomain := shr(224, shl(40, head))
@@ -475,9 +486,8 @@ contract Mailbox is Owned, IPostDispatchHook {
                 or(lt(message.length, 77), iszero(eq(byte(0, head), 3))),
                 or(iszero(eq(shr(224, calldataload(add(o, 41))), domain)), shr(160, recipient))
             )
-            let p := mload(0x40)
-            calldatacopy(p, o, message.length)
-            id := keccak256(p, message.length)
+            calldatacopy(scratch, o, message.length)
+            id := keccak256(scratch, message.length)
         }
         if (bad) _rejectMessage(message);
         uint256 ism;
@@ -502,23 +512,31 @@ contract Mailbox is Owned, IPostDispatchHook {
             log4(0, 0, processTopic, originDomain, sender, recipient)
             log2(0, 0, processIdTopic, id)
         }
-        require(!seen, "Mailbox: already delivered");
-        if (ism == uint256(uint160(address(this)))) {
+        if (seen) _revertAlreadyDelivered();
+        bytes4 notAContract = RecipientNotAContract.selector;
+        uint256 embedded = ism ^ ismTag;
+        if (embedded == 0) {
             (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
-            if (ismType == MERKLE_ROOT) {
-                MultisigLib.verifyMerkleRoot(metadata, originDomain, id, ptr, n, t);
-            } else {
-                MultisigLib.verifyMessageId(metadata, originDomain, id, ptr, n, t);
-            }
+            MultisigLib.verifyMessageId(metadata, originDomain, id, ptr, n, t);
+        } else if (embedded == MERKLE_ROOT_TAG) {
+            (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
+            MultisigLib.verifyMerkleRoot(metadata, originDomain, id, ptr, n, t);
         } else {
             _verifyForwarding(address(uint160(ism)), metadata);
         }
-        if (!hasCode && address(uint160(recipient)).code.length == 0) {
-            revert RecipientNotAContract(address(uint160(recipient)));
-        }
         assembly ("memory-safe") {
-            // recipient.handle{value: msg.value}(originDomain, sender, message[77:])
-            let p := mload(0x40)
+            if iszero(hasCode) {
+                if iszero(extcodesize(recipient)) {
+                    // revert RecipientNotAContract(recipient)
+                    mstore(0x00, notAContract)
+                    mstore(0x04, recipient)
+                    revert(0x00, 0x24)
+                }
+            }
+            // recipient.handle{value: msg.value}(originDomain, sender, message[77:]), built
+            // where the message was hashed (and the embedded ISM's validators were then
+            // allocated), which neither is needed any more: no further memory expansion.
+            let p := scratch
             let bodyLength := sub(message.length, 77)
             mstore(p, 0x56d5d475)
             mstore(add(p, 0x20), originDomain)
@@ -534,6 +552,11 @@ contract Mailbox is Owned, IPostDispatchHook {
                 revert(p, returndatasize())
             }
         }
+    }
+
+    /// @dev The revert of a delivery whose message id already has a record.
+    function _revertAlreadyDelivered() private pure {
+        revert("Mailbox: already delivered");
     }
 
     /// @dev Reverts with the reason `process` rejects `message` for.

@@ -130,26 +130,28 @@ library MultisigLib {
                 let listEnd := add(list, mul(n, 20))
                 let sig := add(o, 68)
                 for { let sigEnd := add(sig, mul(t, 65)) } lt(sig, sigEnd) { sig := add(sig, 65) } {
-                    let s := calldataload(add(sig, 0x20))
-                    let v := byte(0, calldataload(add(sig, 0x40)))
-                    mstore(0x20, v)
-                    mstore(0x40, calldataload(sig))
-                    mstore(0x60, s)
+                    // ecrecover input: digest (0x00), v (0x20), r (0x40), s (0x60).
+                    calldatacopy(0x40, sig, 0x40)
+                    mstore(0x20, byte(0, calldataload(add(sig, 0x40))))
                     // The signer overwrites v. A signature with s above n/2, or one the
-                    // precompile refuses (it returns nothing, also for v other than 27 or
-                    // 28), gets a signer of 2^160 or more, which matches no validator: the
-                    // cursor then runs off the list, which the check after the loop catches.
+                    // precompile refuses (it returns nothing instead of one word, also for
+                    // v other than 27 or 28), gets a signer of 2^160 or more, which matches
+                    // no validator: the cursor then runs off the list, which the check after
+                    // the loop catches.
                     pop(staticcall(gas(), 0x01, 0x00, 0x80, 0x20, 0x20))
                     let signer := or(
                         mload(0x20),
-                        shl(160, iszero(and(eq(returndatasize(), 0x20), iszero(gt(s, 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0)))))
+                        shl(160, or(gt(mload(0x60), 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0), xor(returndatasize(), 0x20)))
                     )
-                    // As in `verify`: the cursor only grows; past listEnd means failure.
+                    // As in `verify`: the cursor only grows; past listEnd means failure. The
+                    // usual case, the signer being the next validator, skips the scan.
                     let candidate := shr(96, mload(cursor))
                     cursor := add(cursor, 20)
-                    for {} and(iszero(eq(candidate, signer)), iszero(gt(cursor, listEnd))) {} {
-                        candidate := shr(96, mload(cursor))
-                        cursor := add(cursor, 20)
+                    if iszero(eq(candidate, signer)) {
+                        for {} and(iszero(eq(candidate, signer)), iszero(gt(cursor, listEnd))) {} {
+                            candidate := shr(96, mload(cursor))
+                            cursor := add(cursor, 20)
+                        }
                     }
                 }
                 failed := or(failed, gt(cursor, listEnd))
