@@ -31,6 +31,10 @@ pub use crate::config::{ReorgPeriod, RpcMode};
 /// limits public endpoints and nodes set (rollup-core: 500, geth: 1000).
 pub const MAX_BATCH_CALLS: usize = 100;
 
+/// Failed batches in a row (whose calls then succeeded one by one) after
+/// which [`ChainClient::call_batch`] stops sending batches to a chain.
+pub const BATCH_REFUSALS: usize = 3;
+
 /// Timeouts and retries for one chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -163,6 +167,9 @@ pub struct ChainClient {
     preferred: AtomicUsize,
     policy: RetryPolicy,
     metrics: RpcMetrics,
+    /// Batches that failed in a row while the same calls one by one did not
+    /// (an endpoint that refuses batches, or ones this large).
+    batch_refusals: AtomicUsize,
 }
 
 impl fmt::Debug for ChainClient {
@@ -217,6 +224,7 @@ impl ChainClient {
             preferred: AtomicUsize::new(0),
             policy,
             metrics,
+            batch_refusals: AtomicUsize::new(0),
         })
     }
 
@@ -365,54 +373,138 @@ impl ChainClient {
 
     /// The same contract read of many calls at `block`, sent as JSON-RPC
     /// batches of at most [`MAX_BATCH_CALLS`] (one request each, where one
-    /// `eth_call` each would cost a round trip apiece). The outer error is a
-    /// batch no endpoint answered; each call has its own result (a revert
-    /// fails that call only). Answers come back in the order of `calls`.
+    /// `eth_call` each would cost a round trip apiece). Each call has its
+    /// own answer, in the order of `calls` (a revert fails that call only).
+    /// A batch that fails is read again one call per request (16 at once);
+    /// after [`BATCH_REFUSALS`] such batches in a row whose calls then
+    /// succeeded alone, the endpoint is taken not to serve batches and every
+    /// later read goes one call at a time.
     pub async fn call_batch<C: SolCall>(
         &self,
         to: Address,
         calls: &[C],
         block: u64,
-    ) -> Result<Vec<Result<C::Return, ChainError>>, ChainError> {
+    ) -> Vec<Result<C::Return, ChainError>> {
         let mut out = Vec::with_capacity(calls.len());
         for chunk in calls.chunks(MAX_BATCH_CALLS) {
-            let requests: Vec<TransactionRequest> = chunk
-                .iter()
-                .map(|call| TransactionRequest::default().with_to(to).with_input(call.abi_encode()))
-                .collect();
-            let answers = self
-                .read(C::SIGNATURE, |p| {
-                    let requests = &requests;
-                    async move {
-                        let mut batch = alloy::rpc::client::BatchRequest::new(p.client());
-                        let waiters = requests
-                            .iter()
-                            .map(|tx| {
-                                batch
-                                    .add_call::<_, Bytes>("eth_call", &(tx, BlockId::number(block)))
-                            })
-                            .collect::<Result<Vec<_>, _>>()?;
-                        batch.send().await?;
-                        let mut answers: Vec<Result<Bytes, String>> =
-                            Vec::with_capacity(waiters.len());
-                        for waiter in waiters {
-                            answers.push(waiter.await.map_err(|e| e.to_string()));
-                        }
-                        Ok(answers)
+            if self.batch_refusals.load(Ordering::Relaxed) >= BATCH_REFUSALS {
+                let all: Vec<&C> = chunk.iter().collect();
+                out.extend(self.call_each_alone(to, &all, block).await);
+                continue;
+            }
+            let answers = match self.eth_call_batch(to, chunk, block).await {
+                Ok(answers) => answers,
+                Err(error) => {
+                    tracing::debug!(chain = %self.chain, %error, "batched reads failed; reading one by one");
+                    chunk.iter().map(|_| None).collect()
+                }
+            };
+            // A call the node answered (a result, or its own error such as a
+            // revert) keeps that answer; one left unanswered (the batch
+            // refused or cut short) is read again alone.
+            let missing: Vec<usize> =
+                answers.iter().enumerate().filter(|(_, a)| a.is_none()).map(|(i, _)| i).collect();
+            let again: Vec<&C> = missing.iter().map(|&i| &chunk[i]).collect();
+            let alone = self.call_each_alone(to, &again, block).await;
+            let answered_alone = alone.iter().any(Result::is_ok);
+            let mut alone = alone.into_iter();
+            if missing.len() == chunk.len() && !chunk.is_empty() {
+                // The whole batch went unanswered: count it against batches
+                // if the calls alone were answered.
+                if answered_alone {
+                    let refusals = self.batch_refusals.fetch_add(1, Ordering::Relaxed) + 1;
+                    if refusals == BATCH_REFUSALS {
+                        tracing::warn!(chain = %self.chain, "the endpoint does not answer JSON-RPC batches; reading one call per request");
                     }
-                })
-                .await?;
-            out.extend(answers.into_iter().map(|answer| match answer {
-                Ok(raw) => self.decode::<C>(&raw),
-                Err(error) => Err(ChainError::Unavailable {
-                    chain: self.chain.clone(),
-                    method: C::SIGNATURE,
-                    endpoint: String::from("batch"),
-                    error,
-                }),
-            }));
+                }
+            } else {
+                self.batch_refusals.store(0, Ordering::Relaxed);
+            }
+            for answer in answers {
+                match answer {
+                    Some(answer) => out.push(answer),
+                    None => out.push(alone.next().unwrap_or_else(|| {
+                        Err(ChainError::Decode {
+                            chain: self.chain.clone(),
+                            method: C::SIGNATURE,
+                            reason: "no answer".into(),
+                        })
+                    })),
+                }
+            }
         }
-        Ok(out)
+        out
+    }
+
+    /// One JSON-RPC batch of `calls`: per call, `Some` with the node's answer
+    /// (its result, or its error response such as a revert), or `None` when
+    /// the batch's reply held nothing for it. The error is a batch no
+    /// endpoint answered at all.
+    async fn eth_call_batch<C: SolCall>(
+        &self,
+        to: Address,
+        calls: &[C],
+        block: u64,
+    ) -> Result<Vec<Option<Result<C::Return, ChainError>>>, ChainError> {
+        let requests: Vec<TransactionRequest> = calls
+            .iter()
+            .map(|call| TransactionRequest::default().with_to(to).with_input(call.abi_encode()))
+            .collect();
+        let answers = self
+            .read(C::SIGNATURE, |p| {
+                let requests = &requests;
+                async move {
+                    let mut batch = alloy::rpc::client::BatchRequest::new(p.client());
+                    let waiters = requests
+                        .iter()
+                        .map(|tx| {
+                            batch.add_call::<_, Bytes>("eth_call", &(tx, BlockId::number(block)))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    batch.send().await?;
+                    let mut answers: Vec<Option<Result<Bytes, String>>> =
+                        Vec::with_capacity(waiters.len());
+                    for waiter in waiters {
+                        answers.push(match waiter.await {
+                            Ok(raw) => Some(Ok(raw)),
+                            Err(e) if e.as_error_resp().is_some() => Some(Err(e.to_string())),
+                            Err(_) => None,
+                        });
+                    }
+                    Ok(answers)
+                }
+            })
+            .await?;
+        Ok(answers
+            .into_iter()
+            .map(|answer| {
+                answer.map(|answer| match answer {
+                    Ok(raw) => self.decode::<C>(&raw),
+                    Err(error) => Err(ChainError::Unavailable {
+                        chain: self.chain.clone(),
+                        method: C::SIGNATURE,
+                        endpoint: String::from("batch"),
+                        error,
+                    }),
+                })
+            })
+            .collect())
+    }
+
+    /// `calls` read one call per request, 16 requests at a time.
+    async fn call_each_alone<C: SolCall>(
+        &self,
+        to: Address,
+        calls: &[&C],
+        block: u64,
+    ) -> Vec<Result<C::Return, ChainError>> {
+        let mut out = Vec::with_capacity(calls.len());
+        for group in calls.chunks(16) {
+            out.extend(
+                futures::future::join_all(group.iter().map(|c| self.call(to, *c, block))).await,
+            );
+        }
+        out
     }
 
     /// A contract read at `block` that a strict majority of endpoints must

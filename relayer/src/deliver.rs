@@ -329,11 +329,7 @@ impl Context {
         let mailbox = dest.chain.addresses.mailbox;
         // In JSON-RPC batches: one request per hundred confirmations.
         let calls: Vec<_> = ready.iter().map(|op| Mailbox::deliveredCall { id: op.id }).collect();
-        let checks = dest
-            .client
-            .call_batch(mailbox, &calls, final_block)
-            .await
-            .map_err(|e| e.to_string())?;
+        let checks = dest.client.call_batch(mailbox, &calls, final_block).await;
         let mut moves = Vec::with_capacity(ready.len());
         for (mut op, delivered) in ready.into_iter().zip(checks) {
             match delivered {

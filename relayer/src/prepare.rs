@@ -78,19 +78,15 @@ impl Context {
         let cache = PassCache::default();
         let cache = &cache;
         // Whether each is delivered, read for the whole pass in JSON-RPC
-        // batches; a message whose answer is missing reads it alone.
+        // batches; a message whose answer is missing reads it alone again.
         let checks: Vec<_> = due.iter().map(|op| Mailbox::deliveredCall { id: op.id }).collect();
-        let known: Vec<Option<bool>> = match dest
+        let known: Vec<Option<bool>> = dest
             .client
             .call_batch(dest.chain.addresses.mailbox, &checks, tip)
             .await
-        {
-            Ok(answers) => answers.into_iter().map(Result::ok).collect(),
-            Err(error) => {
-                tracing::debug!(destination = %dest.chain.name, %error, "batched delivery checks failed; checking one by one");
-                vec![None; due.len()]
-            }
-        };
+            .into_iter()
+            .map(Result::ok)
+            .collect();
         let results: Vec<(PendingOp, String)> = futures::stream::iter(due.into_iter().zip(known))
             .map(|(op, delivered)| self.prepare_one(dest, op, delivered, tip, cache))
             .buffer_unordered(PREPARE_CONCURRENCY)

@@ -2,7 +2,9 @@
 //! contracts deployed.
 
 use alloy::primitives::Address;
-use metalayer_agent::chain::{ChainClient, ChainError, MAX_BATCH_CALLS, RetryPolicy, RpcMetrics};
+use metalayer_agent::chain::{
+    BATCH_REFUSALS, ChainClient, ChainError, MAX_BATCH_CALLS, RetryPolicy, RpcMetrics,
+};
 use metalayer_contracts::{
     CoreConfig, DefaultIsm, bindings::StaticMerkleRootMultisigIsmFactory as Factory, deploy_core,
 };
@@ -10,19 +12,34 @@ use metalayer_rollup::{
     genesis::Genesis,
     node::{MiningMode, NodeConfig},
     rpc::RpcLimits,
+    service::RunningNode,
 };
 use metalayer_tests::{dev, dev_provider, start_node};
 
-#[tokio::test]
-async fn a_batch_of_reads_answers_each_call_in_order_and_fails_calls_alone() {
-    let dir = tempfile::tempdir().unwrap();
+/// Calls to the MerkleRoot ISM factory's `getAddress`, each with its own
+/// answer; every seventh asks for a threshold above the set and reverts.
+fn factory_calls(n: usize) -> Vec<Factory::getAddressCall> {
+    (0..n)
+        .map(|i| Factory::getAddressCall {
+            validators: vec![Address::with_last_byte(i as u8 + 1), Address::repeat_byte(0xee)],
+            threshold: if i % 7 == 0 { 3 } else { 2 },
+        })
+        .collect()
+}
+
+/// A node with the core contracts (its RPC under `limits`) and a client.
+async fn deployed(
+    dir: &std::path::Path,
+    limits: RpcLimits,
+    metrics: RpcMetrics,
+) -> (RunningNode, Address, ChainClient) {
     let config = NodeConfig {
-        data_dir: dir.path().join("node"),
+        data_dir: dir.join("node"),
         genesis: Genesis::default(),
         mining: MiningMode::Instant,
         pool_capacity: 100,
     };
-    let node = start_node(config, RpcLimits::default()).await;
+    let node = start_node(config, limits).await;
     let provider = dev_provider(&node);
     let config = CoreConfig {
         local_domain: 1,
@@ -37,22 +54,22 @@ async fn a_batch_of_reads_answers_each_call_in_order_and_fails_calls_alone() {
     let client = ChainClient::connect(
         "alpha",
         &[node.http_url()],
-        RetryPolicy::default(),
-        RpcMetrics::unregistered(),
+        RetryPolicy { backoff: std::time::Duration::from_millis(10), ..RetryPolicy::default() },
+        metrics,
     )
     .await
     .unwrap();
-    let block = client.block_number().await.unwrap();
-    // More calls than one JSON-RPC batch holds, each with its own answer;
-    // every seventh asks for a threshold above the set and reverts.
-    let calls: Vec<_> = (0..MAX_BATCH_CALLS + 30)
-        .map(|i| Factory::getAddressCall {
-            validators: vec![Address::with_last_byte(i as u8 + 1), Address::repeat_byte(0xee)],
-            threshold: if i % 7 == 0 { 3 } else { 2 },
-        })
-        .collect();
-    let factory = core.merkle_root_ism_factory;
-    let answers = client.call_batch(factory, &calls, block).await.unwrap();
+    (node, core.merkle_root_ism_factory, client)
+}
+
+/// Checks `answers` to [`factory_calls`] against the same calls made alone.
+async fn check_answers(
+    client: &ChainClient,
+    factory: Address,
+    calls: &[Factory::getAddressCall],
+    answers: Vec<Result<Address, ChainError>>,
+    block: u64,
+) {
     assert_eq!(answers.len(), calls.len());
     let mut distinct = std::collections::HashSet::new();
     for (i, (call, answer)) in calls.iter().zip(answers).enumerate() {
@@ -64,12 +81,58 @@ async fn a_batch_of_reads_answers_each_call_in_order_and_fails_calls_alone() {
         assert_eq!(answer.unwrap(), alone, "call {i}");
         assert!(distinct.insert(alone), "call {i} repeats an earlier answer");
     }
-    assert!(
-        client
-            .call_batch(factory, &Vec::<Factory::getAddressCall>::new(), block)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+}
+
+#[tokio::test]
+async fn a_batch_of_reads_answers_each_call_in_order_and_fails_calls_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, factory, client) =
+        deployed(dir.path(), RpcLimits::default(), RpcMetrics::unregistered()).await;
+    let block = client.block_number().await.unwrap();
+    // More calls than one JSON-RPC batch holds.
+    let calls = factory_calls(MAX_BATCH_CALLS + 30);
+    let answers = client.call_batch(factory, &calls, block).await;
+    check_answers(&client, factory, &calls, answers, block).await;
+    assert!(client.call_batch(factory, &[] as &[Factory::getAddressCall], block).await.is_empty());
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_that_refuses_large_batches_is_read_one_call_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // The node takes at most 5 calls a batch, so every batch of ours fails.
+    let limits = RpcLimits { max_batch: 5, ..RpcLimits::default() };
+    let registry = prometheus::Registry::new();
+    let (node, factory, client) =
+        deployed(dir.path(), limits, RpcMetrics::new(&registry).unwrap()).await;
+    let block = client.block_number().await.unwrap();
+    // Requests the client has made for `getAddress` so far.
+    let requests = || -> u64 {
+        registry
+            .gather()
+            .iter()
+            .filter(|family| family.name() == "rpc_requests_total")
+            .flat_map(|family| family.get_metric())
+            .filter(|m| m.get_label().iter().any(|l| l.value() == "getAddress(address[],uint8)"))
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
+    };
+    // Each read still answers every call: the refused batch's calls are
+    // read again one per request. After BATCH_REFUSALS refused batches the
+    // client stops sending batches (one request fewer per read), with the
+    // same answers.
+    let mut sent = Vec::new();
+    for _ in 0..BATCH_REFUSALS + 2 {
+        let calls = factory_calls(12);
+        let before = requests();
+        let answers = client.call_batch(factory, &calls, block).await;
+        sent.push(requests() - before);
+        check_answers(&client, factory, &calls, answers, block).await;
+    }
+    let alone = sent[BATCH_REFUSALS];
+    let expected: Vec<u64> = (0..BATCH_REFUSALS + 2)
+        .map(|r| if r < BATCH_REFUSALS { alone + 1 } else { alone })
+        .collect();
+    assert_eq!(sent, expected, "requests per read");
     node.stop().await;
 }
