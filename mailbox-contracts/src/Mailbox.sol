@@ -16,13 +16,19 @@ import {TypeCasts} from "./libs/TypeCasts.sol";
 /// @notice solc dispatches external functions by comparing the selector with each one in
 /// increasing order, about 22 gas a comparison. These functions are rarely or never called
 /// on-chain and their selectors sort below `process(bytes,bytes)` (0x7c39d130), so the
-/// Mailbox serves them from its fallback instead, and every delivery reaches `process` nine
+/// Mailbox serves them from its fallback instead, and every delivery reaches `process` ten
 /// comparisons sooner. `build.js` adds this interface's ABI to the Mailbox artifact, so the
 /// Mailbox's ABI lists them as functions; the fallback accepts exactly these selectors
-/// (without value) and reverts on anything else, as a contract without a fallback would.
+/// (with value only for the payable `postDispatch`, which then reverts with
+/// `TreeHookTakesNoValue` as before) and reverts on anything else, as a contract without a
+/// fallback would.
 interface IMailboxFallback {
     /// @notice Number of leaves in the embedded tree.
     function count() external view returns (uint32);
+    /// @notice The embedded tree as a hook (IPostDispatchHook.postDispatch): inserts the
+    /// in-flight message, for use of this Mailbox as a hook inside another hook (for example
+    /// an aggregation hook); takes no value.
+    function postDispatch(bytes calldata metadata, bytes calldata message) external payable;
     /// @notice Hook used when a dispatch names none (this Mailbox: the embedded tree).
     function defaultHook() external view returns (address);
     /// @notice ISM used for recipients that do not name one.
@@ -105,7 +111,7 @@ interface IMailboxFallback {
 /// to a weaker ISM than `process` would apply. When that ISM is this Mailbox, the batch is
 /// verified in place by the embedded MerkleRoot ISM (the same check its `verifyBatch`
 /// answers), and an embedded MessageId ISM, which cannot verify batches, refuses it.
-contract Mailbox is Owned, IPostDispatchHook {
+contract Mailbox is Owned {
     using MessageLib for bytes;
     using TypeCasts for address;
     using TypeCasts for bytes32;
@@ -715,8 +721,27 @@ contract Mailbox is Owned, IPostDispatchHook {
     // ---------------------------------------------------------------- fallback
 
     /// @notice Serves `IMailboxFallback` (see there why); reverts on any other call.
-    fallback(bytes calldata input) external returns (bytes memory) {
+    fallback(bytes calldata input) external payable returns (bytes memory) {
         bytes4 selector = msg.sig;
+        if (selector == IMailboxFallback.postDispatch.selector) {
+            // The decoder validates the whole encoding; both arguments are then taken from
+            // calldata at the offsets it checked.
+            abi.decode(input[4:], (bytes, bytes));
+            bytes calldata metadata;
+            bytes calldata message;
+            assembly ("memory-safe") {
+                let p := add(input.offset, add(4, calldataload(add(input.offset, 4))))
+                metadata.offset := add(p, 0x20)
+                metadata.length := calldataload(p)
+                p := add(input.offset, add(4, calldataload(add(input.offset, 0x24))))
+                message.offset := add(p, 0x20)
+                message.length := calldataload(p)
+            }
+            _postDispatch(metadata, message);
+            return "";
+        }
+        // Every other served function is non-payable.
+        if (msg.value != 0) revert();
         if (selector == IMailboxFallback.count.selector) return abi.encode(treeCount);
         if (selector == IMailboxFallback.defaultHook.selector) return abi.encode(defaultHook);
         if (selector == IMailboxFallback.defaultIsm.selector) return abi.encode(defaultIsm);
@@ -850,19 +875,23 @@ contract Mailbox is Owned, IPostDispatchHook {
         emit InsertedIntoTree(id, uint32(index));
     }
 
-    /// @inheritdoc IPostDispatchHook
+    // The embedded tree answers IPostDispatchHook: hookType, supportsMetadata, quoteDispatch
+    // here, postDispatch from the fallback (IMailboxFallback).
+
+    /// @notice The hook type of the embedded tree: MERKLE_TREE.
     function hookType() external pure returns (uint8) {
-        return uint8(Types.MERKLE_TREE);
+        return uint8(IPostDispatchHook.Types.MERKLE_TREE);
     }
 
-    /// @inheritdoc IPostDispatchHook
+    /// @notice Whether the embedded tree accepts this metadata (empty or StandardHookMetadata
+    /// variant 1).
     function supportsMetadata(bytes calldata metadata) external pure returns (bool) {
         return StandardHookMetadata.isSupported(metadata);
     }
 
-    /// @notice Inserts the in-flight message into the embedded tree, for use of this Mailbox
-    /// as a hook inside another hook (for example an aggregation hook).
-    function postDispatch(bytes calldata metadata, bytes calldata message) external payable {
+    /// @dev `IMailboxFallback.postDispatch`: inserts the in-flight message into the embedded
+    /// tree.
+    function _postDispatch(bytes calldata metadata, bytes calldata message) private {
         StandardHookMetadata.requireSupported(metadata);
         if (msg.value != 0) revert TreeHookTakesNoValue(msg.value);
         bytes32 id = message.id();

@@ -207,3 +207,49 @@ fn the_standalone_merkle_tree_hook_matches_the_protocol_tree() {
     let receipt = chain.send_call(owner, hook, &forged);
     assert_eq!(receipt.revert_string().as_deref(), Some("message not dispatching"));
 }
+
+#[test]
+fn the_mailbox_as_a_hook_inside_dispatch_inserts_through_its_fallback() {
+    // `postDispatch` is served by the fallback (IMailboxFallback). Made the required hook,
+    // the Mailbox is called back as a hook during its own dispatch: the in-flight message is
+    // inserted once by that call and once more by the default hook (the embedded tree).
+    let validators = Validators::new(1, 1, 1);
+    let mut stack = Stack::new(&validators);
+    let (mailbox, owner) = (stack.mailbox, stack.owner);
+    let set = Mailbox::setRequiredHookCall { hook: mailbox };
+    stack.chain.send_call(owner, mailbox, &set).ok();
+    let recipient = address_to_bytes32(Address::repeat_byte(0x24));
+    let receipt = stack.chain.send_call(owner, mailbox, &dispatch_call(recipient, b"hi")).ok();
+    let inserted: Vec<_> =
+        receipt.logs.iter().filter_map(|l| Mailbox::InsertedIntoTree::decode_log(l).ok()).collect();
+    assert_eq!(inserted.len(), 2, "the required hook and the default hook both insert");
+    let id = stack.chain.view(mailbox, &Mailbox::latestDispatchedIdCall {});
+    assert!(inserted.iter().all(|e| e.messageId == id));
+    assert_eq!((inserted[0].index, inserted[1].index), (0, 1));
+    assert_eq!(stack.chain.view(mailbox, &Mailbox::countCall {}), 2);
+
+    // Outside a dispatch: the same checks as before, in the same order.
+    let call = |metadata: Vec<u8>, message: Vec<u8>| Mailbox::postDispatchCall {
+        metadata: metadata.into(),
+        message: message.into(),
+    };
+    let forged = call(Vec::new(), vec![3u8; 100]);
+    let receipt = stack.chain.send_call(owner, mailbox, &forged);
+    assert_eq!(receipt.revert_string().as_deref(), Some("message not dispatching"));
+    let receipt = stack.chain.send_call(owner, mailbox, &call(vec![0x09; 3], vec![3u8; 100]));
+    assert!(!receipt.success);
+    assert_ne!(receipt.revert_string().as_deref(), Some("message not dispatching"));
+    // Value: the payable postDispatch refuses it by name; other served functions as
+    // non-payable functions do.
+    stack.chain.fund(owner, U256::from(10));
+    let receipt = stack.chain.send(owner, mailbox, forged.abi_encode().into(), U256::from(1));
+    assert!(receipt.reverted_with::<Mailbox::TreeHookTakesNoValue>(), "{:?}", receipt.output);
+    let count = Mailbox::countCall {}.abi_encode();
+    let receipt = stack.chain.send(owner, mailbox, count.into(), U256::from(1));
+    assert!(!receipt.success && receipt.output.is_empty());
+    // Malformed encodings revert.
+    let mut bad = forged.abi_encode();
+    bad.truncate(bad.len() - 40);
+    let receipt = stack.chain.send(owner, mailbox, bad.into(), U256::ZERO);
+    assert!(!receipt.success && receipt.output.is_empty());
+}
