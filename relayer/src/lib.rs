@@ -67,6 +67,10 @@
 //!   serving a checkpoint it did not sign, or one for another origin,
 //!   hook or index, is logged and counted in
 //!   `metalayer_invalid_checkpoint_signatures_total`.
+//! - Aggregation metadata: every module's sub-metadata is built at once and
+//!   dry-run with that module's `verify`; the first `threshold` that pass,
+//!   in module order, are used (SPEC §7.3), so a paused or failing module is
+//!   passed over.
 //! - Batch support is detected from the ISM's module type (MerkleRoot) and
 //!   the `verifyBatch` selector in its code, once per ISM.
 //!
@@ -78,7 +82,8 @@
 //!   submit stage at once and batches; requests to a node are bounded (16
 //!   at a time per stage) because nodes cap their connections, and the
 //!   `delivered` reads of a prepare or confirm pass go in JSON-RPC batches
-//!   of 100 calls.
+//!   of 100 calls (an endpoint that refuses batches is read one call per
+//!   request).
 //!
 //! # Tests and figures
 //!
@@ -86,7 +91,7 @@
 //! nodes with the real contracts and five in-process validators per origin
 //! (threshold 3): delivery both ways exactly once with the MessageId and
 //! MerkleRoot ISMs, batch delivery, routing over aggregation with a null
-//! module, two validators offline, four offline then back, a validator
+//! and a paused module (passed over by the dry-run), two validators offline, four offline then back, a validator
 //! serving forged signatures, unpaid messages under `minimum` (through the
 //! operator API), a flaky destination RPC, a delivery reorged out, and kill
 //! and restart both in-process and `kill -9` of the binary, batches split
@@ -157,8 +162,7 @@
 //!
 //! - Signatures from gossip (none exists yet); `body_regex` in matching
 //!   lists; CCIP-read ISMs; Multicall3 batching for ISMs without
-//!   `verifyBatch`; aggregation sub-metadata is not dry-run with `verify`
-//!   before use (the `process` estimate catches a bad one).
+//!   `verifyBatch`.
 //! - The throughput goal (see the figures above).
 //! - Rounds are not pipelined: the next round of a destination is built
 //!   only once every transaction of the current one is mined or given up

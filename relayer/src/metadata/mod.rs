@@ -5,7 +5,10 @@ mod multisig;
 
 use std::{collections::HashMap, future::Future, hash::Hash, pin::Pin, sync::Mutex};
 
-use alloy::{primitives::Address, sol_types::SolCall};
+use alloy::{
+    primitives::{Address, Bytes},
+    sol_types::SolCall,
+};
 use metalayer_agent::chain::{ChainClient, ChainError};
 use metalayer_contracts::bindings::{AggregationIsm, DomainRoutingIsm, StaticMessageIdMultisigIsm};
 use metalayer_protocol::{Message, metadata::AggregationMetadata, signed::SignedCheckpoint};
@@ -173,7 +176,10 @@ impl IsmContext<'_> {
         })
     }
 
-    /// Exactly `threshold` sub-metadatas, the first that build in module order.
+    /// Exactly `threshold` sub-metadatas: every module's is built at once,
+    /// each that builds is dry-run with its module's `verify`, and the first
+    /// `threshold` that pass, in module order, are used (a paused or
+    /// otherwise failing module is passed over for the next one).
     async fn aggregation(
         &self,
         ism: Address,
@@ -191,17 +197,40 @@ impl IsmContext<'_> {
             modules.iter().map(|module| self.build(*module, message, depth + 1)),
         )
         .await;
+        let encoded: Bytes = message.encode().into();
+        let verified =
+            futures::future::join_all(modules.iter().zip(&built).map(|(module, built)| {
+                let encoded = encoded.clone();
+                async move {
+                    let metadata = built.as_ref().ok()?;
+                    let call = StaticMessageIdMultisigIsm::verifyCall {
+                        metadata: metadata.clone().into(),
+                        message: encoded,
+                    };
+                    Some(self.destination.call(*module, &call, self.block).await)
+                }
+            }))
+            .await;
         let mut chosen = vec![None; modules.len()];
         let mut taken = 0;
         let mut errors = Vec::new();
-        for (slot, result) in chosen.iter_mut().zip(built) {
-            match result {
-                Ok(metadata) if taken < threshold => {
+        for (((slot, module), result), check) in
+            chosen.iter_mut().zip(&modules).zip(built).zip(verified)
+        {
+            match (result, check) {
+                (Ok(metadata), Some(Ok(true))) if taken < threshold => {
                     *slot = Some(metadata);
                     taken += 1;
                 }
-                Ok(_) => {}
-                Err(error) => errors.push(error),
+                (Ok(_), Some(Ok(true))) => {}
+                (Ok(_), Some(Ok(false))) => errors.push(MetadataError::Build(format!(
+                    "module {module}: verify returned false on its metadata"
+                ))),
+                (Ok(_), Some(Err(error))) => errors.push(MetadataError::Build(format!(
+                    "module {module}: verify refused its metadata: {error}"
+                ))),
+                (Ok(_), None) => {}
+                (Err(error), _) => errors.push(error),
             }
         }
         if taken < threshold {

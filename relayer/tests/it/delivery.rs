@@ -93,7 +93,7 @@ async fn batch_delivery_carries_several_messages_per_transaction() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn routing_over_aggregation_with_a_null_module() {
+async fn routing_over_aggregation_with_a_null_and_a_paused_module() {
     use metalayer_contracts::bindings::{
         AggregationIsm, DomainRoutingIsm, PausableIsm, TestRecipient,
     };
@@ -104,11 +104,19 @@ async fn routing_over_aggregation_with_a_null_module() {
     let mut net = Net::new(NetOptions::default()).await;
     net.start_validators(0..5).await;
     {
-        // Beta's recipient: Routing(alpha → Aggregation(2 of [Null, MerkleRoot, MessageId])).
+        // Beta's recipient: Routing(alpha → Aggregation(2 of [paused Null,
+        // Null, MerkleRoot, MessageId])). The paused module's metadata (none)
+        // builds but its `verify` reverts: the relayer's dry-run must pass
+        // over it, or every delivery would revert.
         let b = &net.chains[1];
         let p = &b.provider;
+        let paused = PausableIsm::deploy(p, dev(0).address()).await.expect("paused ISM");
+        let receipt =
+            paused.pause().send().await.expect("pause").get_receipt().await.expect("mined");
+        assert!(receipt.status());
         let null = PausableIsm::deploy(p, dev(0).address()).await.expect("null ISM");
-        let modules = vec![*null.address(), b.core.merkle_root_ism, b.core.message_id_ism];
+        let modules =
+            vec![*paused.address(), *null.address(), b.core.merkle_root_ism, b.core.message_id_ism];
         let aggregation = AggregationIsm::deploy(p, modules, 2).await.expect("aggregation ISM");
         let routing = DomainRoutingIsm::deploy(
             p,
