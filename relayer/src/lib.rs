@@ -160,9 +160,8 @@
 //!
 //! # Not done (yet)
 //!
-//! - Signatures from gossip (none exists yet); `body_regex` in matching
-//!   lists; CCIP-read ISMs; Multicall3 batching for ISMs without
-//!   `verifyBatch`.
+//! - Signatures from gossip (none exists yet); CCIP-read ISMs; Multicall3
+//!   batching for ISMs without `verifyBatch`.
 //! - The throughput goal (see the figures above).
 //! - Rounds are not pipelined: the next round of a destination is built
 //!   only once every transaction of the current one is mined or given up

@@ -5,8 +5,10 @@
 //! element, and an element if it matches every field the element sets. A
 //! field is `"*"`, one value or a list of values (domains in decimal or
 //! `0x` hex; ids and addresses as `0x` hex, 20-byte addresses compared in
-//! their 32-byte form). `body_regex` is not supported (no regex engine in
-//! the workspace); bodies are matched by `address_blacklist` only.
+//! their 32-byte form). `body_regex` is a regular expression (the `regex`
+//! crate's syntax) searched for in the body written as lowercase hex
+//! without `0x`, so binary bodies can be matched: `^00` matches bodies
+//! starting with a zero byte, `68656c6c6f` ("hello") one containing it.
 
 use alloy::primitives::B256;
 use metalayer_protocol::Message;
@@ -121,6 +123,47 @@ pub struct ListElement {
     pub destination_domain: Filter<u32>,
     /// Recipients.
     pub recipient_address: Filter<B256>,
+    /// A pattern the body, as lowercase hex, must contain.
+    pub body_regex: Option<BodyRegex>,
+}
+
+/// A compiled `body_regex`; equal when the patterns are.
+#[derive(Debug, Clone)]
+pub struct BodyRegex(regex::Regex);
+
+impl BodyRegex {
+    /// Compiles `pattern`; the error names it.
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        regex::Regex::new(pattern)
+            .map(Self)
+            .map_err(|e| format!("body_regex {pattern:?} is not a valid regular expression: {e}"))
+    }
+
+    /// Whether the pattern occurs in `body` written as lowercase hex.
+    pub fn matches(&self, body: &[u8]) -> bool {
+        self.0.is_match(&alloy::hex::encode(body))
+    }
+}
+
+impl PartialEq for BodyRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
+}
+
+impl Eq for BodyRegex {}
+
+impl Serialize for BodyRegex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for BodyRegex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let pattern = String::deserialize(d)?;
+        Self::new(&pattern).map_err(serde::de::Error::custom)
+    }
 }
 
 impl ListElement {
@@ -131,6 +174,7 @@ impl ListElement {
             && self.sender_address.matches(&message.sender)
             && self.destination_domain.matches(&message.destination)
             && self.recipient_address.matches(&message.recipient)
+            && self.body_regex.as_ref().is_none_or(|r| r.matches(&message.body))
     }
 }
 
@@ -212,6 +256,37 @@ mod tests {
             serde_json::from_str::<ListElement>(r#"{"sender_address": "0x1234"}"#).unwrap_err();
         assert!(err.to_string().contains("2 bytes"), "{err}");
         assert!(serde_json::from_str::<ListElement>(r#"{"nonce": 1}"#).is_err());
+    }
+
+    #[test]
+    fn body_regex_searches_the_body_as_hex() {
+        let m = message();
+        let element = |pattern: &str| -> ListElement {
+            serde_json::from_value(serde_json::json!({ "body_regex": pattern })).unwrap()
+        };
+        // "hello " is 68656c6c6f20; the body starts with it and holds cc cc.
+        assert!(element("^68656c6c6f20").matches(m.id(), &m));
+        assert!(element("cccc").matches(m.id(), &m));
+        assert!(!element("^cccc").matches(m.id(), &m));
+        assert!(!element("HELLO|68656c6c6f21").matches(m.id(), &m));
+        // With another field: both must match.
+        let both: ListElement = serde_json::from_value(
+            serde_json::json!({ "body_regex": "cccc", "origin_domain": 11 }),
+        )
+        .unwrap();
+        assert!(!both.matches(m.id(), &m));
+        let err = serde_json::from_str::<ListElement>(r#"{"body_regex": "(unclosed"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("(unclosed") && err.contains("not a valid regular expression"),
+            "{err}"
+        );
+        // Serialised, the pattern is written back as given.
+        let e = element("^00");
+        assert_eq!(serde_json::to_value(&e).unwrap()["body_regex"], "^00");
+        assert_eq!(e, element("^00"));
+        assert_ne!(e, element("^01"));
     }
 
     #[test]
