@@ -24,7 +24,9 @@ const SETTINGS = {
   viaIR: true,
   metadata: { appendCBOR: false },
   outputSelection: {
-    '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] },
+    '*': {
+      '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'evm.methodIdentifiers'],
+    },
   },
 };
 
@@ -35,6 +37,13 @@ const NO_ARTIFACTS = new Set(['interfaces', 'libs']);
 // selector dispatch for their hot functions): the artifact's ABI lists those functions,
 // taken from the named interface, instead of the fallback. See IMailboxFallback.
 const FALLBACK_ABI = { Mailbox: 'IMailboxFallback' };
+
+// Contracts that serve functions under another name with the same selector (a name searched
+// for its selector, so that solc's dispatcher reaches the function without decoding its
+// arguments): the artifact's ABI lists the named interface's functions instead of those
+// functions, matched by selector (each interface function must find exactly one). See
+// IMailboxProcess.
+const RENAMED_ABI = { Mailbox: 'IMailboxProcess' };
 
 // solc's ABI order: by kind, then by name (stable for overloads).
 const KIND_ORDER = ['constructor', 'error', 'event', 'fallback', 'function', 'receive'];
@@ -53,8 +62,26 @@ function sortAbi(abi) {
     .map(({ entry }) => entry);
 }
 
-function abiOf(file, name, contracts) {
+function renamedAbi(file, name, contracts) {
   const c = contracts[name];
+  const iface = RENAMED_ABI[name];
+  if (!iface) return c.abi;
+  if (!contracts[iface]) throw new Error(`${name}: interface ${iface} not found in ${file}`);
+  const own = c.evm.methodIdentifiers;
+  const drop = new Set();
+  for (const [signature, selector] of Object.entries(contracts[iface].evm.methodIdentifiers)) {
+    const serving = Object.keys(own).filter((s) => own[s] === selector);
+    if (serving.length !== 1) {
+      throw new Error(`${name}: no function with the selector of ${iface}.${signature}`);
+    }
+    drop.add(serving[0].slice(0, serving[0].indexOf('(')));
+  }
+  const kept = c.abi.filter((e) => !(e.type === 'function' && drop.has(e.name)));
+  return sortAbi([...kept, ...contracts[iface].abi]);
+}
+
+function abiOf(file, name, contracts) {
+  const c = { abi: renamedAbi(file, name, contracts) };
   const extra = FALLBACK_ABI[name];
   if (!extra) return c.abi;
   if (!contracts[extra]) throw new Error(`${name}: interface ${extra} not found in ${file}`);

@@ -57,6 +57,12 @@ interface IMailboxFallback {
         returns (bool);
 }
 
+/// @title The Mailbox's `process`, served under another name (see `Mailbox.process_IyJOut`)
+interface IMailboxProcess {
+    /// @notice Delivers `message` if the recipient's ISM accepts `metadata`.
+    function process(bytes calldata metadata, bytes calldata message) external payable;
+}
+
 /// @title Mailbox: sends and delivers Hyperlane v3 messages
 /// @notice ABI, events and message format are those of the v3 Mailbox (SPEC 2). Two
 /// additions, both opt-in:
@@ -466,12 +472,44 @@ contract Mailbox is Owned {
 
     // ---------------------------------------------------------------- delivery
 
-    /// @notice Delivers `message` if the recipient's ISM accepts `metadata`.
-    /// @dev Every single delivery runs this, so it is written out in place: the checks of
+    /// @notice `process(bytes metadata, bytes message)` (IMailboxProcess): delivers `message`
+    /// if the recipient's ISM accepts `metadata`.
+    /// @dev This function's name was chosen (searched for) so that its selector is that of
+    /// `process(bytes,bytes)`, 0x7c39d130: solc then dispatches `process` calls here, at the
+    /// same place in its selector comparisons, and `build.js` lists it in the ABI as
+    /// `IMailboxProcess.process` (checking that the selectors agree). Taking no arguments, it
+    /// skips solc's ABI decoder; the two `bytes` arguments are decoded below instead, and
+    /// every encoding solc's decoder would reject is rejected too, with the same empty
+    /// revert. Every single delivery runs this, so it is written out in place: the checks of
     /// `_checkMessage`, `recipientIsm`, `_markDelivered` (in that order, with the same
     /// reverts, worked out by `_rejectMessage` off the hot path), the ISM (in place when it
     /// is this Mailbox), then `handle`.
-    function process(bytes calldata metadata, bytes calldata message) external payable {
+    function process_IyJOut() external payable {
+        bytes calldata metadata;
+        bytes calldata message;
+        assembly ("memory-safe") {
+            // The head holds two offsets (from byte 4), each to a length word and the bytes.
+            // solc's decoder accepts exactly when calldata holds the 64-byte head and each
+            // offset and length is below 2^64 with offset + 4 + 32 + length <= calldatasize.
+            // Calldata is far below 2^32 bytes (it would cost more gas than a block holds),
+            // so requiring offsets and lengths below 2^32 (no sum can then overflow) with the
+            // same end bounds accepts and rejects exactly the same encodings.
+            let metadataOffset := calldataload(4)
+            let messageOffset := calldataload(0x24)
+            let metadataLength := calldataload(add(metadataOffset, 4))
+            let messageLength := calldataload(add(messageOffset, 4))
+            metadata.offset := add(metadataOffset, 0x24)
+            metadata.length := metadataLength
+            message.offset := add(messageOffset, 0x24)
+            message.length := messageLength
+            if or(
+                or(lt(calldatasize(), 0x44), shr(32, or(or(metadataOffset, messageOffset), or(metadataLength, messageLength)))),
+                or(
+                    gt(add(metadata.offset, metadataLength), calldatasize()),
+                    gt(add(message.offset, messageLength), calldatasize())
+                )
+            ) { revert(0, 0) }
+        }
         uint256 domain = localDomain;
         bytes32 processTopic = Process.selector;
         bytes32 processIdTopic = ProcessId.selector;

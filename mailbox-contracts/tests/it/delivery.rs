@@ -119,3 +119,107 @@ fn recipient_must_be_an_evm_address_with_code() {
     let receipt = stack.process(&[], &dirty);
     assert!(receipt.reverted_with::<Mailbox::NotAnEvmAddress>());
 }
+
+/// `process` decodes its two `bytes` arguments by hand (see `Mailbox.sol`); it must accept
+/// and reject exactly the encodings solc's decoder does. The oracle is the static ISM's
+/// `verify(bytes,bytes)`, which has the same argument encoding and solc's decoder: a decoder
+/// rejection is a revert without data, which `process` gives for nothing else here.
+#[test]
+fn process_decodes_its_arguments_exactly_as_solc_does() {
+    use alloy::primitives::U256;
+    use alloy::sol_types::SolCall;
+    use metalayer_contracts::bindings::StaticMessageIdMultisigIsm;
+
+    let validators = Validators::new(3, 2, 11);
+    let mut stack = Stack::new(&validators);
+    stack.use_embedded_ism();
+    let mut origin = Origin::new();
+    let message = origin.dispatch(stack.null_recipient, b"decode me");
+    let metadata = origin.message_id_metadata(&validators, 0);
+    let call = Mailbox::processCall {
+        metadata: metadata.clone().into(),
+        message: message.encode().into(),
+    };
+    let valid = call.abi_encode()[4..].to_vec();
+    let word = |v: U256| v.to_be_bytes::<32>();
+    let set = |args: &[u8], at: usize, v: U256| {
+        let mut a = args.to_vec();
+        a[at..at + 32].copy_from_slice(&word(v));
+        a
+    };
+    let md_offset = 0x40usize;
+    let md_len = metadata.len();
+    let msg_offset = md_offset + 32 + md_len.div_ceil(32) * 32;
+    let msg_len = message.encode().len();
+    let total = valid.len();
+    let big = |bits: usize| U256::from(1) << bits;
+    let mut variants: Vec<(String, Vec<u8>)> = vec![
+        ("valid".into(), valid.clone()),
+        ("empty".into(), Vec::new()),
+        ("63-byte head".into(), valid[..63].to_vec()),
+        ("head only".into(), valid[..64].to_vec()),
+        ("one byte short".into(), valid[..total - 1].to_vec()),
+        ("message padding cut".into(), valid[..msg_offset + 32 + msg_len].to_vec()),
+        ("message end cut".into(), valid[..msg_offset + 32 + msg_len - 1].to_vec()),
+        ("trailing bytes".into(), [valid.clone(), vec![7u8; 33]].concat()),
+        ("same offset twice".into(), set(&valid, 0x20, U256::from(md_offset))),
+        ("offsets swapped".into(), {
+            let mut a = set(&valid, 0, U256::from(msg_offset));
+            a[0x20..0x40].copy_from_slice(&word(U256::from(md_offset)));
+            a
+        }),
+    ];
+    for (name, at) in [("metadata", 0usize), ("message", 0x20)] {
+        for v in [
+            big(32),
+            big(64) - U256::from(1),
+            big(64),
+            U256::MAX,
+            U256::from(total - 32),
+            U256::from(total - 31),
+            U256::from(total),
+            U256::from(msg_offset + 1),
+        ] {
+            variants.push((format!("{name} offset {v:#x}"), set(&valid, at, v)));
+        }
+    }
+    for (name, at, len) in [("metadata", md_offset, md_len), ("message", msg_offset, msg_len)] {
+        let room = total - at - 32;
+        for v in [
+            big(32),
+            big(64) - U256::from(1),
+            big(64),
+            U256::MAX,
+            U256::MAX - U256::from(at),
+            U256::from(room),
+            U256::from(room + 1),
+            U256::from(len - 1),
+            U256::ZERO,
+        ] {
+            variants.push((format!("{name} length {v:#x}"), set(&valid, at, v)));
+        }
+    }
+    let mut delivered = 0;
+    for (name, args) in variants {
+        let with = |selector: [u8; 4]| [selector.to_vec(), args.clone()].concat();
+        let oracle = stack.chain.simulate(
+            stack.relayer,
+            stack.message_id_ism,
+            with(StaticMessageIdMultisigIsm::verifyCall::SELECTOR).into(),
+        );
+        let solc_rejects = !oracle.success && oracle.output.is_empty();
+        let receipt = stack.chain.send(
+            stack.relayer,
+            stack.mailbox,
+            with(Mailbox::processCall::SELECTOR).into(),
+            U256::ZERO,
+        );
+        let rejects = !receipt.success && receipt.output.is_empty();
+        assert_eq!(rejects, solc_rejects, "{name}: {:?} / {:?}", receipt.output, oracle.output);
+        delivered += usize::from(receipt.success);
+    }
+    // The valid encoding delivered; every other accepted one found the record or failed a
+    // later check.
+    assert_eq!(delivered, 1);
+    assert!(stack.delivered(message.id()));
+}
