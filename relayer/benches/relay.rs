@@ -159,6 +159,25 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
         .filter_map(|(origin, mined)| Some(mined.as_ref()?.saturating_sub(*origin.as_ref()?)))
         .collect();
     from_mined.sort_unstable();
+    // Where the time went, from each message's history: block seen →
+    // loaded into prepare → last prepared (metadata built) → mined.
+    let mut segments: [Vec<u64>; 3] = Default::default();
+    for ((id, _), origin) in sent.iter().zip(&mined_origin) {
+        let Some(seen_at) = origin else { continue };
+        let history = relayer.ctx.queue.history(*id).unwrap_or_default();
+        let loaded = history.first().map(|h| h.at_ms);
+        let prepared = history.iter().rev().find(|h| h.stage == Stage::Submit).map(|h| h.at_ms);
+        let mined = history.iter().find(|h| h.stage == Stage::Confirm).map(|h| h.at_ms);
+        if let (Some(loaded), Some(prepared), Some(mined)) = (loaded, prepared, mined) {
+            segments[0].push(loaded.saturating_sub(*seen_at));
+            segments[1].push(prepared.saturating_sub(loaded));
+            segments[2].push(mined.saturating_sub(prepared));
+        }
+    }
+    for segment in &mut segments {
+        segment.sort_unstable();
+    }
+    let median = |v: &Vec<u64>| v.get(v.len() / 2).copied().unwrap_or(0);
     let done = mined_at.iter().filter(|m| m.is_some()).count();
     let last = mined_at.iter().flatten().max().copied().unwrap_or(first_sent);
     let mut latencies: Vec<u64> = sent
@@ -182,6 +201,12 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
         from_mined.get(from_mined.len() / 2).copied().unwrap_or(0),
         if from_mined.is_empty() { 0 } else { percentile(&from_mined, 0.99) },
         from_mined.len(),
+    );
+    println!(
+        "           p50 block seen → loaded {} ms, loaded → prepared {} ms, prepared → mined {} ms",
+        median(&segments[0]),
+        median(&segments[1]),
+        median(&segments[2]),
     );
     // The relayer's own share of the shared CPU: its runtime's threads
     // (sled's background threads and the nodes serving its requests are
