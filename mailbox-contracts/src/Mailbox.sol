@@ -560,8 +560,27 @@ contract Mailbox is Owned {
         bytes4 notAContract = RecipientNotAContract.selector;
         uint256 embedded = ism ^ ismTag;
         if (embedded == 0) {
-            (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
-            MultisigLib.verifyMessageId(metadata, originDomain, id, ptr, n, t);
+            // `_embeddedValidators`, written out for the usual sets (at most 6 validators:
+            // the first four words).
+            uint256 size = ismSize;
+            uint256 list;
+            if (size < 7 << 8) {
+                bytes32 w0 = ismW0;
+                bytes32 w1 = ismW1;
+                bytes32 w2 = ismW2;
+                bytes32 w3 = ismW3;
+                assembly ("memory-safe") {
+                    list := mload(0x40)
+                    mstore(list, w0)
+                    mstore(add(list, 0x20), w1)
+                    mstore(add(list, 0x40), w2)
+                    mstore(add(list, 0x60), w3)
+                    mstore(0x40, add(list, 0x80))
+                }
+            } else {
+                (list,,) = _embeddedValidators();
+            }
+            MultisigLib.verifyMessageId(metadata, originDomain, id, list, size >> 8, size & 0xff);
         } else if (embedded == MERKLE_ROOT_TAG) {
             (uint256 ptr, uint256 n, uint256 t) = _embeddedValidators();
             MultisigLib.verifyMerkleRoot(metadata, originDomain, id, ptr, n, t);
