@@ -317,21 +317,12 @@ impl Context {
 
     /// Stores a transition, logging a lost race instead of failing.
     pub(crate) fn commit(&self, op: &PendingOp, from: Stage, detail: &str) {
-        match self.queue.transition(op, from, detail) {
-            Ok(()) => {
-                tracing::debug!(id = %op.id, nonce = op.nonce, stage = ?op.stage, reason = ?op.reason, detail, "message moved")
-            }
-            Err(QueueError::Conflict { .. }) => {
-                tracing::debug!(id = %op.id, "message was moved meanwhile (operator retry?)")
-            }
-            Err(error) => {
-                tracing::error!(id = %op.id, %error, "could not store a message's transition")
-            }
-        }
+        self.commit_all(&[(op.clone(), from, detail.to_owned())]);
     }
 
     /// Stores many transitions (operation, the stage it leaves, detail)
-    /// together, logging each lost race as [`Self::commit`] does.
+    /// together, logging a lost race (the operation was moved meanwhile)
+    /// instead of failing.
     pub(crate) fn commit_all(&self, moves: &[(PendingOp, Stage, String)]) {
         let answers = match self.queue.transition_all(moves) {
             Ok(answers) => answers,
