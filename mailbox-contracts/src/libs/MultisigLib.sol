@@ -111,7 +111,10 @@ library MultisigLib {
                 or(iszero(t), lt(metadata.length, add(68, mul(t, 65)))),
                 or(iszero(checkpointRoot), eq(checkpointRoot, 0x27ae5ba08d7291c96c8cbddcc148bf48a6d68c7974b94356f53754ef6171d757))
             )
-            if iszero(failed) {
+            // Computed even when `failed` is already set (then on whatever the short or
+            // rejected metadata holds, reading zeros past calldata): cheaper than a branch
+            // on the accepted path, and the result is thrown away.
+            {
                 // domainHash = keccak(be32(origin) || hook || "HYPERLANE")
                 mstore(0x00, shl(224, originDomain))
                 mstore(0x04, calldataload(o))
