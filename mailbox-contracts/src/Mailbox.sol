@@ -557,7 +557,6 @@ contract Mailbox is Owned {
             log2(0, 0, processIdTopic, id)
         }
         if (seen) _revertAlreadyDelivered();
-        bytes4 notAContract = RecipientNotAContract.selector;
         uint256 embedded = ism ^ ismTag;
         if (embedded == 0) {
             // `_embeddedValidators`, written out for the usual sets (at most 6 validators:
@@ -570,7 +569,8 @@ contract Mailbox is Owned {
                 bytes32 w2 = ismW2;
                 bytes32 w3 = ismW3;
                 assembly ("memory-safe") {
-                    list := mload(0x40)
+                    // The free memory pointer is still `scratch` (nothing was allocated since).
+                    list := scratch
                     mstore(list, w0)
                     mstore(add(list, 0x20), w1)
                     mstore(add(list, 0x40), w2)
@@ -587,6 +587,7 @@ contract Mailbox is Owned {
         } else {
             _verifyForwarding(address(uint160(ism)), metadata);
         }
+        bytes4 notAContract = RecipientNotAContract.selector;
         assembly ("memory-safe") {
             if iszero(hasCode) {
                 if iszero(extcodesize(recipient)) {
