@@ -544,7 +544,9 @@ contract Mailbox is Owned {
             let returned := gt(returndatasize(), 0x1f)
             ism := mul(mload(0x00), and(ok, returned))
             if or(iszero(ism), shr(160, ism)) {
-                ism := and(sload(defaultIsm.slot), 0xffffffffffffffffffffffffffffffffffffffff)
+                // Nothing shares the default ISM's slot (the next variable, an address, does
+                // not fit beside it), so the word is the address, unmasked.
+                ism := sload(defaultIsm.slot)
             }
             // Outside the precompile range, an account that reverted or returned a word has
             // code (an account without code returns nothing, successfully), so `handle` can
