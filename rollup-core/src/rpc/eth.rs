@@ -353,15 +353,17 @@ fn estimate_gas(c: &RpcCtx, p: &Params<'_>) -> RpcResult<U64> {
         call.gas = gas;
         Ok(matches!(run_call(&chain, at, &call, overrides.as_ref())?, CallOutcome::Success { .. }))
     };
-    let (mut lo, mut hi) = (used.saturating_sub(1), cap);
+    // Most calls succeed with exactly the gas they used: one more run.
+    if ok(used)? {
+        return Ok(U64::from(used));
+    }
+    // Otherwise (a call that forwards 63/64 of its gas, a refund) the
+    // answer lies above `used`; the usual margin is tried before bisecting.
+    let (mut lo, mut hi) = (used, cap);
     let guess = (used * 64 / 63 + 2_300).min(cap);
     if ok(guess)? {
         hi = guess;
     }
-    if ok(used)? {
-        return Ok(U64::from(used));
-    }
-    lo = lo.max(used);
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
         if ok(mid)? { hi = mid } else { lo = mid }

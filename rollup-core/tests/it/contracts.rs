@@ -128,6 +128,38 @@ async fn reverts_carry_custom_error_data() -> TestResult {
 }
 
 #[tokio::test]
+async fn an_estimate_is_enough_and_one_gas_less_is_not() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let node = start(dir.path()).await;
+    let p = provider(&node, 0);
+    let addr = deploy_test_recipient(&p, dev_signer(0).address()).await;
+    let recipient = TestRecipient::new(addr, p.clone());
+    let body = Bytes::from(vec![0x5a; 300]);
+    let estimate = recipient.handle(7, B256::repeat_byte(1), body.clone()).estimate_gas().await?;
+    // One gas less runs out (the estimate is the least that works)...
+    let short = recipient
+        .handle(7, B256::repeat_byte(1), body.clone())
+        .gas(estimate - 1)
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    assert!(!short.status(), "{estimate} - 1 gas must not be enough");
+    // ...and the estimate itself succeeds.
+    let exact = recipient
+        .handle(7, B256::repeat_byte(1), body)
+        .gas(estimate)
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    assert!(exact.status(), "{estimate} gas must be enough");
+    assert_eq!(exact.gas_used, estimate);
+    node.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn eth_call_with_state_overrides() -> TestResult {
     let dir = tempfile::tempdir()?;
     let node = start(dir.path()).await;
