@@ -113,16 +113,17 @@
 //!
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | relayer CPU per message |
 //! |---|---:|---:|---:|---:|
-//! | 10 000 at once, batch on | 590 | 7.1 s / 6.8 s | 9.9 s / 9.0 s | 0.46 ms (2 179 msg/s per core) |
-//! | 10 000 at once, batch off | 243 | 28.7 s / 28.3 s | 35.1 s / 33.3 s | 0.97 ms |
-//! | 6 000 at 300/s, batch on | 307 | 804 ms / 671 ms | 951 ms / 728 ms | 0.66 ms |
+//! | 10 000 at once, batch on | 793–896 | 5.3–6.4 s / 5.1–6.3 s | 7.5–10.2 s / 6.9–8.4 s | 0.33–0.35 ms (2 890–3 067 msg/s per core) |
+//! | 10 000 at once, batch off | 243 | 25.1 s / 25.0 s | 32.7 s / 32.1 s | 0.93 ms |
+//! | 6 000 at 300/s, batch on | 310 | 812 ms / 665 ms | 1 234 ms / 990 ms | 0.55 ms |
 //!
 //! Commands: `BENCH_PENDING=0 BENCH_BATCH=on cargo bench -p
 //! metalayer-relayer --bench relay`; `BENCH_BATCH=off cargo bench -p
 //! metalayer-relayer --bench relay` (batch off, then memory); `BENCH_RATE=300
 //! BENCH_MESSAGES=6000 BENCH_PENDING=0 BENCH_BATCH=on cargo bench -p
-//! metalayer-relayer --bench relay`. Other runs of the first gave 629–703
-//! msg/s. Memory: **127.2 MiB** RSS of the `metalayer-relayer` binary
+//! metalayer-relayer --bench relay`. Two runs of the first (the range
+//! above); the node's `eth_estimateGas` trying the used gas first took it
+//! from 590–719 to 793–896 msg/s. Memory: **127.2 MiB** RSS of the `metalayer-relayer` binary
 //! holding 100 512 pending messages (no validator signing, so every message
 //! cycles through prepare), with jemalloc
 //! ([`metalayer_agent::telemetry::JEMALLOC_CONF`]); 229.9 MiB with the
@@ -131,25 +132,26 @@
 //! Goals:
 //! - RSS ≤ 256 MiB at 100 k pending: met (127.2 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
-//!   met at a sustained 300 msg/s counted from the dispatch's block (671 ms;
-//!   804 ms from the send, which adds the wait for the origin's next
-//!   block). Its legs (p50, a 4 000-message run at 300/s with 665 ms in
-//!   all): block seen → loaded 307 ms (the 250 ms reorg period, then the
-//!   indexer), loaded → prepared 65 ms, prepared → mined 288 ms (the next
-//!   destination block, then the receipt poll). At 600 msg/s it was 891 ms,
-//!   and a 10 k burst is mostly queueing (7 s).
-//! - ≥ 2 000 msg/s with batches: missed on this machine, 590–703. The
-//!   relayer's own CPU is 0.46 ms per message (2 179 msg/s per core), so it
-//!   is not what sets the pace: the two nodes (dispatch and delivery
-//!   execution, RPC) and the ten validators share the same two cores. In a
-//!   CPU profile (`perf`) of the burst run before this change set, the
-//!   validators' per-checkpoint file writes and flushes were 31 % of all CPU
-//!   (now one flush per window, `syncfs`); file creation in the kernel is
-//!   still about a fifth.
-//! - What raised batch-on throughput from 323 to 590–703 msg/s: the
+//!   met at a sustained 300 msg/s counted from the dispatch's block (665 ms;
+//!   812 ms from the send, which adds the wait for the origin's next
+//!   block). Its legs (p50): block seen → loaded 306 ms (the 250 ms reorg
+//!   period, then the indexer), loaded → prepared 57 ms, prepared → mined
+//!   302 ms (the next destination block, then the receipt poll). At 600
+//!   msg/s it was 977 ms, and a 10 k burst is mostly queueing (5–6 s, nearly
+//!   all of it waiting in prepare).
+//! - ≥ 2 000 msg/s with batches: missed on this machine, 793–896. The
+//!   relayer's own CPU is 0.33–0.35 ms per message (about 3 000 msg/s per
+//!   core), so it is not what sets the pace: the two nodes (dispatch and
+//!   delivery execution, RPC) and the ten validators share the same two
+//!   cores. In a CPU profile (`perf`) of the burst run before this change
+//!   set, the validators' per-checkpoint file writes and flushes were 31 %
+//!   of all CPU (now one flush per window, `syncfs`); file creation in the
+//!   kernel is still about a fifth.
+//! - What raised batch-on throughput from 323 to 793–896 msg/s: the
 //!   validators' group writes; `delivered` read in JSON-RPC batches;
-//!   batchable messages no longer simulated one by one. Batch off went from
-//!   164 to 243 msg/s.
+//!   batchable messages no longer simulated one by one; queue transitions
+//!   stored in groups; the node's cheaper `eth_estimateGas`. Batch off went
+//!   from 164 to 243 msg/s.
 //!
 //! The stall of batch-off runs at ≥ 1 000 messages (issue #6) was not the
 //! relayer's: batch off always ran second in the bench process, after the
