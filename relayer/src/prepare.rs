@@ -11,6 +11,7 @@ use alloy::{
     sol_types::SolCall,
 };
 use futures::StreamExt;
+use metalayer_agent::chain::ChainError;
 use metalayer_contracts::bindings::{Mailbox, StaticMerkleRootMultisigIsm};
 use metalayer_protocol::{Message, bytes32_to_address};
 
@@ -78,15 +79,10 @@ impl Context {
         let cache = PassCache::default();
         let cache = &cache;
         // Whether each is delivered, read for the whole pass in JSON-RPC
-        // batches; a message whose answer is missing reads it alone again.
+        // batches (`call_batch` already reads again alone any call a batch
+        // left unanswered).
         let checks: Vec<_> = due.iter().map(|op| Mailbox::deliveredCall { id: op.id }).collect();
-        let known: Vec<Option<bool>> = dest
-            .client
-            .call_batch(dest.chain.addresses.mailbox, &checks, tip)
-            .await
-            .into_iter()
-            .map(Result::ok)
-            .collect();
+        let known = dest.client.call_batch(dest.chain.addresses.mailbox, &checks, tip).await;
         let results: Vec<(PendingOp, String)> = futures::stream::iter(due.into_iter().zip(known))
             .map(|(op, delivered)| self.prepare_one(dest, op, delivered, tip, cache))
             .buffer_unordered(PREPARE_CONCURRENCY)
@@ -102,7 +98,7 @@ impl Context {
         &self,
         dest: &Destination,
         mut op: PendingOp,
-        delivered: Option<bool>,
+        delivered: Result<bool, ChainError>,
         tip: u64,
         cache: &PassCache,
     ) -> (PendingOp, String) {
@@ -151,20 +147,12 @@ impl Context {
         dest: &Destination,
         op: &mut PendingOp,
         message: &Message,
-        delivered: Option<bool>,
+        delivered: Result<bool, ChainError>,
         tip: u64,
         cache: &PassCache,
     ) -> Result<Prepared, Failure> {
         let mailbox = dest.chain.addresses.mailbox;
-        let delivered = match delivered {
-            Some(known) => known,
-            None => dest
-                .client
-                .call(mailbox, &Mailbox::deliveredCall { id: op.id }, tip)
-                .await
-                .map_err(|e| fail(Reason::ErrorCheckingDeliveryStatus, e))?,
-        };
-        if delivered {
+        if delivered.map_err(|e| fail(Reason::ErrorCheckingDeliveryStatus, e))? {
             return Ok(Prepared::Delivered);
         }
         let recipient = bytes32_to_address(message.recipient).ok_or_else(|| {

@@ -237,9 +237,10 @@ impl QueueStore {
 
     /// [`Self::transition`] for many operations, [`TRANSITIONS_PER_TX`] to a
     /// sled transaction: each move is whole or absent after a crash, and one
-    /// whose stored stage is not its expected one is left alone and answered
-    /// with [`QueueError::Conflict`] without holding back the others. The
-    /// answers are in the order of `moves`.
+    /// whose stored stage is not its expected one ([`QueueError::Conflict`])
+    /// or whose stored record is unreadable ([`QueueError::Corrupt`]) is
+    /// left alone and answered with that error without holding back the
+    /// others. The answers are in the order of `moves`.
     pub fn transition_all(
         &self,
         moves: &[(PendingOp, Stage, String)],
@@ -263,9 +264,15 @@ impl QueueStore {
                     let mut out = Vec::with_capacity(chunk.len());
                     for ((op, expected, _), (seq, entry)) in chunk.iter().zip(&entries) {
                         let stored = match op_t.get(op.id.as_slice())? {
-                            Some(v) => {
-                                decode_placement(&v).map_err(ConflictableTransactionError::Abort)?
-                            }
+                            Some(v) => match decode_placement(&v) {
+                                Ok(stored) => stored,
+                                // One unreadable record fails its own move
+                                // only; the rest of the group goes on.
+                                Err(error) => {
+                                    out.push(Err(error));
+                                    continue;
+                                }
+                            },
                             None => {
                                 out.push(Err(QueueError::Conflict {
                                     id: op.id,
@@ -493,6 +500,23 @@ mod tests {
         let history = store.history(ops[1].id).unwrap();
         assert_eq!(history.last().unwrap().detail, "prepared 1");
         assert_eq!(store.history(ops[7].id).unwrap().last().unwrap().detail, "parked");
+    }
+
+    #[test]
+    fn an_unreadable_record_fails_its_own_move_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = QueueStore::open(dir.path()).unwrap();
+        let ops: Vec<_> = (0..3).map(|i| op(i, 2)).collect();
+        store.load(1, &ops, 3).unwrap();
+        store.op.insert(ops[1].id.as_slice(), &b"{not json"[..]).unwrap();
+        let moves: Vec<_> = ops
+            .iter()
+            .map(|o| (PendingOp { stage: Stage::Submit, ..o.clone() }, Stage::Prepare, "p".into()))
+            .collect();
+        let answers = store.transition_all(&moves).unwrap();
+        assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
+        assert!(matches!(answers[1], Err(QueueError::Corrupt { tree: "op", .. })), "{answers:?}");
+        assert_eq!(store.len(2, Stage::Submit), 2);
     }
 
     #[test]

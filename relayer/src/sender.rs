@@ -135,13 +135,6 @@ impl TxSender {
         self.address
     }
 
-    /// Sends `calls` with consecutive nonces and waits for each to be mined.
-    pub async fn send_all(&self, calls: Vec<Call>) -> Vec<Result<Mined, SendError>> {
-        let mut out: Vec<Option<Result<Mined, SendError>>> = calls.iter().map(|_| None).collect();
-        self.send_each(calls, |i, result| out[i] = Some(result)).await;
-        out.into_iter().map(|r| r.unwrap_or(Err(SendError::NotSent))).collect()
-    }
-
     /// Sends `calls` with consecutive nonces and hands each outcome to
     /// `done` (with the call's index) as soon as it is known, so one slow
     /// transaction does not hold back what the others delivered.

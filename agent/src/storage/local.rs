@@ -96,29 +96,11 @@ fn read_capped(path: &Path, location: &str, name: &str) -> Result<Option<Vec<u8>
     Ok(Some(bytes))
 }
 
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
-    fs::create_dir_all(dir).map_err(io_error("creating directory", dir))?;
-    let target = dir.join(name);
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let temp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = fs::File::create(&temp).map_err(io_error("creating", &temp))?;
-        file.write_all(bytes).map_err(io_error("writing", &temp))?;
-        file.sync_all().map_err(io_error("flushing", &temp))?;
-        fs::rename(&temp, &target).map_err(io_error("renaming into", &target))
-    })();
-    if result.is_err() {
-        // Best effort: a leftover temporary file is harmless but untidy.
-        let _ = fs::remove_file(&temp);
-    }
-    result?;
-    sync_dir(dir)
-}
-
-/// Writes `objects` into `dir` as [`write_atomically`] would each, with one
-/// flush for the group: every temporary file is written, all are made
-/// durable at once, then each is renamed over its target and the directory
-/// flushed. After a crash each object is the old or the new one.
+/// Writes `objects` into `dir`, each through a temporary file in the same
+/// directory, with one flush for the group: every temporary file is
+/// written, all are made durable at once, then each is renamed over its
+/// target and the directory flushed. After a crash each object is the old
+/// or the new one, never half of one.
 fn write_all_atomically(dir: &Path, objects: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
     fs::create_dir_all(dir).map_err(io_error("creating directory", dir))?;
     // (temporary file, target): every temporary left behind by a failure is removed.
@@ -149,28 +131,24 @@ fn write_all_atomically(dir: &Path, objects: Vec<(String, Vec<u8>)>) -> Result<(
 }
 
 /// Makes the contents of `files` (the temporary files of `paths`, all in
-/// `dir`) durable. On Linux one `syncfs` of the directory's filesystem does
-/// it for the whole group (one journal commit instead of one per file);
-/// elsewhere each file is flushed.
+/// `dir`) durable: one file is flushed itself; on Linux a group is flushed by
+/// one `syncfs` of the directory's filesystem (one journal commit instead of
+/// one per file); elsewhere each file is flushed.
 fn flush_files(
     dir: &Path,
     paths: &[(PathBuf, PathBuf)],
     files: &[fs::File],
 ) -> Result<(), StorageError> {
     #[cfg(target_os = "linux")]
-    {
-        let _ = (paths, files);
+    if files.len() > 1 {
         let handle = fs::File::open(dir).map_err(io_error("opening directory", dir))?;
-        rustix::fs::syncfs(&handle).map_err(|e| io_error("flushing", dir)(e.into()))
+        return rustix::fs::syncfs(&handle).map_err(|e| io_error("flushing", dir)(e.into()));
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = dir;
-        for ((temp, _), file) in paths.iter().zip(files) {
-            file.sync_all().map_err(io_error("flushing", temp))?;
-        }
-        Ok(())
+    let _ = dir;
+    for ((temp, _), file) in paths.iter().zip(files) {
+        file.sync_all().map_err(io_error("flushing", temp))?;
     }
+    Ok(())
 }
 
 /// Makes a rename or removal in `dir` durable.
@@ -222,7 +200,8 @@ impl ObjectBackend for LocalStorage {
     async fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
         self.object_path(name)?;
         let (dir, name) = (self.root.clone(), name.to_owned());
-        blocking("writing", &self.root, move || write_atomically(&dir, &name, &bytes)).await
+        blocking("writing", &self.root, move || write_all_atomically(&dir, vec![(name, bytes)]))
+            .await
     }
 
     async fn put_many(&self, objects: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
