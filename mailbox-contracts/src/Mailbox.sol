@@ -787,17 +787,7 @@ contract Mailbox is Owned {
             // The decoder validates the whole encoding; both arguments are then taken from
             // calldata at the offsets it checked.
             abi.decode(input[4:], (bytes, bytes));
-            bytes calldata metadata;
-            bytes calldata message;
-            assembly ("memory-safe") {
-                let p := add(input.offset, add(4, calldataload(add(input.offset, 4))))
-                metadata.offset := add(p, 0x20)
-                metadata.length := calldataload(p)
-                p := add(input.offset, add(4, calldataload(add(input.offset, 0x24))))
-                message.offset := add(p, 0x20)
-                message.length := calldataload(p)
-            }
-            _postDispatch(metadata, message);
+            _postDispatch(_bytesArg(input[4:], 0), _bytesArg(input[4:], 0x20));
             return "";
         }
         // Every other served function is non-payable.
@@ -836,16 +826,20 @@ contract Mailbox is Owned {
             // calldata (where `MultisigLib` reads it) at the offset it checked.
             (, uint32 origin, bytes32[] memory ids) =
                 abi.decode(input[4:], (bytes, uint32, bytes32[]));
-            bytes calldata metadata;
-            assembly ("memory-safe") {
-                let p := add(input.offset, add(4, calldataload(add(input.offset, 4))))
-                metadata.offset := add(p, 0x20)
-                metadata.length := calldataload(p)
-            }
-            _verifyBatchEmbedded(metadata, origin, ids);
+            _verifyBatchEmbedded(_bytesArg(input[4:], 0), origin, ids);
             return abi.encode(true);
         }
         revert();
+    }
+
+    /// @dev The `bytes` argument whose head word is at byte `head` of the ABI-encoded `args`
+    /// (an encoding `abi.decode` has already validated), taken from calldata.
+    function _bytesArg(bytes calldata args, uint256 head) private pure returns (bytes calldata arg) {
+        assembly ("memory-safe") {
+            let p := add(args.offset, calldataload(add(args.offset, head)))
+            arg.offset := add(p, 0x20)
+            arg.length := calldataload(p)
+        }
     }
 
     // ---------------------------------------------------------------- embedded ISM

@@ -100,21 +100,21 @@ fn main() {
     let n: usize = args.get(1).map_or(5, |s| s.parse().unwrap());
     let t: u8 = args.get(2).map_or(3, |s| s.parse().unwrap());
     let mode = args.get(3).map_or("", String::as_str);
-    let embedded_root = mode == "embedded_root";
-    let root = mode == "root" || embedded_root;
-    let embedded = mode == "embedded" || embedded_root;
+    // MerkleRoot metadata for `root` and `embedded_root`, MessageId metadata otherwise.
+    let root = mode == "root" || mode == "embedded_root";
     let validators = Validators::new(n, t, 3);
-    let mut stack = if embedded_root {
+    let mut stack = if mode == "embedded_root" {
         Stack::with_embedded(&validators, fixture::MERKLE_ROOT)
     } else {
         Stack::new(&validators)
     };
-    if root && !embedded {
-        let call = Mailbox::setDefaultIsmCall { module: stack.merkle_root_ism };
-        stack.chain.send_call(stack.owner, stack.mailbox, &call).ok();
-    }
-    if embedded {
-        stack.use_embedded_ism();
+    match mode {
+        "root" => {
+            let module = stack.merkle_root_ism;
+            stack.set_default_ism(module);
+        }
+        "embedded" | "embedded_root" => stack.use_embedded_ism(),
+        _ => {}
     }
     let mut origin = Origin::new();
     let msgs: Vec<_> = (0..3).map(|_| origin.dispatch(stack.null_recipient, &[0x5a; 32])).collect();
