@@ -81,13 +81,13 @@ function renamedAbi(file, name, contracts) {
 }
 
 function abiOf(file, name, contracts) {
-  const c = { abi: renamedAbi(file, name, contracts) };
+  const abi = renamedAbi(file, name, contracts);
   const extra = FALLBACK_ABI[name];
-  if (!extra) return c.abi;
+  if (!extra) return abi;
   if (!contracts[extra]) throw new Error(`${name}: interface ${extra} not found in ${file}`);
   const served = contracts[extra].abi;
   const names = new Set(served.map((e) => e.name));
-  const own = c.abi.filter((e) => e.type !== 'fallback');
+  const own = abi.filter((e) => e.type !== 'fallback');
   for (const e of own) {
     if (e.type === 'function' && names.has(e.name)) {
       throw new Error(`${name}.${e.name} is both a function and served by the fallback`);
