@@ -93,12 +93,12 @@
 //! | process MessageId 13-of-18, embedded ISM | 112,566 | 106,300 | 144,973 | 0.78 | ≤ 115,978 met |
 //! | process MerkleRoot 3-of-5, static ISM | 95,290 | 63,300 | 116,396 | 0.82 | |
 //! | process MerkleRoot 3-of-5, embedded ISM | 91,560 | 63,300 | 116,396 | 0.79 | ≤ 93,117 met |
-//! | batch 3-of-5, k = 1, per message, static ISM | 95,196 | 63,300 | 86,056 | 1.11 | |
-//! | batch 3-of-5, k = 16, per message, static ISM | 33,732 | 63,300 | 86,056 | 0.39 | |
-//! | batch 3-of-5, k = 64, per message, static ISM | 30,675 | 63,300 | 86,056 | 0.36 | |
-//! | batch 3-of-5, k = 1, per message, embedded ISM | 91,346 | 63,300 | 86,056 | 1.06 | |
-//! | batch 3-of-5, k = 16, per message, embedded ISM | 33,403 | 63,300 | 86,056 | 0.39 | |
-//! | batch 3-of-5, k = 64, per message, embedded ISM | 30,521 | 63,300 | 86,056 | 0.36 | ≤ 12,000 missed |
+//! | batch 3-of-5, k = 1, per message, static ISM | 95,147 | 63,300 | 86,056 | 1.11 | |
+//! | batch 3-of-5, k = 16, per message, static ISM | 33,683 | 63,300 | 86,056 | 0.39 | |
+//! | batch 3-of-5, k = 64, per message, static ISM | 30,626 | 63,300 | 86,056 | 0.36 | |
+//! | batch 3-of-5, k = 1, per message, embedded ISM | 91,297 | 63,300 | 86,056 | 1.06 | |
+//! | batch 3-of-5, k = 16, per message, embedded ISM | 33,354 | 63,300 | 86,056 | 0.39 | |
+//! | batch 3-of-5, k = 64, per message, embedded ISM | 30,472 | 63,300 | 86,056 | 0.36 | ≤ 12,000 missed |
 //!
 //! Met: dispatch ≤ 51k (embedded tree); process 3-of-5 ≤ 69k, 6-of-10 and 13-of-18 ≤ 0.8×
 //! Hyperlane (embedded ISM; 13-of-18 also with the static ISM); MerkleRoot 3-of-5 ≤ 0.8×
