@@ -21,10 +21,10 @@ pub use multisig::checkpoint_quorum;
 pub const ROUTING: u8 = 1;
 /// Module type AGGREGATION.
 pub const AGGREGATION: u8 = 2;
-/// Module type MERKLE_ROOT_MULTISIG.
-pub const MERKLE_ROOT_MULTISIG: u8 = 4;
-/// Module type MESSAGE_ID_MULTISIG.
-pub const MESSAGE_ID_MULTISIG: u8 = 5;
+/// Module type MERKLE_ROOT_MULTISIG (the contracts crate's constant).
+pub const MERKLE_ROOT_MULTISIG: u8 = metalayer_contracts::MERKLE_ROOT_MODULE_TYPE;
+/// Module type MESSAGE_ID_MULTISIG (the contracts crate's constant).
+pub const MESSAGE_ID_MULTISIG: u8 = metalayer_contracts::MESSAGE_ID_MODULE_TYPE;
 /// Module type NULL.
 pub const NULL: u8 = 6;
 /// How deep an ISM tree may nest.
