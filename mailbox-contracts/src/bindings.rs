@@ -101,3 +101,9 @@ sol!(
     NullRecipient,
     "out/NullRecipient.json"
 );
+sol!(
+    #[sol(rpc)]
+    #[derive(Debug)]
+    Multicall3,
+    "out/Multicall3.json"
+);

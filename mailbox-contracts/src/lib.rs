@@ -135,6 +135,18 @@ pub mod bindings;
 pub mod deploy;
 pub mod metadata;
 
+use alloy::primitives::{Address, Bytes, address};
+
+/// Where Multicall3 lives on most EVM chains; rollup-core genesis files used
+/// by the tests and benches predeploy [`bindings::Multicall3`] here.
+pub const MULTICALL3_ADDRESS: Address = address!("cA11bde05977b3631167028862bE2a173976CA11");
+
+/// Runtime code of [`bindings::Multicall3`], for a genesis predeploy at
+/// [`MULTICALL3_ADDRESS`] (or `anvil_setCode`).
+pub fn multicall3_runtime() -> Bytes {
+    bindings::Multicall3::DEPLOYED_BYTECODE.clone()
+}
+
 pub use deploy::{
     CoreConfig, CoreDeployment, DefaultIsm, DeployError, MAX_EMBEDDED_VALIDATORS,
     MERKLE_ROOT_MODULE_TYPE, MESSAGE_ID_MODULE_TYPE, RemoteGasConfig, deploy_core,

@@ -10,6 +10,7 @@ mod fixture;
 mod harness;
 mod hooks_and_factories;
 mod ism_rejections;
+mod multicall;
 mod periphery;
 mod vectors;
 
