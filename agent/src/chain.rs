@@ -10,7 +10,7 @@
 use std::{
     fmt,
     future::Future,
-    sync::atomic::{AtomicUsize, Ordering},
+    sync::atomic::{AtomicU8, AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
@@ -23,6 +23,7 @@ use alloy::{
     sol_types::SolCall,
     transports::TransportError,
 };
+use metalayer_contracts::{MULTICALL3_ADDRESS, bindings::Multicall3};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 pub use crate::config::{ReorgPeriod, RpcMode};
@@ -30,6 +31,15 @@ pub use crate::config::{ReorgPeriod, RpcMode};
 /// Calls in one JSON-RPC batch ([`ChainClient::call_batch`]): below the
 /// limits public endpoints and nodes set (rollup-core: 500, geth: 1000).
 pub const MAX_BATCH_CALLS: usize = 100;
+
+/// Calls folded into one Multicall3 `aggregate3` read
+/// ([`ChainClient::call_batch`] on a chain that has Multicall3).
+pub const MAX_MULTICALL_CALLS: usize = 100;
+
+/// Whether a chain has Multicall3 at [`MULTICALL3_ADDRESS`]: not yet known.
+const MULTICALL_UNKNOWN: u8 = 0;
+const MULTICALL_PRESENT: u8 = 1;
+const MULTICALL_ABSENT: u8 = 2;
 
 /// Failed batches in a row (whose calls then succeeded one by one) after
 /// which [`ChainClient::call_batch`] stops sending batches to a chain.
@@ -170,6 +180,8 @@ pub struct ChainClient {
     /// Batches that failed in a row while the same calls one by one did not
     /// (an endpoint that refuses batches, or ones this large).
     batch_refusals: AtomicUsize,
+    /// Whether the chain has Multicall3 (`MULTICALL_*`), looked up once.
+    multicall: AtomicU8,
 }
 
 impl fmt::Debug for ChainClient {
@@ -225,6 +237,7 @@ impl ChainClient {
             policy,
             metrics,
             batch_refusals: AtomicUsize::new(0),
+            multicall: AtomicU8::new(MULTICALL_UNKNOWN),
         })
     }
 
@@ -371,6 +384,103 @@ impl ChainClient {
         self.decode::<C>(&raw)
     }
 
+    /// The same contract read of many calls at `block`, each with its own
+    /// answer in the order of `calls` (a revert fails that call only).
+    ///
+    /// On a chain with Multicall3 at [`MULTICALL3_ADDRESS`] (looked up once
+    /// per client) the calls go as `aggregate3` reads of at most
+    /// [`MAX_MULTICALL_CALLS`] each, run side by side: one execution on the
+    /// node per hundred calls. The targets then see Multicall3 as the caller,
+    /// so this is for reads that do not depend on it. An `aggregate3` read
+    /// that fails as a whole, and every read on a chain without Multicall3,
+    /// goes as JSON-RPC batches instead (see [`ChainClient::json_batches`]).
+    pub async fn call_batch<C: SolCall>(
+        &self,
+        to: Address,
+        calls: &[C],
+        block: u64,
+    ) -> Vec<Result<C::Return, ChainError>> {
+        if calls.is_empty() || !self.has_multicall().await {
+            return self.json_batches(to, calls, block).await;
+        }
+        let chunks: Vec<&[C]> = calls.chunks(MAX_MULTICALL_CALLS).collect();
+        let answers =
+            futures::future::join_all(chunks.iter().map(|chunk| self.aggregate3(to, chunk, block)))
+                .await;
+        let mut out = Vec::with_capacity(calls.len());
+        for (chunk, answer) in chunks.into_iter().zip(answers) {
+            match answer {
+                Ok(answers) => out.extend(answers),
+                Err(error) => {
+                    tracing::debug!(chain = %self.chain, %error, "aggregate3 read failed; reading as a JSON-RPC batch");
+                    out.extend(self.json_batches(to, chunk, block).await);
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the chain has code at [`MULTICALL3_ADDRESS`]. Looked up once;
+    /// a lookup that fails is tried again on the next read.
+    async fn has_multicall(&self) -> bool {
+        match self.multicall.load(Ordering::Relaxed) {
+            MULTICALL_PRESENT => true,
+            MULTICALL_ABSENT => false,
+            _ => match self.code(MULTICALL3_ADDRESS).await {
+                Ok(code) => {
+                    let present = !code.is_empty();
+                    let state = if present { MULTICALL_PRESENT } else { MULTICALL_ABSENT };
+                    self.multicall.store(state, Ordering::Relaxed);
+                    present
+                }
+                Err(_) => false,
+            },
+        }
+    }
+
+    /// `calls` (at most [`MAX_MULTICALL_CALLS`]) as one `aggregate3` read,
+    /// each allowed to fail on its own.
+    async fn aggregate3<C: SolCall>(
+        &self,
+        to: Address,
+        calls: &[C],
+        block: u64,
+    ) -> Result<Vec<Result<C::Return, ChainError>>, ChainError> {
+        let call = Multicall3::aggregate3Call {
+            calls: calls
+                .iter()
+                .map(|c| Multicall3::Call3 {
+                    target: to,
+                    allowFailure: true,
+                    callData: c.abi_encode().into(),
+                })
+                .collect(),
+        };
+        let results = self.call(MULTICALL3_ADDRESS, &call, block).await?;
+        if results.len() != calls.len() {
+            return Err(ChainError::Decode {
+                chain: self.chain.clone(),
+                method: Multicall3::aggregate3Call::SIGNATURE,
+                reason: format!("{} results for {} calls", results.len(), calls.len()),
+            });
+        }
+        Ok(results
+            .into_iter()
+            .map(|result| {
+                if result.success {
+                    self.decode::<C>(&result.returnData)
+                } else {
+                    Err(ChainError::Unavailable {
+                        chain: self.chain.clone(),
+                        method: C::SIGNATURE,
+                        endpoint: String::from("multicall"),
+                        error: format!("execution reverted: {}", result.returnData),
+                    })
+                }
+            })
+            .collect())
+    }
+
     /// The same contract read of many calls at `block`, sent as JSON-RPC
     /// batches of at most [`MAX_BATCH_CALLS`] (one request each, where one
     /// `eth_call` each would cost a round trip apiece). Each call has its
@@ -379,7 +489,7 @@ impl ChainClient {
     /// after [`BATCH_REFUSALS`] such batches in a row whose calls then
     /// succeeded alone, the endpoint is taken not to serve batches and every
     /// later read goes one call at a time.
-    pub async fn call_batch<C: SolCall>(
+    pub async fn json_batches<C: SolCall>(
         &self,
         to: Address,
         calls: &[C],

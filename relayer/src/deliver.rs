@@ -46,7 +46,10 @@ impl Context {
                 tokio::time::sleep(self.interval).await;
                 continue;
             }
+            let (started, messages) = (std::time::Instant::now(), due.len());
             self.submit(&dest, due, block_gas).await;
+            let ms = started.elapsed().as_millis() as u64;
+            tracing::debug!(destination = %dest.chain.name, messages, ms, "submit round done");
             self.update_balance(&dest).await;
         }
     }

@@ -72,6 +72,7 @@ impl Context {
         if due.is_empty() {
             return Ok(0);
         }
+        let started = Instant::now();
         let tip = dest.client.block_number().await.map_err(|e| e.to_string())?;
         let n = due.len();
         // Results are committed together at the end of the pass, so the
@@ -83,6 +84,7 @@ impl Context {
         // left unanswered).
         let checks: Vec<_> = due.iter().map(|op| Mailbox::deliveredCall { id: op.id }).collect();
         let known = dest.client.call_batch(dest.chain.addresses.mailbox, &checks, tip).await;
+        let check_ms = started.elapsed().as_millis() as u64;
         let results: Vec<(PendingOp, String)> = futures::stream::iter(due.into_iter().zip(known))
             .map(|(op, delivered)| self.prepare_one(dest, op, delivered, tip, cache))
             .buffer_unordered(PREPARE_CONCURRENCY)
@@ -91,6 +93,8 @@ impl Context {
         let moves: Vec<_> =
             results.into_iter().map(|(op, detail)| (op, Stage::Prepare, detail)).collect();
         self.commit_all(&moves);
+        let ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(destination = %dest.chain.name, messages = n, check_ms, ms, "prepare pass done");
         Ok(n)
     }
 

@@ -2,14 +2,18 @@
 //! contracts deployed.
 
 use alloy::primitives::Address;
+use alloy::sol_types::SolCall;
 use metalayer_agent::chain::{
-    BATCH_REFUSALS, ChainClient, ChainError, MAX_BATCH_CALLS, RetryPolicy, RpcMetrics,
+    BATCH_REFUSALS, ChainClient, ChainError, MAX_BATCH_CALLS, MAX_MULTICALL_CALLS, RetryPolicy,
+    RpcMetrics,
 };
 use metalayer_contracts::{
-    CoreConfig, DefaultIsm, bindings::StaticMerkleRootMultisigIsmFactory as Factory, deploy_core,
+    CoreConfig, DefaultIsm, MULTICALL3_ADDRESS,
+    bindings::{Multicall3, StaticMerkleRootMultisigIsmFactory as Factory},
+    deploy_core, multicall3_runtime,
 };
 use metalayer_rollup::{
-    genesis::Genesis,
+    genesis::{Genesis, GenesisAccount},
     node::{MiningMode, NodeConfig},
     rpc::RpcLimits,
     service::RunningNode,
@@ -33,9 +37,19 @@ async fn deployed(
     limits: RpcLimits,
     metrics: RpcMetrics,
 ) -> (RunningNode, Address, ChainClient) {
+    deployed_on(dir, Genesis::default(), limits, metrics).await
+}
+
+/// [`deployed`] on a chain that starts from `genesis`.
+async fn deployed_on(
+    dir: &std::path::Path,
+    genesis: Genesis,
+    limits: RpcLimits,
+    metrics: RpcMetrics,
+) -> (RunningNode, Address, ChainClient) {
     let config = NodeConfig {
         data_dir: dir.join("node"),
-        genesis: Genesis::default(),
+        genesis,
         mining: MiningMode::Instant,
         pool_capacity: 100,
     };
@@ -97,6 +111,58 @@ async fn a_batch_of_reads_answers_each_call_in_order_and_fails_calls_alone() {
     node.stop().await;
 }
 
+/// Requests `registry` counted for `method`.
+fn requests_for(registry: &prometheus::Registry, method: &str) -> u64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|family| family.name() == "rpc_requests_total")
+        .flat_map(|family| family.get_metric())
+        .filter(|m| m.get_label().iter().any(|l| l.value() == method))
+        .map(|m| m.get_counter().get_value() as u64)
+        .sum()
+}
+
+#[tokio::test]
+async fn on_a_chain_with_multicall3_reads_go_as_one_aggregate3_per_hundred_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut genesis = Genesis::default();
+    genesis.alloc.insert(
+        MULTICALL3_ADDRESS,
+        GenesisAccount { code: multicall3_runtime(), ..GenesisAccount::default() },
+    );
+    let registry = prometheus::Registry::new();
+    let (node, factory, client) =
+        deployed_on(dir.path(), genesis, RpcLimits::default(), RpcMetrics::new(&registry).unwrap())
+            .await;
+    let block = client.block_number().await.unwrap();
+    let calls = factory_calls(MAX_MULTICALL_CALLS + 30);
+    let answers = client.call_batch(factory, &calls, block).await;
+    // Two aggregate3 reads and no eth_call of the calls themselves.
+    let aggregate3 = Multicall3::aggregate3Call::SIGNATURE;
+    assert_eq!(requests_for(&registry, aggregate3), 2);
+    assert_eq!(requests_for(&registry, Factory::getAddressCall::SIGNATURE), 0);
+    // The same answers as each call made alone; reverting calls fail alone.
+    check_answers(&client, factory, &calls, answers, block).await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn on_a_chain_without_multicall3_reads_go_as_json_rpc_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = prometheus::Registry::new();
+    let (node, factory, client) =
+        deployed(dir.path(), RpcLimits::default(), RpcMetrics::new(&registry).unwrap()).await;
+    let block = client.block_number().await.unwrap();
+    let calls = factory_calls(MAX_BATCH_CALLS + 30);
+    let answers = client.call_batch(factory, &calls, block).await;
+    assert_eq!(requests_for(&registry, Multicall3::aggregate3Call::SIGNATURE), 0);
+    // One request per batch of a hundred.
+    assert_eq!(requests_for(&registry, Factory::getAddressCall::SIGNATURE), 2);
+    check_answers(&client, factory, &calls, answers, block).await;
+    node.stop().await;
+}
+
 #[tokio::test]
 async fn a_node_that_refuses_large_batches_is_read_one_call_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
@@ -107,16 +173,7 @@ async fn a_node_that_refuses_large_batches_is_read_one_call_at_a_time() {
         deployed(dir.path(), limits, RpcMetrics::new(&registry).unwrap()).await;
     let block = client.block_number().await.unwrap();
     // Requests the client has made for `getAddress` so far.
-    let requests = || -> u64 {
-        registry
-            .gather()
-            .iter()
-            .filter(|family| family.name() == "rpc_requests_total")
-            .flat_map(|family| family.get_metric())
-            .filter(|m| m.get_label().iter().any(|l| l.value() == "getAddress(address[],uint8)"))
-            .map(|m| m.get_counter().get_value() as u64)
-            .sum()
-    };
+    let requests = || requests_for(&registry, Factory::getAddressCall::SIGNATURE);
     // Each read still answers every call: the refused batch's calls are
     // read again one per request. After BATCH_REFUSALS refused batches the
     // client stops sending batches (one request fewer per read), with the

@@ -101,7 +101,7 @@ fn aggregate3_value_sends_each_value_and_refuses_a_total_that_differs() {
             callData: handle(b"paid too"),
         },
     ];
-    let data: Bytes = Multicall3::aggregate3ValueCall { calls: calls.clone() }.abi_encode().into();
+    let data: Bytes = Multicall3::aggregate3ValueCall { calls }.abi_encode().into();
     // Too little: the second call has no value left to send, and fails.
     let short = chain.send(OWNER, multicall, data.clone(), U256::from(11));
     assert_eq!(short.revert_string().as_deref(), Some("Multicall3: call failed"));
