@@ -4,13 +4,16 @@
 //! `cargo bench -p metalayer-relayer --bench relay`. Sizes from the
 //! environment: `BENCH_MESSAGES` (default 10 000, split between the two
 //! directions), `BENCH_PENDING` (default 100 000; 0 skips the memory run),
-//! `BENCH_BATCH` (`on` or `off` runs only that throughput run),
+//! `BENCH_BATCH` (`on` or `off` runs only that throughput run; `drain`
+//! only the drain run below),
 //! `BENCH_RATE` (dispatches per second in all; unset sends them as fast as
 //! the nodes take them), `BENCH_ISM` (`static` for the separate MerkleRoot
 //! ISM; default the Mailbox's embedded one) and `BENCH_LOG` (a log filter).
 //!
 //! - Throughput: messages delivered per second, from the first dispatch
 //!   sent to the last delivery mined, with batch delivery on and off.
+//! - Drain (`BENCH_BATCH=drain`): the relayer started once all messages
+//!   are dispatched and signed; delivered per second from its start.
 //! - Latency: from sending a dispatch, and from its block first being seen,
 //!   to the relayer seeing the receipt of its delivery (its history
 //!   records when).
@@ -76,6 +79,51 @@ fn thread_cpu_seconds(prefix: &str) -> f64 {
 
 /// The name prefix of the relayer runtime's threads.
 const RELAYER_THREADS: &str = "relayer-rt";
+
+/// Messages delivered per second by a relayer started on a backlog: every
+/// dispatch is mined (and signed by the validators) before it starts, so
+/// the figure is the relayer's pace, not the pace at which the two nodes
+/// take dispatches. Timed from its start to the last delivery mined.
+async fn drain(n: usize, relayer_runtime: &tokio::runtime::Handle) {
+    let mut net = Net::new(NetOptions { ism: ism(), block_ms: 250, ..NetOptions::default() }).await;
+    net.start_validators(0..5).await;
+    let [a, b] = &net.chains;
+    let started = Instant::now();
+    let (to_b, to_a) = tokio::join!(burst(a, b, n / 2, 5), burst(b, a, n - n / 2, 6));
+    let sent: Vec<B256> = to_b.into_iter().chain(to_a).map(|(id, _)| id).collect();
+    eprintln!("  {:.1} s: {n} dispatches sent", started.elapsed().as_secs_f64());
+    // The last dispatches are mined within a block; a few more blocks let
+    // the validators sign them.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let toml = net.relayer_toml("");
+    let cpu_before = thread_cpu_seconds(RELAYER_THREADS);
+    let relayer = net.relayer_on(&toml, relayer_runtime).await;
+    let start_ms = metalayer_relayer::op::now_ms();
+    let deadline = Instant::now() + Duration::from_secs(env("BENCH_DEADLINE_S", 1800) as u64);
+    let mut mined_at: Vec<Option<u64>> = vec![None; sent.len()];
+    while mined_at.iter().any(Option::is_none) && Instant::now() < deadline {
+        for (id, at) in sent.iter().zip(mined_at.iter_mut()).filter(|(_, at)| at.is_none()) {
+            let Ok(Some(op)) = relayer.ctx.queue.get(*id) else { continue };
+            if matches!(op.stage, Stage::Confirm | Stage::Delivered) {
+                let history = relayer.ctx.queue.history(*id).unwrap_or_default();
+                *at = history.iter().find(|h| h.stage == Stage::Confirm).map(|h| h.at_ms);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let relayer_cpu = thread_cpu_seconds(RELAYER_THREADS) - cpu_before;
+    let done = mined_at.iter().filter(|m| m.is_some()).count();
+    let last = mined_at.iter().flatten().max().copied().unwrap_or(start_ms);
+    let secs = last.saturating_sub(start_ms) as f64 / 1000.0;
+    println!(
+        "drain (batch on): {done}/{} delivered in {secs:.1} s from the relayer's start = {:.0} msg/s; relayer CPU {:.2} ms per message",
+        sent.len(),
+        done as f64 / secs.max(0.001),
+        relayer_cpu * 1000.0 / done.max(1) as f64,
+    );
+    relayer.kill().await;
+    net.shutdown().await;
+}
 
 async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Handle) {
     let mut net = Net::new(NetOptions { ism: ism(), block_ms: 250, ..NetOptions::default() }).await;
@@ -347,6 +395,10 @@ fn main() {
         );
         // `BENCH_BATCH=on` or `off` runs one of the two throughput runs.
         let modes = std::env::var("BENCH_BATCH").unwrap_or_default();
+        if modes == "drain" {
+            drain(n, &relayer_handle).await;
+            return;
+        }
         if modes != "off" {
             throughput(n, true, &relayer_handle).await;
         }

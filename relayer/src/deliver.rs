@@ -2,9 +2,17 @@
 //! the ISM takes them), then check `delivered` once the destination's reorg
 //! period has passed.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::{Arc, Mutex},
+};
 
-use alloy::{eips::BlockNumberOrTag, primitives::Address, providers::Provider, sol_types::SolCall};
+use alloy::{
+    eips::BlockNumberOrTag,
+    primitives::{Address, B256},
+    providers::Provider,
+    sol_types::SolCall,
+};
 use metalayer_contracts::{bindings::Mailbox, metadata::BatchMultisigMetadata};
 use metalayer_protocol::metadata::MerkleRootMultisigMetadata;
 
@@ -15,15 +23,83 @@ use crate::{
     sender::{Call, Mined},
 };
 
+/// Submit rounds sent and not yet settled, at most, per destination.
+const ROUNDS_IN_FLIGHT: usize = 2;
+
+/// One submit round: the calls, and the messages each delivers.
+struct Round {
+    calls: Vec<Call>,
+    groups: Vec<Vec<PendingOp>>,
+}
+
+/// Ids of the messages in rounds sent and not yet settled.
+#[derive(Clone, Default)]
+struct InFlight(Arc<Mutex<HashSet<B256>>>);
+
+impl InFlight {
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<B256>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn len(&self) -> usize {
+        self.set().len()
+    }
+
+    fn snapshot(&self) -> HashSet<B256> {
+        self.set().clone()
+    }
+
+    /// Marks `ids` in flight until the returned guard is dropped (also if
+    /// the round's task panics). A round's outcomes must be committed to
+    /// the queue before its guard drops.
+    fn hold(&self, ids: impl Iterator<Item = B256>) -> Held {
+        let ids: Vec<B256> = ids.collect();
+        self.set().extend(ids.iter().copied());
+        Held { set: self.clone(), ids }
+    }
+}
+
+/// Messages of one round, in flight until dropped.
+struct Held {
+    set: InFlight,
+    ids: Vec<B256>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut set = self.set.set();
+        for id in &self.ids {
+            set.remove(id);
+        }
+    }
+}
+
+/// Batch estimates a submit round has in flight at once.
+const ESTIMATES_AT_ONCE: usize = 4;
+
 /// Confirm-queue entries looked at per pass.
 const CONFIRM_BATCH: usize = 1024;
 
 impl Context {
     /// Sends prepared messages of `domain` forever.
-    pub(crate) async fn submit_loop(&self, domain: u32) {
+    ///
+    /// Rounds overlap: while one round's transactions wait to be mined, the
+    /// next is read and estimated (and sent; the nonce lock keeps each
+    /// round's nonces consecutive). At most [`ROUNDS_IN_FLIGHT`] rounds
+    /// are sent and unsettled at once, and a round never takes a message
+    /// an earlier one still holds.
+    pub(crate) async fn submit_loop(self: Arc<Self>, domain: u32) {
         let Some(dest) = self.destinations.get(&domain).cloned() else { return };
+        let in_flight = InFlight::default();
+        let mut rounds = tokio::task::JoinSet::new();
         loop {
-            if self.queue.len(domain, Stage::Submit) == 0 {
+            while rounds.try_join_next().is_some() {}
+            if rounds.len() >= ROUNDS_IN_FLIGHT {
+                rounds.join_next().await;
+                continue;
+            }
+            let busy = in_flight.len();
+            if self.queue.len(domain, Stage::Submit) <= busy {
                 tokio::time::sleep(self.interval).await;
                 continue;
             }
@@ -35,22 +111,40 @@ impl Context {
                     continue;
                 }
             };
-            let due = match self.queue.due(domain, Stage::Submit, now_ms(), round_size(block_gas)) {
+            let size = round_size(block_gas);
+            // Taken before the queue is read: a round that settles after
+            // the read has its messages left out (they are read in their
+            // old stage); one that settled before is read in its new stage.
+            let busy_ids = in_flight.snapshot();
+            let due = match self.queue.due(domain, Stage::Submit, now_ms(), size + busy_ids.len()) {
                 Ok(due) => due,
                 Err(error) => {
                     tracing::error!(%error, "reading the submit queue failed");
                     Vec::new()
                 }
             };
+            let due: Vec<PendingOp> =
+                due.into_iter().filter(|op| !busy_ids.contains(&op.id)).take(size).collect();
             if due.is_empty() {
                 tokio::time::sleep(self.interval).await;
                 continue;
             }
-            let (started, messages) = (std::time::Instant::now(), due.len());
-            self.submit(&dest, due, block_gas).await;
-            let ms = started.elapsed().as_millis() as u64;
-            tracing::debug!(destination = %dest.chain.name, messages, ms, "submit round done");
-            self.update_balance(&dest).await;
+            let (started, read) = (std::time::Instant::now(), due.len());
+            let round = self.build_round(&dest, due, block_gas).await;
+            let estimate_ms = started.elapsed().as_millis() as u64;
+            if round.calls.is_empty() {
+                continue;
+            }
+            let held = in_flight.hold(round.groups.iter().flatten().map(|op| op.id));
+            let sent: usize = round.groups.iter().map(Vec::len).sum();
+            let (ctx, dest) = (self.clone(), dest.clone());
+            rounds.spawn(async move {
+                ctx.send_round(&dest, round).await;
+                drop(held);
+                let ms = started.elapsed().as_millis() as u64;
+                tracing::debug!(destination = %dest.chain.name, read, sent, estimate_ms, ms, "submit round done");
+                ctx.update_balance(&dest).await;
+            });
         }
     }
 
@@ -82,10 +176,11 @@ impl Context {
         }
     }
 
-    /// Sends `ops`: batchable groups as `processBatch`, the rest one by one,
-    /// as many as fit one block of the destination; the rest stay queued
-    /// for the next round.
-    async fn submit(&self, dest: &Destination, ops: Vec<PendingOp>, block_gas: u64) {
+    /// The calls for `ops`: batchable groups as `processBatch`, the rest
+    /// one by one, as many as fit one block of the destination; the rest
+    /// stay queued for the next round. Messages that cannot be sent are
+    /// moved (with their reason) here.
+    async fn build_round(&self, dest: &Destination, ops: Vec<PendingOp>, block_gas: u64) -> Round {
         // No transaction may need more than a block holds.
         let tx_cap = self.transaction_gas_limit.min(block_gas);
         let mut groups: BTreeMap<(u32, Address), Vec<PendingOp>> = BTreeMap::new();
@@ -104,18 +199,28 @@ impl Context {
         let full = |calls: &[(Call, Vec<PendingOp>)]| {
             calls.iter().map(|(call, _)| call.gas_limit).sum::<u64>() >= block_gas
         };
-        for (_, group) in groups {
+        let mut chunks: Vec<Vec<PendingOp>> = Vec::new();
+        for (_, mut group) in groups {
             if group.len() < 2 {
                 singles.extend(group);
                 continue;
             }
-            let mut group = group;
             group.sort_by_key(|op| op.leaf_index);
-            for chunk in group.chunks(self.max_batch_size) {
-                if full(&calls) {
-                    break;
-                }
-                self.batch_calls(dest, chunk, tx_cap, &mut calls, &mut singles).await;
+            chunks.extend(group.chunks(self.max_batch_size).map(<[PendingOp]>::to_vec));
+        }
+        // Batches are estimated a few at once (the node runs them side by
+        // side), wave after wave until the block is full; what is left stays
+        // queued for the next round.
+        let mut chunks = chunks.into_iter().peekable();
+        while chunks.peek().is_some() && !full(&calls) {
+            let wave: Vec<Vec<PendingOp>> = chunks.by_ref().take(ESTIMATES_AT_ONCE).collect();
+            let built = futures::future::join_all(
+                wave.iter().map(|chunk| self.batch_calls(dest, chunk, tx_cap)),
+            )
+            .await;
+            for (batched, alone) in built {
+                calls.extend(batched);
+                singles.extend(alone);
             }
         }
         for op in singles {
@@ -164,10 +269,15 @@ impl Context {
             ));
         }
         let calls = fill_block(calls, block_gas, |(call, _)| call.gas_limit);
-        let (calls, groups): (Vec<Call>, Vec<Vec<PendingOp>>) = calls.into_iter().unzip();
-        let mut groups: Vec<Option<Vec<PendingOp>>> = groups.into_iter().map(Some).collect();
+        let (calls, groups) = calls.into_iter().unzip();
+        Round { calls, groups }
+    }
+
+    /// Sends a round's calls and records each outcome as soon as it is known.
+    async fn send_round(&self, dest: &Destination, round: Round) {
+        let mut groups: Vec<Option<Vec<PendingOp>>> = round.groups.into_iter().map(Some).collect();
         dest.sender
-            .send_each(calls, |i, result| {
+            .send_each(round.calls, |i, result| {
                 if let Some(ops) = groups.get_mut(i).and_then(Option::take) {
                     self.record_submission(dest, result, ops);
                 }
@@ -177,16 +287,15 @@ impl Context {
 
     /// `processBatch` calls for `ops` (same origin and ISM, ascending
     /// leaves), each within `tx_cap` gas: a batch whose estimate fails or
-    /// needs more is split in halves; what cannot be batched goes to
-    /// `singles`.
+    /// needs more is split in halves; what cannot be batched is returned
+    /// beside the calls, to be sent alone.
     async fn batch_calls(
         &self,
         dest: &Destination,
         ops: &[PendingOp],
         tx_cap: u64,
-        calls: &mut Vec<(Call, Vec<PendingOp>)>,
-        singles: &mut Vec<PendingOp>,
-    ) {
+    ) -> (Vec<(Call, Vec<PendingOp>)>, Vec<PendingOp>) {
+        let (mut calls, mut singles) = (Vec::new(), Vec::new());
         let mut pending = vec![ops];
         while let Some(chunk) = pending.pop() {
             if chunk.len() < 2 {
@@ -203,6 +312,7 @@ impl Context {
                 }
             }
         }
+        (calls, singles)
     }
 
     fn record_submission(

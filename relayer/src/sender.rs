@@ -169,9 +169,10 @@ impl TxSender {
             Ok(n) => n,
             Err(e) => return failed_all(calls.len(), e),
         };
-        // Nothing of ours is in flight between batches, so the chain's count
-        // must equal ours; if not, a transaction vanished (reorg, eviction) or
-        // another process used the key, and the chain is right.
+        // The pending count takes in our pooled transactions (an earlier
+        // round still waiting to be mined included), so it must equal ours;
+        // if not, a transaction vanished (reorg, eviction) or another
+        // process used the key, and the chain is right.
         let mut nonce = match *guard {
             Some(ours) if ours != pending => {
                 tracing::warn!(chain = %self.client.chain(), ours, chain_count = pending, "nonce out of step with the chain; resynchronising");

@@ -195,8 +195,11 @@ pub enum CallOutcome {
     Success {
         /// Return data.
         output: Bytes,
-        /// Gas used.
+        /// Gas used (what a receipt shows: after the refund).
         gas_used: u64,
+        /// Gas spent before the refund: the least gas limit that can work,
+        /// since refunds are paid back only at the end.
+        gas_spent: u64,
     },
     /// REVERT with data.
     Revert {
@@ -248,9 +251,10 @@ pub fn call(
         Err(e) => return Err(NodeError::Evm(e.to_string())),
     };
     let gas_used = result.tx_gas_used();
+    let gas_spent = result.gas().total_gas_spent().max(gas_used);
     Ok(match result {
         ExecutionResult::Success { output, .. } => {
-            CallOutcome::Success { output: output.into_data(), gas_used }
+            CallOutcome::Success { output: output.into_data(), gas_used, gas_spent }
         }
         ExecutionResult::Revert { output, .. } => CallOutcome::Revert { output, gas_used },
         ExecutionResult::Halt { reason, .. } => {

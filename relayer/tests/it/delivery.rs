@@ -175,6 +175,14 @@ async fn batches_are_split_to_fit_the_destination_block_gas_limit() {
         relayer.wait_for(*id, Stage::Delivered).await;
         let op = relayer.ctx.queue.get(*id).expect("queue").expect("op");
         txs.insert(op.tx_hash.expect("delivered by a transaction"));
+        // Rounds overlap (one is estimated and sent while the last waits
+        // to be mined) but never share a message: no batch of ours reverts
+        // on a message an earlier round delivered.
+        let history = relayer.ctx.queue.history(*id).expect("history");
+        assert!(
+            history.iter().all(|h| h.reason != Some(metalayer_relayer::op::Reason::Reverted)),
+            "{id}: {history:?}"
+        );
     }
     for tx in &txs {
         let tx = b.provider.get_transaction_by_hash(*tx).await.expect("rpc").expect("tx");

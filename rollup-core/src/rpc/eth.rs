@@ -342,8 +342,10 @@ fn estimate_gas(c: &RpcCtx, p: &Params<'_>) -> RpcResult<U64> {
     let at = state_at(&chain, block)?;
     let mut call = call_request(&chain, &req);
     let cap = call.gas;
-    let used = match run_call(&chain, at, &call, overrides.as_ref())? {
-        CallOutcome::Success { gas_used, .. } => gas_used,
+    // Refunds are paid back only at the end: no limit below the gas spent
+    // before them can work.
+    let spent = match run_call(&chain, at, &call, overrides.as_ref())? {
+        CallOutcome::Success { gas_spent, .. } => gas_spent,
         CallOutcome::Revert { output, .. } => return Err(reverted(&output)),
         CallOutcome::Halt { reason, .. } => {
             return Err(err(SERVER, format!("gas required exceeds allowance ({cap}): {reason}")));
@@ -353,14 +355,15 @@ fn estimate_gas(c: &RpcCtx, p: &Params<'_>) -> RpcResult<U64> {
         call.gas = gas;
         Ok(matches!(run_call(&chain, at, &call, overrides.as_ref())?, CallOutcome::Success { .. }))
     };
-    // Most calls succeed with exactly the gas they used: one more run.
-    if ok(used)? {
-        return Ok(U64::from(used));
+    // Most calls (refunds included) succeed with exactly the gas they
+    // spent: one more run.
+    if ok(spent)? {
+        return Ok(U64::from(spent));
     }
-    // Otherwise (a call that forwards 63/64 of its gas, a refund) the
-    // answer lies above `used`; the usual margin is tried before bisecting.
-    let (mut lo, mut hi) = (used, cap);
-    let guess = (used * 64 / 63 + 2_300).min(cap);
+    // Otherwise (a call that forwards 63/64 of its gas) the answer lies
+    // above it; the usual margin is tried before bisecting.
+    let (mut lo, mut hi) = (spent, cap);
+    let guess = (spent * 64 / 63 + 2_300).min(cap);
     if ok(guess)? {
         hi = guess;
     }
@@ -498,14 +501,14 @@ fn sign_request(c: &RpcCtx, mut req: TransactionRequest) -> RpcResult<(TxEnvelop
         if req.gas.is_none() {
             let mut call = call_request(&chain, &req);
             call.gas = chain.genesis.gas_limit.min(TX_GAS_CAP);
-            let used = match run_call(&chain, None, &call, None)? {
-                CallOutcome::Success { gas_used, .. } => gas_used,
+            let spent = match run_call(&chain, None, &call, None)? {
+                CallOutcome::Success { gas_spent, .. } => gas_spent,
                 CallOutcome::Revert { output, .. } => return Err(reverted(&output)),
                 CallOutcome::Halt { reason, .. } => {
                     return Err(err(SERVER, format!("execution halted: {reason}")));
                 }
             };
-            req.gas = Some((used * 64 / 63 + 2_300).min(call.gas));
+            req.gas = Some((spent * 64 / 63 + 2_300).min(call.gas));
         }
         if req.gas_price.is_none() {
             let base = u128::from(next_base_fee(&chain)?);

@@ -160,6 +160,28 @@ async fn an_estimate_is_enough_and_one_gas_less_is_not() -> TestResult {
 }
 
 #[tokio::test]
+async fn an_estimate_with_a_refund_is_the_gas_spent_before_it() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let node = start(dir.path()).await;
+    let p = provider(&node, 0);
+    let addr = deploy_test_recipient(&p, dev_signer(0).address()).await;
+    let recipient = TestRecipient::new(addr, p.clone());
+    let set = recipient.setInterchainSecurityModule(Address::repeat_byte(9));
+    assert!(set.send().await?.get_receipt().await?.status());
+    // Clearing the slot earns a refund, paid back only at the end: the
+    // transaction needs more gas than its receipt shows as used.
+    let clear = || recipient.setInterchainSecurityModule(Address::ZERO);
+    let estimate = clear().estimate_gas().await?;
+    let short = clear().gas(estimate - 1).send().await?.get_receipt().await?;
+    assert!(!short.status(), "{estimate} - 1 gas must not be enough");
+    let exact = clear().gas(estimate).send().await?.get_receipt().await?;
+    assert!(exact.status(), "{estimate} gas must be enough");
+    assert!(exact.gas_used < estimate, "the refund: {} used of {estimate}", exact.gas_used);
+    node.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn eth_call_with_state_overrides() -> TestResult {
     let dir = tempfile::tempdir()?;
     let node = start(dir.path()).await;
