@@ -420,6 +420,12 @@ impl ChainClient {
         out
     }
 
+    /// Multicall3's address if the chain has it at [`MULTICALL3_ADDRESS`]
+    /// (looked up once per client, as for [`ChainClient::call_batch`]).
+    pub async fn multicall(&self) -> Option<Address> {
+        self.has_multicall().await.then_some(MULTICALL3_ADDRESS)
+    }
+
     /// Whether the chain has code at [`MULTICALL3_ADDRESS`]. Looked up once;
     /// a lookup that fails is tried again on the next read.
     async fn has_multicall(&self) -> bool {

@@ -13,7 +13,10 @@ use alloy::{
     providers::Provider,
     sol_types::SolCall,
 };
-use metalayer_contracts::{bindings::Mailbox, metadata::BatchMultisigMetadata};
+use metalayer_contracts::{
+    bindings::{Mailbox, Multicall3},
+    metadata::BatchMultisigMetadata,
+};
 use metalayer_protocol::metadata::MerkleRootMultisigMetadata;
 
 use crate::{
@@ -25,6 +28,15 @@ use crate::{
 
 /// Submit rounds sent and not yet settled, at most, per destination.
 const ROUNDS_IN_FLIGHT: usize = 2;
+
+/// How a group of messages is delivered in one transaction.
+#[derive(Clone, Copy, Debug)]
+enum Via {
+    /// The Mailbox's `processBatch`, under one checkpoint.
+    ProcessBatch,
+    /// Multicall3 (at this address) calling `process` for each.
+    Multicall(Address),
+}
 
 /// One submit round: the calls, and the messages each delivers.
 struct Round {
@@ -199,23 +211,38 @@ impl Context {
         let full = |calls: &[(Call, Vec<PendingOp>)]| {
             calls.iter().map(|(call, _)| call.gas_limit).sum::<u64>() >= block_gas
         };
-        let mut chunks: Vec<Vec<PendingOp>> = Vec::new();
+        let mut chunks: Vec<(Via, Vec<PendingOp>)> = Vec::new();
         for (_, mut group) in groups {
             if group.len() < 2 {
                 singles.extend(group);
                 continue;
             }
             group.sort_by_key(|op| op.leaf_index);
-            chunks.extend(group.chunks(self.max_batch_size).map(<[PendingOp]>::to_vec));
+            chunks
+                .extend(group.chunks(self.max_batch_size).map(|c| (Via::ProcessBatch, c.to_vec())));
+        }
+        // Messages whose ISM takes no batch share Multicall3 transactions
+        // where the destination has it (all or nothing, as a batch is).
+        if self.batch_delivery
+            && singles.len() > 1
+            && let Some(multicall) = dest.client.multicall().await
+        {
+            let (with, without): (Vec<PendingOp>, Vec<PendingOp>) =
+                std::mem::take(&mut singles).into_iter().partition(|op| op.metadata.is_some());
+            singles = without;
+            for chunk in with.chunks(self.max_batch_size) {
+                chunks.push((Via::Multicall(multicall), chunk.to_vec()));
+            }
         }
         // Batches are estimated a few at once (the node runs them side by
         // side), wave after wave until the block is full; what is left stays
         // queued for the next round.
         let mut chunks = chunks.into_iter().peekable();
         while chunks.peek().is_some() && !full(&calls) {
-            let wave: Vec<Vec<PendingOp>> = chunks.by_ref().take(ESTIMATES_AT_ONCE).collect();
+            let wave: Vec<(Via, Vec<PendingOp>)> =
+                chunks.by_ref().take(ESTIMATES_AT_ONCE).collect();
             let built = futures::future::join_all(
-                wave.iter().map(|chunk| self.batch_calls(dest, chunk, tx_cap)),
+                wave.iter().map(|(via, chunk)| self.batch_calls(dest, *via, chunk, tx_cap)),
             )
             .await;
             for (batched, alone) in built {
@@ -285,13 +312,15 @@ impl Context {
             .await;
     }
 
-    /// `processBatch` calls for `ops` (same origin and ISM, ascending
-    /// leaves), each within `tx_cap` gas: a batch whose estimate fails or
-    /// needs more is split in halves; what cannot be batched is returned
-    /// beside the calls, to be sent alone.
+    /// Calls that deliver `ops` together `via` a `processBatch` (same
+    /// origin and ISM, ascending leaves) or Multicall3, each within
+    /// `tx_cap` gas: a batch whose estimate fails or needs more is split in
+    /// halves; what cannot be batched is returned beside the calls, to be
+    /// sent alone.
     async fn batch_calls(
         &self,
         dest: &Destination,
+        via: Via,
         ops: &[PendingOp],
         tx_cap: u64,
     ) -> (Vec<(Call, Vec<PendingOp>)>, Vec<PendingOp>) {
@@ -302,7 +331,13 @@ impl Context {
                 singles.extend(chunk.iter().cloned());
                 continue;
             }
-            match self.batch_call(dest, chunk, tx_cap).await {
+            let call = match via {
+                Via::ProcessBatch => self.batch_call(dest, chunk, tx_cap).await,
+                Via::Multicall(multicall) => {
+                    self.multicall_call(dest, multicall, chunk, tx_cap).await
+                }
+            };
+            match call {
                 Ok(call) => calls.push((call, chunk.to_vec())),
                 Err(error) => {
                     tracing::debug!(destination = %dest.chain.name, %error, size = chunk.len(), "batch not possible; splitting it");
@@ -414,6 +449,41 @@ impl Context {
             ));
         }
         Ok(Call { to: mailbox, data: data.into(), gas_limit })
+    }
+
+    /// One Multicall3 `aggregate3` of `ops`' `process` calls, none allowed
+    /// to fail: it delivers all of them or reverts. The Mailbox records
+    /// Multicall3 as their processor.
+    async fn multicall_call(
+        &self,
+        dest: &Destination,
+        multicall: Address,
+        ops: &[PendingOp],
+        tx_cap: u64,
+    ) -> Result<Call, String> {
+        let mailbox = dest.chain.addresses.mailbox;
+        let calls = ops
+            .iter()
+            .map(|op| {
+                let metadata = op.metadata.clone().ok_or("prepared without metadata")?;
+                let process = Mailbox::processCall { metadata, message: op.message.clone() };
+                Ok(Multicall3::Call3 {
+                    target: mailbox,
+                    allowFailure: false,
+                    callData: process.abi_encode().into(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let data = Multicall3::aggregate3Call { calls }.abi_encode();
+        let estimate = self.estimate(dest, multicall, data.clone().into()).await?;
+        let gas_limit = estimate.saturating_mul(11) / 10 + GAS_BUFFER;
+        if gas_limit > tx_cap {
+            return Err(format!(
+                "{} deliveries need {gas_limit} gas, more than the {tx_cap} a transaction may use",
+                ops.len()
+            ));
+        }
+        Ok(Call { to: multicall, data: data.into(), gas_limit })
     }
 
     /// Confirms sent messages of `domain` forever.

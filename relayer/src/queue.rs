@@ -388,6 +388,23 @@ fn append(tree: &TransactionalTree, id: B256, seq: u64, entry: &HistoryEntry) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Opens the queue in `path`. A store of the same path dropped just
+    /// before may still hold sled's file lock for a moment (its background
+    /// flusher finishes first), so a refused open is tried again for a while.
+    fn reopen(path: &std::path::Path) -> QueueStore {
+        let mut tries = 0;
+        loop {
+            match QueueStore::open(path) {
+                Ok(store) => return store,
+                Err(_) if tries < 250 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("opening the queue in {}: {e}", path.display()),
+            }
+        }
+    }
     use alloy::primitives::Bytes;
     use metalayer_protocol::Message;
 
@@ -410,7 +427,7 @@ mod tests {
     #[test]
     fn fresh_messages_do_not_overtake_earlier_retries() {
         let dir = tempfile::tempdir().unwrap();
-        let store = QueueStore::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         // A message that failed once and is due again since a moment ago...
         let mut retried = fresh(7, 2);
         retried.retries = 1;
@@ -432,7 +449,7 @@ mod tests {
     fn due_orders_by_attempt_then_nonce_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = QueueStore::open(dir.path()).unwrap();
+            let store = reopen(dir.path());
             let ops: Vec<_> = (0..4).map(|n| op(n, 2)).collect();
             assert_eq!(store.load(1, &ops, 4).unwrap(), 4);
             assert_eq!(store.load(1, &ops[..1], 4).unwrap(), 0, "known ops are not added twice");
@@ -448,7 +465,7 @@ mod tests {
             assert_eq!(due, [1, 2, 3, 0]);
             store.flush().unwrap();
         }
-        let store = QueueStore::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         assert_eq!(store.loader_cursor(1).unwrap(), 4);
         assert_eq!(store.len(2, Stage::Prepare), 4);
         assert!(store.due(3, Stage::Prepare, u64::MAX, 10).unwrap().is_empty());
@@ -460,7 +477,7 @@ mod tests {
     #[test]
     fn grouped_transitions_move_each_and_refuse_only_the_stale_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let store = QueueStore::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         // More than one sled transaction's worth.
         let n = TRANSITIONS_PER_TX as u32 * 2 + 5;
         let ops: Vec<_> = (0..n).map(|i| op(i, 2)).collect();
@@ -505,7 +522,7 @@ mod tests {
     #[test]
     fn an_unreadable_record_fails_its_own_move_only() {
         let dir = tempfile::tempdir().unwrap();
-        let store = QueueStore::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let ops: Vec<_> = (0..3).map(|i| op(i, 2)).collect();
         store.load(1, &ops, 3).unwrap();
         store.op.insert(ops[1].id.as_slice(), &b"{not json"[..]).unwrap();
@@ -522,7 +539,7 @@ mod tests {
     #[test]
     fn a_stale_transition_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = QueueStore::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let o = op(0, 2);
         store.load(1, std::slice::from_ref(&o), 1).unwrap();
         let mut submit = o;

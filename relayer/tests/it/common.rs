@@ -70,6 +70,8 @@ pub(crate) struct Chain {
     pub(crate) provider: DynProvider,
 }
 
+/// Dev account index of the relayer's signer.
+pub(crate) const RELAYER_KEY: u32 = 2;
 impl Chain {
     async fn start(
         name: &'static str,
@@ -460,6 +462,7 @@ checkpoint_storage = {{ type = "local", path = "{storage}" }}
     }
 
     /// Relayer settings as TOML, with `extra` lines at the top.
+    /// The relayer's signer: dev account [`RELAYER_KEY`].
     pub(crate) fn relayer_toml(&self, extra: &str) -> String {
         format!(
             r#"
@@ -477,7 +480,7 @@ signer = {{ type = "hex", key = "{key}" }}
 {b}
 "#,
             db = self.relayer_dir().display(),
-            key = B256::from_slice(&dev(2).to_bytes()[..]),
+            key = B256::from_slice(&dev(RELAYER_KEY).to_bytes()[..]),
             a = self.chains[0].settings_toml(1),
             b = self.chains[1].settings_toml(1),
         )

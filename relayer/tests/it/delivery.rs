@@ -57,11 +57,14 @@ async fn merkle_root_ism_both_ways_exactly_once() {
     both_ways(DefaultIsm::MerkleRoot, "batch_delivery = false").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batch_delivery_carries_several_messages_per_transaction() {
+/// Eight messages found signed when the relayer starts: delivered in fewer
+/// transactions than messages, each sent to `expected_to` (the Mailbox
+/// or Multicall3) and recorded with that processor.
+async fn several_per_transaction(ism: DefaultIsm, via_multicall: bool) {
+    use alloy::providers::Provider;
+    use metalayer_contracts::{MULTICALL3_ADDRESS, bindings::Mailbox};
     let _gate = GATE.acquire().await.expect("gate");
-    let mut net =
-        Net::new(NetOptions { ism: DefaultIsm::MerkleRoot, ..NetOptions::default() }).await;
+    let mut net = Net::new(NetOptions { ism, ..NetOptions::default() }).await;
     let messages = {
         let [a, b] = &net.chains;
         let mut messages = Vec::new();
@@ -76,11 +79,21 @@ async fn batch_delivery_carries_several_messages_per_transaction() {
     let relayer = net.relayer("").await;
     let b = &net.chains[1];
     assert_delivered_once(b, &messages).await;
+    let expected_to = if via_multicall { MULTICALL3_ADDRESS } else { b.core.mailbox };
+    let mailbox = Mailbox::new(b.core.mailbox, &b.provider);
     let mut txs = HashSet::new();
     for m in &messages {
         relayer.wait_for(m.id(), Stage::Delivered).await;
         let op = relayer.ctx.queue.get(m.id()).expect("queue").expect("op");
         txs.insert(op.tx_hash.expect("delivered by a transaction"));
+        let processor = mailbox.processor(m.id()).call().await.expect("processor");
+        let relayer_address = metalayer_tests::dev(crate::common::RELAYER_KEY).address();
+        let want = if via_multicall { MULTICALL3_ADDRESS } else { relayer_address };
+        assert_eq!(processor, want, "processor of {}", m.id());
+    }
+    for tx in &txs {
+        let tx = b.provider.get_transaction_by_hash(*tx).await.expect("rpc").expect("tx");
+        assert_eq!(alloy::consensus::Transaction::to(&tx), Some(expected_to));
     }
     assert!(
         txs.len() < messages.len(),
@@ -90,6 +103,16 @@ async fn batch_delivery_carries_several_messages_per_transaction() {
     );
     relayer.kill().await;
     net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_delivery_carries_several_messages_per_transaction() {
+    several_per_transaction(DefaultIsm::MerkleRoot, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_id_deliveries_share_multicall3_transactions() {
+    several_per_transaction(DefaultIsm::MessageId, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
