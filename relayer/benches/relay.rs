@@ -8,7 +8,8 @@
 //! only the drain run below),
 //! `BENCH_RATE` (dispatches per second in all; unset sends them as fast as
 //! the nodes take them), `BENCH_ISM` (`static` for the separate MerkleRoot
-//! ISM; default the Mailbox's embedded one) and `BENCH_LOG` (a log filter).
+//! ISM, `message_id` for the embedded MessageId ISM; default the Mailbox's
+//! embedded MerkleRoot ISM) and `BENCH_LOG` (a log filter).
 //!
 //! - Throughput: messages delivered per second, from the first dispatch
 //!   sent to the last delivery mined, with batch delivery on and off.
@@ -45,10 +46,13 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 /// The destination's default ISM: `BENCH_ISM=static` for the separate
-/// StaticMerkleRootMultisigIsm, else the Mailbox's embedded MerkleRoot ISM.
+/// StaticMerkleRootMultisigIsm, `message_id` for the Mailbox's embedded
+/// MessageId ISM (no batches: deliveries share Multicall3 transactions),
+/// else the Mailbox's embedded MerkleRoot ISM.
 fn ism() -> DefaultIsm {
     match std::env::var("BENCH_ISM").as_deref() {
         Ok("static") => DefaultIsm::MerkleRoot,
+        Ok("message_id") => DefaultIsm::Embedded,
         _ => DefaultIsm::EmbeddedMerkleRoot,
     }
 }
@@ -389,10 +393,7 @@ fn main() {
     runtime.block_on(async {
         let n = env("BENCH_MESSAGES", 10_000);
         let pending = env("BENCH_PENDING", 100_000);
-        println!(
-            "relay bench: {n} messages, 250 ms blocks, 3 of 5 validators, MerkleRoot ISM ({:?})",
-            ism()
-        );
+        println!("relay bench: {n} messages, 250 ms blocks, 3 of 5 validators, ISM {:?}", ism());
         // `BENCH_BATCH=on` or `off` runs one of the two throughput runs.
         let modes = std::env::var("BENCH_BATCH").unwrap_or_default();
         if modes == "drain" {

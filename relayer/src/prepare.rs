@@ -239,14 +239,17 @@ impl Context {
             .observe(started.elapsed().as_secs_f64());
         let metadata = built.map_err(|e| fail(e.reason(), e))?;
         op.batchable = self.batch_delivery && self.takes_batches(&ctx, dest, ism).await;
-        // A batchable message under a policy that does not weigh the
-        // estimate is simulated with its batch: the submit stage estimates
-        // each batch whole (one execution for many messages, where one each
-        // here would cost as much as the deliveries), a batch that fails is
-        // split in halves until the failing message is alone, and a message
-        // sent alone is estimated then, which records why it fails.
-        let needs_estimate =
-            !op.batchable || matches!(policy, Some(GasPolicy::OnChainFeeQuoting { .. }));
+        // A message delivered with others (a batch, or a Multicall3
+        // transaction where the ISM takes no batch) under a policy that
+        // does not weigh the estimate is simulated with them: the submit
+        // stage estimates each group whole (one execution for many messages,
+        // where one each here would cost as much as the deliveries), a group
+        // that fails is split in halves until the failing message is alone,
+        // and a message sent alone is estimated then, which records why it
+        // fails.
+        let shared =
+            op.batchable || (self.batch_delivery && dest.client.multicall().await.is_some());
+        let needs_estimate = !shared || matches!(policy, Some(GasPolicy::OnChainFeeQuoting { .. }));
         let gas_limit = if needs_estimate {
             let process = Mailbox::processCall {
                 metadata: metadata.clone().into(),
