@@ -116,6 +116,90 @@ async fn message_id_deliveries_share_multicall3_transactions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_delivery_leaves_its_multicall3_group_and_the_rest_are_delivered() {
+    use alloy::providers::Provider;
+    use metalayer_contracts::{
+        MULTICALL3_ADDRESS,
+        bindings::{Mailbox, PausableIsm, TestRecipient},
+    };
+    use metalayer_relayer::op::Reason;
+
+    use crate::common::dev;
+
+    let _gate = GATE.acquire().await.expect("gate");
+    let mut net =
+        Net::new(NetOptions { ism: DefaultIsm::MessageId, ..NetOptions::default() }).await;
+    // A second recipient on beta behind a paused ISM: its message's
+    // `process` reverts, and with it any Multicall3 group it is in.
+    let blocked = {
+        let p = &net.chains[1].provider;
+        let paused = PausableIsm::deploy(p, dev(0).address()).await.expect("paused ISM");
+        let receipt =
+            paused.pause().send().await.expect("pause").get_receipt().await.expect("mined");
+        assert!(receipt.status());
+        let recipient = TestRecipient::deploy(p, dev(0).address()).await.expect("recipient");
+        let receipt = recipient
+            .setInterchainSecurityModule(*paused.address())
+            .send()
+            .await
+            .expect("set ISM")
+            .get_receipt()
+            .await
+            .expect("mined");
+        assert!(receipt.status());
+        *recipient.address()
+    };
+    let (good, bad) = {
+        let [a, b] = &net.chains;
+        let mut good = Vec::new();
+        for i in 0..3u8 {
+            good.push(a.dispatch(b, &[i; 32]).await);
+        }
+        let bad =
+            metalayer_tests::dispatch(&a.provider, a.core.mailbox, b.domain, blocked, b"no").await;
+        for i in 3..6u8 {
+            good.push(a.dispatch(b, &[i; 32]).await);
+        }
+        (good, bad)
+    };
+    net.start_validators(0..5).await;
+    net.wait_signed(0, 6).await;
+    let relayer = net.relayer("").await;
+    let b = &net.chains[1];
+    assert_delivered_once(b, &good).await;
+    let mut txs = HashSet::new();
+    for m in &good {
+        relayer.wait_for(m.id(), Stage::Delivered).await;
+        let op = relayer.ctx.queue.get(m.id()).expect("queue").expect("op");
+        txs.insert(op.tx_hash.expect("delivered by a transaction"));
+    }
+    assert!(txs.len() < good.len(), "{} transactions for {} messages", txs.len(), good.len());
+    // Groups that held it were split in halves: what ended up alone went
+    // to the Mailbox, the rest through Multicall3.
+    let mut through_multicall = 0;
+    for tx in &txs {
+        let tx = b.provider.get_transaction_by_hash(*tx).await.expect("rpc").expect("tx");
+        let to = alloy::consensus::Transaction::to(&tx);
+        assert!(to == Some(MULTICALL3_ADDRESS) || to == Some(b.core.mailbox), "{to:?}");
+        through_multicall += usize::from(to == Some(MULTICALL3_ADDRESS));
+    }
+    assert!(through_multicall > 0, "no delivery went through Multicall3");
+    // The failing message was split out and estimated alone, which
+    // recorded why it fails; it is retried, and never delivered.
+    let history = relayer.ctx.queue.history(bad.id()).expect("history");
+    assert!(
+        history
+            .iter()
+            .any(|h| h.reason == Some(Reason::ErrorEstimatingGas) && h.detail.contains("revert")),
+        "{history:?}"
+    );
+    let mailbox = Mailbox::new(b.core.mailbox, &b.provider);
+    assert!(!mailbox.delivered(bad.id()).call().await.expect("delivered"));
+    relayer.kill().await;
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn routing_over_aggregation_with_a_null_and_a_paused_module() {
     use metalayer_contracts::bindings::{
         AggregationIsm, DomainRoutingIsm, PausableIsm, TestRecipient,
