@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub mnemonic: Option<String>,
     /// Number of dev accounts.
     pub accounts: Option<u32>,
+    /// Preinstall Multicall3 in a new chain's genesis.
+    pub multicall3: Option<bool>,
 }
 
 impl FileConfig {

@@ -121,6 +121,19 @@ impl Genesis {
             .collect()
     }
 
+    /// Adds Multicall3 at its usual address
+    /// ([`metalayer_contracts::MULTICALL3_ADDRESS`]), as OP Stack chains
+    /// preinstall it: agents batch their reads (and deliveries) through
+    /// it. An account the genesis already puts there is left as it is.
+    pub fn preinstall_multicall3(&mut self) {
+        self.alloc.entry(metalayer_contracts::MULTICALL3_ADDRESS).or_insert_with(|| {
+            GenesisAccount {
+                code: metalayer_contracts::multicall3_runtime(),
+                ..GenesisAccount::default()
+            }
+        });
+    }
+
     /// Checks the parameters a node cannot run with.
     pub fn validate(&self) -> Result<(), NodeError> {
         if self.chain_id == 0 {
@@ -133,5 +146,25 @@ impl Genesis {
             )));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metalayer_contracts::{MULTICALL3_ADDRESS, multicall3_runtime};
+
+    #[test]
+    fn multicall3_is_preinstalled_unless_the_genesis_puts_something_there() {
+        let mut genesis = Genesis::default();
+        genesis.preinstall_multicall3();
+        let code = &genesis.alloc[&MULTICALL3_ADDRESS].code;
+        assert_eq!(code, &multicall3_runtime());
+        assert!(!code.is_empty());
+        let mut own = Genesis::default();
+        let mine = GenesisAccount { code: Bytes::from_static(&[0x00]), ..Default::default() };
+        own.alloc.insert(MULTICALL3_ADDRESS, mine.clone());
+        own.preinstall_multicall3();
+        assert_eq!(own.alloc[&MULTICALL3_ADDRESS], mine);
     }
 }

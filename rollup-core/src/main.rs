@@ -53,6 +53,11 @@ struct Cli {
     /// Number of dev accounts.
     #[arg(long)]
     accounts: Option<u32>,
+    /// Preinstall Multicall3 at 0xcA11bde05977b3631167028862bE2a173976CA11
+    /// in a new chain's genesis, as OP Stack chains do (the relayer batches
+    /// reads and deliveries through it).
+    #[arg(long)]
+    multicall3: bool,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -84,6 +89,9 @@ async fn main() -> eyre::Result<()> {
     }
     if let Some(v) = cli.accounts.or(file.accounts) {
         genesis.dev_accounts = v;
+    }
+    if cli.multicall3 || file.multicall3.unwrap_or(false) {
+        genesis.preinstall_multicall3();
     }
     let mining =
         parse_block_time(cli.block_time.as_deref().or(file.block_time.as_deref()).unwrap_or("1s"))?;

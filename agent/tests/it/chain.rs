@@ -8,12 +8,12 @@ use metalayer_agent::chain::{
     RpcMetrics,
 };
 use metalayer_contracts::{
-    CoreConfig, DefaultIsm, MULTICALL3_ADDRESS,
+    CoreConfig, DefaultIsm,
     bindings::{Multicall3, StaticMerkleRootMultisigIsmFactory as Factory},
-    deploy_core, multicall3_runtime,
+    deploy_core,
 };
 use metalayer_rollup::{
-    genesis::{Genesis, GenesisAccount},
+    genesis::Genesis,
     node::{MiningMode, NodeConfig},
     rpc::RpcLimits,
     service::RunningNode,
@@ -127,10 +127,7 @@ fn requests_for(registry: &prometheus::Registry, method: &str) -> u64 {
 async fn on_a_chain_with_multicall3_reads_go_as_one_aggregate3_per_hundred_calls() {
     let dir = tempfile::tempdir().unwrap();
     let mut genesis = Genesis::default();
-    genesis.alloc.insert(
-        MULTICALL3_ADDRESS,
-        GenesisAccount { code: multicall3_runtime(), ..GenesisAccount::default() },
-    );
+    genesis.preinstall_multicall3();
     let registry = prometheus::Registry::new();
     let (node, factory, client) =
         deployed_on(dir.path(), genesis, RpcLimits::default(), RpcMetrics::new(&registry).unwrap())

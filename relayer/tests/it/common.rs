@@ -38,7 +38,7 @@ use metalayer_relayer::{
     settings::RelayerSettings,
 };
 use metalayer_rollup::{
-    genesis::{Genesis, GenesisAccount},
+    genesis::Genesis,
     node::{MiningMode, NodeConfig},
     rpc::RpcLimits,
     service::RunningNode,
@@ -82,20 +82,16 @@ impl Chain {
     ) -> Self {
         let config = NodeConfig {
             data_dir: dir.join(name),
-            // Multicall3 predeployed at its usual address, as on most
-            // chains: the relayer reads `delivered` through it.
-            genesis: Genesis {
-                chain_id: u64::from(domain),
-                gas_limit: options.block_gas_limit,
-                alloc: [(
-                    metalayer_contracts::MULTICALL3_ADDRESS,
-                    GenesisAccount {
-                        code: metalayer_contracts::multicall3_runtime(),
-                        ..GenesisAccount::default()
-                    },
-                )]
-                .into(),
-                ..Genesis::default()
+            // Multicall3 preinstalled, as on most chains: the relayer reads
+            // `delivered` and sends deliveries without batches through it.
+            genesis: {
+                let mut genesis = Genesis {
+                    chain_id: u64::from(domain),
+                    gas_limit: options.block_gas_limit,
+                    ..Genesis::default()
+                };
+                genesis.preinstall_multicall3();
+                genesis
             },
             mining: MiningMode::Interval(Duration::from_millis(options.block_ms)),
             pool_capacity: 100_000,
