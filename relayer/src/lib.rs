@@ -173,7 +173,7 @@
 //!   drain bisected, about 20 executions each, instead of taking two).
 //!   The Multicall3 reads took the burst's p50 from 5.3–6.4 s to 3.0 s,
 //!   the rest to 1.9 s.
-
+//!
 //! The stall of batch-off runs at ≥ 1 000 messages (issue #6) was not the
 //! relayer's: batch off always ran second in the bench process, after the
 //! first network's directory had been removed while its nodes were still
