@@ -439,16 +439,27 @@ impl Context {
             messages: ops.iter().map(|op| op.message.clone()).collect(),
         }
         .abi_encode();
-        let mailbox = dest.chain.addresses.mailbox;
-        let estimate = self.estimate(dest, mailbox, data.clone().into()).await?;
+        self.group_call(dest, dest.chain.addresses.mailbox, data, ops.len(), tx_cap).await
+    }
+
+    /// A call delivering `n` messages at once: estimated, with a tenth and
+    /// [`GAS_BUFFER`] added, refused if that exceeds `tx_cap`.
+    async fn group_call(
+        &self,
+        dest: &Destination,
+        to: Address,
+        data: Vec<u8>,
+        n: usize,
+        tx_cap: u64,
+    ) -> Result<Call, String> {
+        let estimate = self.estimate(dest, to, data.clone().into()).await?;
         let gas_limit = estimate.saturating_mul(11) / 10 + GAS_BUFFER;
         if gas_limit > tx_cap {
             return Err(format!(
-                "batch of {} needs {gas_limit} gas, more than the {tx_cap} a transaction may use",
-                ops.len()
+                "{n} deliveries need {gas_limit} gas, more than the {tx_cap} a transaction may use"
             ));
         }
-        Ok(Call { to: mailbox, data: data.into(), gas_limit })
+        Ok(Call { to, data: data.into(), gas_limit })
     }
 
     /// One Multicall3 `aggregate3` of `ops`' `process` calls, none allowed
@@ -475,15 +486,7 @@ impl Context {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let data = Multicall3::aggregate3Call { calls }.abi_encode();
-        let estimate = self.estimate(dest, multicall, data.clone().into()).await?;
-        let gas_limit = estimate.saturating_mul(11) / 10 + GAS_BUFFER;
-        if gas_limit > tx_cap {
-            return Err(format!(
-                "{} deliveries need {gas_limit} gas, more than the {tx_cap} a transaction may use",
-                ops.len()
-            ));
-        }
-        Ok(Call { to: multicall, data: data.into(), gas_limit })
+        self.group_call(dest, multicall, data, ops.len(), tx_cap).await
     }
 
     /// Confirms sent messages of `domain` forever.

@@ -10,6 +10,15 @@ use crate::{
     common::{Net, NetOptions, assert_delivered_once},
 };
 
+/// Sets `recipient`'s ISM (its owner is dev account 0).
+async fn set_ism<P: alloy::providers::Provider>(
+    recipient: &metalayer_contracts::bindings::TestRecipient::TestRecipientInstance<P>,
+    ism: alloy::primitives::Address,
+) {
+    let pending = recipient.setInterchainSecurityModule(ism).send().await.expect("set ISM");
+    assert!(pending.get_receipt().await.expect("mined").status(), "setting the ISM reverted");
+}
+
 async fn both_ways(ism: DefaultIsm, extra: &str) {
     let _gate = GATE.acquire().await.expect("gate");
     let mut net = Net::new(NetOptions { ism, ..NetOptions::default() }).await;
@@ -138,15 +147,7 @@ async fn a_failing_delivery_leaves_its_multicall3_group_and_the_rest_are_deliver
             paused.pause().send().await.expect("pause").get_receipt().await.expect("mined");
         assert!(receipt.status());
         let recipient = TestRecipient::deploy(p, dev(0).address()).await.expect("recipient");
-        let receipt = recipient
-            .setInterchainSecurityModule(*paused.address())
-            .send()
-            .await
-            .expect("set ISM")
-            .get_receipt()
-            .await
-            .expect("mined");
-        assert!(receipt.status());
+        set_ism(&recipient, *paused.address()).await;
         *recipient.address()
     };
     let (good, bad) = {
@@ -233,16 +234,7 @@ async fn routing_over_aggregation_with_a_null_and_a_paused_module() {
         )
         .await
         .expect("routing ISM");
-        let recipient = TestRecipient::new(b.core.test_recipient, p);
-        let receipt = recipient
-            .setInterchainSecurityModule(*routing.address())
-            .send()
-            .await
-            .expect("set ISM")
-            .get_receipt()
-            .await
-            .expect("mined");
-        assert!(receipt.status());
+        set_ism(&TestRecipient::new(b.core.test_recipient, p), *routing.address()).await;
     }
     let relayer = net.relayer("").await;
     let [a, b] = &net.chains;
