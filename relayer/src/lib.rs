@@ -136,7 +136,7 @@
 //! |---|---:|---:|---:|---:|
 //! | drain, 10 000, batch on | **1 877–2 077** (5 runs) | | | 0.31–0.36 ms |
 //! | drain, 10 000, MessageId ISM (Multicall3 groups) | 996–1 260 (2 runs) | | | 0.58–0.70 ms |
-//! | 10 000 at once, batch on | 874–995 (2 runs) | 1.9–3.0 s / 1.8–2.8 s | 4.8–4.9 s / 4.0–4.3 s | 0.33–0.34 ms |
+//! | 10 000 at once, batch on | 874–995 (3 runs) | 1.9–3.5 s / 1.8–3.2 s | 4.8–6.0 s / 4.0–4.9 s | 0.33–0.34 ms |
 //! | 10 000 at once, batch off | 224 | 31.4 s / 31.3 s | 38.5 s / 37.4 s | 0.84 ms |
 //! | 6 000 at 300/s, batch on | 307 | 798 ms / **663 ms** | 1 192 ms / 1 012 ms | 0.58 ms |
 //! | 6 000 at 600/s, batch on | 559 | 861 ms / **707 ms** | 1 875 ms / 1 717 ms | 0.38 ms |
@@ -171,8 +171,9 @@
 //!   node's `eth_estimateGas` starting from the gas spent before refunds
 //!   (a `processBatch` has a refund, so 212 of 238 batch estimates of one
 //!   drain bisected, about 20 executions each, instead of taking two).
-//!   The Multicall3 reads took the burst's p50 from 5.3–6.4 s to 3.0 s,
-//!   the rest to 1.9 s.
+//!   The Multicall3 reads took the burst's p50 from 5.3–6.4 s to 3.0 s;
+//!   with the rest it is 1.9–3.5 s (run-to-run noise on this machine is
+//!   large).
 //!
 //! The stall of batch-off runs at ≥ 1 000 messages (issue #6) was not the
 //! relayer's: batch off always ran second in the bench process, after the
