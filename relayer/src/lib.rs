@@ -145,15 +145,16 @@
 //! metalayer-relayer --bench relay` (add `BENCH_ISM=message_id` for the
 //! second row); `BENCH_PENDING=0 BENCH_BATCH=on` / `off` for the bursts;
 //! `BENCH_RATE=300` (or 600) `BENCH_MESSAGES=6000 BENCH_PENDING=0
-//! BENCH_BATCH=on` for the paced runs. Memory: **127.2 MiB** RSS of the
-//! `metalayer-relayer` binary holding 100 512 pending messages (no
+//! BENCH_BATCH=on` for the paced runs. Memory: **131.8 MiB** RSS of the
+//! `metalayer-relayer` binary holding 100 813 pending messages (no
 //! validator signing, so every message cycles through prepare;
-//! `BENCH_BATCH=off cargo bench -p metalayer-relayer --bench relay`),
+//! `BENCH_MESSAGES=2000 BENCH_BATCH=on cargo bench -p metalayer-relayer
+//! --bench relay`, 127.2 MiB before this change set),
 //! with jemalloc ([`metalayer_agent::telemetry::JEMALLOC_CONF`]); 229.9
 //! MiB with the system allocator when last measured.
 //!
 //! Goals:
-//! - RSS ≤ 256 MiB at 100 k pending: met (127.2 MiB).
+//! - RSS ≤ 256 MiB at 100 k pending: met (131.8 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
 //!   met at a sustained 300 and 600 msg/s counted from the dispatch's block
 //!   (663 and 707 ms; from the send 798 and 861 ms, which adds the wait for
