@@ -34,6 +34,29 @@ use sled::{
     transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
 };
 
+/// How long [`open_sled`] waits for a database's lock.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the sled database in directory `path` with a cache of
+/// `cache_bytes`. sled locks the directory while a handle is open, and one
+/// dropped a moment ago (a restart within the process, or the previous
+/// process still exiting) can hold the lock a little longer: a refused lock
+/// is tried again for up to five seconds, then its error is returned.
+pub fn open_sled(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    loop {
+        match sled::Config::new().path(path).cache_capacity(cache_bytes).open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            opened => return opened,
+        }
+    }
+}
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -187,11 +210,7 @@ impl AgentStore {
     pub fn open_with(path: &Path, options: StoreOptions) -> Result<Self, StoreError> {
         let name = path.display().to_string();
         let err = |source| StoreError::Sled { path: name.clone(), source };
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(options.cache_bytes)
-            .open()
-            .map_err(err)?;
+        let db = open_sled(path, options.cache_bytes).map_err(err)?;
         let tree = |t: &str| db.open_tree(t).map_err(err);
         Ok(Self {
             dispatch: tree("dispatch")?,
@@ -519,6 +538,23 @@ fn read_total(tree: &TransactionalTree, k: &[u8]) -> TxResult<GasPaymentTotal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_whose_lock_is_released_a_moment_later_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = open_sled(dir.path(), 1 << 20).unwrap();
+        // A second handle is refused while the first holds the lock...
+        let refused = sled::Config::new().path(dir.path()).open();
+        assert!(matches!(refused, Err(sled::Error::Io(_))), "{refused:?}");
+        // ...and open_sled waits for the lock a handle gives up meanwhile.
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(held);
+        });
+        let db = open_sled(dir.path(), 1 << 20).unwrap();
+        release.join().unwrap();
+        db.insert(b"k", b"v").unwrap();
+    }
     use alloy::primitives::Bytes;
 
     fn message(nonce: u32) -> Message {

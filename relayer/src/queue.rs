@@ -145,7 +145,7 @@ impl QueueStore {
     pub fn open(path: &Path) -> Result<Self, QueueError> {
         let name = path.display().to_string();
         let err = |source| QueueError::Sled { path: name.clone(), source };
-        let db = sled::Config::new().path(path).cache_capacity(32 << 20).open().map_err(err)?;
+        let db = metalayer_agent::store::open_sled(path, 32 << 20).map_err(err)?;
         let tree = |t: &str| db.open_tree(t).map_err(err);
         Ok(Self {
             op: tree("op")?,
@@ -389,22 +389,6 @@ fn append(tree: &TransactionalTree, id: B256, seq: u64, entry: &HistoryEntry) ->
 mod tests {
     use super::*;
 
-    /// Opens the queue in `path`. A store of the same path dropped just
-    /// before may still hold sled's file lock for a moment (its background
-    /// flusher finishes first), so a refused open is tried again for a while.
-    fn reopen(path: &std::path::Path) -> QueueStore {
-        let mut tries = 0;
-        loop {
-            match QueueStore::open(path) {
-                Ok(store) => return store,
-                Err(_) if tries < 250 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => panic!("opening the queue in {}: {e}", path.display()),
-            }
-        }
-    }
     use alloy::primitives::Bytes;
     use metalayer_protocol::Message;
 
@@ -427,7 +411,7 @@ mod tests {
     #[test]
     fn fresh_messages_do_not_overtake_earlier_retries() {
         let dir = tempfile::tempdir().unwrap();
-        let store = reopen(dir.path());
+        let store = QueueStore::open(dir.path()).unwrap();
         // A message that failed once and is due again since a moment ago...
         let mut retried = fresh(7, 2);
         retried.retries = 1;
@@ -449,7 +433,7 @@ mod tests {
     fn due_orders_by_attempt_then_nonce_and_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = reopen(dir.path());
+            let store = QueueStore::open(dir.path()).unwrap();
             let ops: Vec<_> = (0..4).map(|n| op(n, 2)).collect();
             assert_eq!(store.load(1, &ops, 4).unwrap(), 4);
             assert_eq!(store.load(1, &ops[..1], 4).unwrap(), 0, "known ops are not added twice");
@@ -465,7 +449,7 @@ mod tests {
             assert_eq!(due, [1, 2, 3, 0]);
             store.flush().unwrap();
         }
-        let store = reopen(dir.path());
+        let store = QueueStore::open(dir.path()).unwrap();
         assert_eq!(store.loader_cursor(1).unwrap(), 4);
         assert_eq!(store.len(2, Stage::Prepare), 4);
         assert!(store.due(3, Stage::Prepare, u64::MAX, 10).unwrap().is_empty());
@@ -477,7 +461,7 @@ mod tests {
     #[test]
     fn grouped_transitions_move_each_and_refuse_only_the_stale_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let store = reopen(dir.path());
+        let store = QueueStore::open(dir.path()).unwrap();
         // More than one sled transaction's worth.
         let n = TRANSITIONS_PER_TX as u32 * 2 + 5;
         let ops: Vec<_> = (0..n).map(|i| op(i, 2)).collect();
@@ -522,7 +506,7 @@ mod tests {
     #[test]
     fn an_unreadable_record_fails_its_own_move_only() {
         let dir = tempfile::tempdir().unwrap();
-        let store = reopen(dir.path());
+        let store = QueueStore::open(dir.path()).unwrap();
         let ops: Vec<_> = (0..3).map(|i| op(i, 2)).collect();
         store.load(1, &ops, 3).unwrap();
         store.op.insert(ops[1].id.as_slice(), &b"{not json"[..]).unwrap();
@@ -539,7 +523,7 @@ mod tests {
     #[test]
     fn a_stale_transition_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = reopen(dir.path());
+        let store = QueueStore::open(dir.path()).unwrap();
         let o = op(0, 2);
         store.load(1, std::slice::from_ref(&o), 1).unwrap();
         let mut submit = o;

@@ -275,12 +275,9 @@ impl SigningProtection {
     /// Opens (or creates) the record in directory `path`.
     pub fn open(path: &Path) -> Result<Self, ProtectionError> {
         let name = path.display().to_string();
-        let db = sled::Config::new()
-            .path(path)
-            // Records are appended and read back at once: a small cache
-            // (sled's real footprint is a few times this figure).
-            .cache_capacity(512 << 10)
-            .open()
+        // Records are appended and read back at once: a small cache (sled's
+        // real footprint is a few times this figure).
+        let db = metalayer_agent::store::open_sled(path, 512 << 10)
             .map_err(|source| ProtectionError::Db { path: name.clone(), source })?;
         let tree = |t: &str| {
             db.open_tree(t).map_err(|source| ProtectionError::Db { path: name.clone(), source })
