@@ -393,7 +393,7 @@ impl ChainClient {
     /// node per hundred calls. The targets then see Multicall3 as the caller,
     /// so this is for reads that do not depend on it. An `aggregate3` read
     /// that fails as a whole, and every read on a chain without Multicall3,
-    /// goes as JSON-RPC batches instead (see [`ChainClient::json_batches`]).
+    /// goes as JSON-RPC batches instead (see `json_batches`).
     pub async fn call_batch<C: SolCall>(
         &self,
         to: Address,
@@ -495,7 +495,7 @@ impl ChainClient {
     /// after [`BATCH_REFUSALS`] such batches in a row whose calls then
     /// succeeded alone, the endpoint is taken not to serve batches and every
     /// later read goes one call at a time.
-    pub async fn json_batches<C: SolCall>(
+    async fn json_batches<C: SolCall>(
         &self,
         to: Address,
         calls: &[C],

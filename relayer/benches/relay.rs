@@ -96,25 +96,14 @@ async fn drain(n: usize, relayer_runtime: &tokio::runtime::Handle) {
     let (to_b, to_a) = tokio::join!(burst(a, b, n / 2, 5), burst(b, a, n - n / 2, 6));
     let sent: Vec<B256> = to_b.into_iter().chain(to_a).map(|(id, _)| id).collect();
     eprintln!("  {:.1} s: {n} dispatches sent", started.elapsed().as_secs_f64());
-    // The last dispatches are mined within a block; a few more blocks let
-    // the validators sign them.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Every leaf signed on both origins (a fresh network: leaves from 0).
+    net.wait_signed(0, (n / 2) as u32 - 1).await;
+    net.wait_signed(1, (n - n / 2) as u32 - 1).await;
     let toml = net.relayer_toml("");
     let cpu_before = thread_cpu_seconds(RELAYER_THREADS);
     let relayer = net.relayer_on(&toml, relayer_runtime).await;
     let start_ms = metalayer_relayer::op::now_ms();
-    let deadline = Instant::now() + Duration::from_secs(env("BENCH_DEADLINE_S", 1800) as u64);
-    let mut mined_at: Vec<Option<u64>> = vec![None; sent.len()];
-    while mined_at.iter().any(Option::is_none) && Instant::now() < deadline {
-        for (id, at) in sent.iter().zip(mined_at.iter_mut()).filter(|(_, at)| at.is_none()) {
-            let Ok(Some(op)) = relayer.ctx.queue.get(*id) else { continue };
-            if matches!(op.stage, Stage::Confirm | Stage::Delivered) {
-                let history = relayer.ctx.queue.history(*id).unwrap_or_default();
-                *at = history.iter().find(|h| h.stage == Stage::Confirm).map(|h| h.at_ms);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let mined_at = wait_mined(&relayer, &sent, |_| {}).await;
     let relayer_cpu = thread_cpu_seconds(RELAYER_THREADS) - cpu_before;
     let done = mined_at.iter().filter(|m| m.is_some()).count();
     let last = mined_at.iter().flatten().max().copied().unwrap_or(start_ms);
@@ -127,6 +116,34 @@ async fn drain(n: usize, relayer_runtime: &tokio::runtime::Handle) {
     );
     relayer.kill().await;
     net.shutdown().await;
+}
+
+/// When the relayer's history shows each of `ids` mined (moved to confirm),
+/// polled every 250 ms until all are or `BENCH_DEADLINE_S` passes;
+/// `progress` hears every 10 s how many are.
+async fn wait_mined(
+    relayer: &common::RunningRelayer,
+    ids: &[B256],
+    progress: impl Fn(usize),
+) -> Vec<Option<u64>> {
+    let mut mined_at: Vec<Option<u64>> = vec![None; ids.len()];
+    let deadline = Instant::now() + Duration::from_secs(env("BENCH_DEADLINE_S", 1800) as u64);
+    let mut report = Instant::now();
+    while mined_at.iter().any(Option::is_none) && Instant::now() < deadline {
+        if report.elapsed() >= Duration::from_secs(10) {
+            report = Instant::now();
+            progress(mined_at.iter().filter(|m| m.is_some()).count());
+        }
+        for (id, at) in ids.iter().zip(mined_at.iter_mut()).filter(|(_, at)| at.is_none()) {
+            let Ok(Some(op)) = relayer.ctx.queue.get(*id) else { continue };
+            if matches!(op.stage, Stage::Confirm | Stage::Delivered) {
+                let history = relayer.ctx.queue.history(*id).unwrap_or_default();
+                *at = history.iter().find(|h| h.stage == Stage::Confirm).map(|h| h.at_ms);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    mined_at
 }
 
 async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Handle) {
@@ -169,29 +186,16 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
         () = watching => unreachable!("the watcher never ends"),
     };
     let first_sent = sent.iter().map(|(_, t)| *t).min().unwrap_or(0);
-    let mut mined_at = vec![None; sent.len()];
-    let deadline = Instant::now() + Duration::from_secs(env("BENCH_DEADLINE_S", 1800) as u64);
-    let mut report = Instant::now();
-    while mined_at.iter().any(Option::is_none) && Instant::now() < deadline {
-        if report.elapsed() >= Duration::from_secs(10) {
-            report = Instant::now();
-            eprintln!(
-                "  {:.0} s: {} of {} mined; {}",
-                started.elapsed().as_secs_f64(),
-                mined_at.iter().filter(|m| m.is_some()).count(),
-                sent.len(),
-                queues(&net, &relayer)
-            );
-        }
-        for ((id, _), at) in sent.iter().zip(mined_at.iter_mut()).filter(|(_, at)| at.is_none()) {
-            let Ok(Some(op)) = relayer.ctx.queue.get(*id) else { continue };
-            if matches!(op.stage, Stage::Confirm | Stage::Delivered) {
-                let history = relayer.ctx.queue.history(*id).unwrap_or_default();
-                *at = history.iter().find(|h| h.stage == Stage::Confirm).map(|h| h.at_ms);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let ids: Vec<B256> = sent.iter().map(|(id, _)| *id).collect();
+    let mined_at = wait_mined(&relayer, &ids, |mined| {
+        eprintln!(
+            "  {:.0} s: {mined} of {} mined; {}",
+            started.elapsed().as_secs_f64(),
+            ids.len(),
+            queues(&net, &relayer)
+        );
+    })
+    .await;
     let relayer_cpu = thread_cpu_seconds(RELAYER_THREADS) - cpu_before;
     let mined_origin: Vec<Option<u64>> = sent
         .iter()

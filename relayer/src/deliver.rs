@@ -53,10 +53,6 @@ impl InFlight {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn len(&self) -> usize {
-        self.set().len()
-    }
-
     fn snapshot(&self) -> HashSet<B256> {
         self.set().clone()
     }
@@ -110,8 +106,11 @@ impl Context {
                 rounds.join_next().await;
                 continue;
             }
-            let busy = in_flight.len();
-            if self.queue.len(domain, Stage::Submit) <= busy {
+            // Taken before the queue is read: a round that settles after
+            // the read has its messages left out (they are read in their
+            // old stage); one that settled before is read in its new stage.
+            let busy = in_flight.snapshot();
+            if self.queue.len(domain, Stage::Submit) <= busy.len() {
                 tokio::time::sleep(self.interval).await;
                 continue;
             }
@@ -124,11 +123,7 @@ impl Context {
                 }
             };
             let size = round_size(block_gas);
-            // Taken before the queue is read: a round that settles after
-            // the read has its messages left out (they are read in their
-            // old stage); one that settled before is read in its new stage.
-            let busy_ids = in_flight.snapshot();
-            let due = match self.queue.due(domain, Stage::Submit, now_ms(), size + busy_ids.len()) {
+            let due = match self.queue.due(domain, Stage::Submit, now_ms(), size + busy.len()) {
                 Ok(due) => due,
                 Err(error) => {
                     tracing::error!(%error, "reading the submit queue failed");
@@ -136,7 +131,7 @@ impl Context {
                 }
             };
             let due: Vec<PendingOp> =
-                due.into_iter().filter(|op| !busy_ids.contains(&op.id)).take(size).collect();
+                due.into_iter().filter(|op| !busy.contains(&op.id)).take(size).collect();
             if due.is_empty() {
                 tokio::time::sleep(self.interval).await;
                 continue;
