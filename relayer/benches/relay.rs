@@ -97,8 +97,11 @@ async fn drain(n: usize, relayer_runtime: &tokio::runtime::Handle) {
     let sent: Vec<B256> = to_b.into_iter().chain(to_a).map(|(id, _)| id).collect();
     eprintln!("  {:.1} s: {n} dispatches sent", started.elapsed().as_secs_f64());
     // Every leaf signed on both origins (a fresh network: leaves from 0).
-    net.wait_signed(0, (n / 2) as u32 - 1).await;
-    net.wait_signed(1, (n - n / 2) as u32 - 1).await;
+    for (origin, count) in [(0, n / 2), (1, n - n / 2)] {
+        if let Some(last) = (count as u32).checked_sub(1) {
+            net.wait_signed(origin, last).await;
+        }
+    }
     let toml = net.relayer_toml("");
     let cpu_before = thread_cpu_seconds(RELAYER_THREADS);
     let relayer = net.relayer_on(&toml, relayer_runtime).await;
