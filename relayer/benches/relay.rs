@@ -379,6 +379,13 @@ async fn memory(pending: usize) {
     net.shutdown().await;
 }
 
+/// The process hosts the relayer, the validators and both nodes, each of
+/// which runs on jemalloc when it is its own binary: the bench uses it too,
+/// with jemalloc's default arenas (one per core and more) since here one
+/// process does the work of twelve.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     // `BENCH_LOG=<filter>` (e.g. `metalayer_relayer=debug`) logs to stderr.
     if let Ok(level) = std::env::var("BENCH_LOG") {
