@@ -370,6 +370,10 @@ impl Context {
                         op.next_attempt_ms = now_ms();
                         op.reason = None;
                         op.detail = None;
+                        // Confirmation reads only `delivered`, and a message
+                        // that goes back to prepare builds its metadata
+                        // again: the record shrinks by the metadata.
+                        op.metadata = None;
                         self.metrics.operations.with_label_values(&["submitted", chain]).inc();
                         let detail =
                             format!("mined in block {} ({} in the transaction)", mined.block, n);

@@ -205,6 +205,7 @@ pub mod op;
 pub mod origin;
 pub mod prepare;
 pub mod queue;
+pub mod record;
 pub mod relayer;
 pub mod sender;
 pub mod settings;

@@ -32,6 +32,11 @@ impl Stage {
         [Self::Prepare, Self::Submit, Self::Confirm, Self::Delivered, Self::Parked, Self::Dropped];
 
     /// The byte that orders this stage in the queue index.
+    /// The stage of [`Self::tag`]'s byte.
+    pub(crate) fn from_tag(tag: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.tag() == tag)
+    }
+
     pub(crate) fn tag(self) -> u8 {
         match self {
             Self::Prepare => 0,
@@ -103,6 +108,61 @@ pub enum Reason {
     Restarted,
     /// The maximum number of retries was reached.
     MaxRetries,
+}
+
+impl Reason {
+    /// Every reason, in the order of their stored tags: a new reason is
+    /// appended, never inserted, or stored records would change meaning.
+    pub const ALL: [Self; 18] = [
+        Self::Manual,
+        Self::ErrorCheckingDeliveryStatus,
+        Self::ErrorCheckingIfRecipientIsContract,
+        Self::RecipientNotContract,
+        Self::ErrorFetchingIsmAddress,
+        Self::ErrorGettingMetadataBuilder,
+        Self::ErrorBuildingMetadata,
+        Self::CouldNotFetchMetadata,
+        Self::ErrorEstimatingGas,
+        Self::ErrorCheckingGasRequirement,
+        Self::GasPaymentRequirementNotMet,
+        Self::GasPaymentNotFound,
+        Self::ExceedsMaxGasLimit,
+        Self::ErrorSubmitting,
+        Self::Reverted,
+        Self::RevertedOrReorged,
+        Self::Restarted,
+        Self::MaxRetries,
+    ];
+
+    /// The byte a stored record keeps this reason as: its place in [`Self::ALL`].
+    /// (A match, so a new reason does not compile until it has a tag.)
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            Self::Manual => 0,
+            Self::ErrorCheckingDeliveryStatus => 1,
+            Self::ErrorCheckingIfRecipientIsContract => 2,
+            Self::RecipientNotContract => 3,
+            Self::ErrorFetchingIsmAddress => 4,
+            Self::ErrorGettingMetadataBuilder => 5,
+            Self::ErrorBuildingMetadata => 6,
+            Self::CouldNotFetchMetadata => 7,
+            Self::ErrorEstimatingGas => 8,
+            Self::ErrorCheckingGasRequirement => 9,
+            Self::GasPaymentRequirementNotMet => 10,
+            Self::GasPaymentNotFound => 11,
+            Self::ExceedsMaxGasLimit => 12,
+            Self::ErrorSubmitting => 13,
+            Self::Reverted => 14,
+            Self::RevertedOrReorged => 15,
+            Self::Restarted => 16,
+            Self::MaxRetries => 17,
+        }
+    }
+
+    /// The reason of [`Self::tag`]'s byte.
+    pub(crate) fn from_tag(tag: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(tag)).copied()
+    }
 }
 
 /// One operation: a message and everything the pipeline knows about it.
@@ -201,4 +261,22 @@ pub struct HistoryEntry {
 /// Now, in unix milliseconds.
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_tags_name_each_reason_and_stage_once() {
+        for (i, reason) in Reason::ALL.into_iter().enumerate() {
+            assert_eq!(usize::from(reason.tag()), i, "{reason:?}");
+            assert_eq!(Reason::from_tag(reason.tag()), Some(reason));
+        }
+        assert_eq!(Reason::from_tag(Reason::ALL.len() as u8), None);
+        for stage in Stage::ALL {
+            assert_eq!(Stage::from_tag(stage.tag()), Some(stage));
+        }
+        assert_eq!(Stage::from_tag(6), None);
+    }
 }

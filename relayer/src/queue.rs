@@ -2,7 +2,7 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `op` | message id | [`PendingOp`] as JSON |
+//! | `op` | message id | [`PendingOp`] as a [`record`] (binary; the earlier JSON form is still read) |
 //! | `queue` | be32 destination ‖ stage tag ‖ be64 next attempt (ms) ‖ be32 origin ‖ be32 nonce | message id |
 //! | `history` | message id ‖ be64 sequence | [`HistoryEntry`] as JSON |
 //! | `loader` | be32 origin | be32 next nonce to load |
@@ -23,7 +23,10 @@ use sled::{
     transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
 };
 
-use crate::op::{HistoryEntry, PendingOp, Stage, now_ms};
+use crate::{
+    op::{HistoryEntry, PendingOp, Stage, now_ms},
+    record::{self, Placement},
+};
 
 /// Why the queue store failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,29 +78,6 @@ pub struct QueueStore {
     loader: sled::Tree,
 }
 
-/// The fields of a stored operation that place it in the `queue` index:
-/// what a transition reads back, without decoding the message and metadata.
-#[derive(serde::Deserialize)]
-struct Placement {
-    destination: u32,
-    stage: Stage,
-    next_attempt_ms: u64,
-    origin: u32,
-    nonce: u32,
-}
-
-impl From<&PendingOp> for Placement {
-    fn from(op: &PendingOp) -> Self {
-        Self {
-            destination: op.destination,
-            stage: op.stage,
-            next_attempt_ms: op.next_attempt_ms,
-            origin: op.origin,
-            nonce: op.nonce,
-        }
-    }
-}
-
 fn index_key(op: &PendingOp) -> [u8; 21] {
     placement_key(&Placement::from(op))
 }
@@ -113,8 +93,7 @@ fn placement_key(p: &Placement) -> [u8; 21] {
 }
 
 fn decode_placement(bytes: &[u8]) -> Result<Placement, QueueError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| QueueError::Corrupt { tree: "op", reason: e.to_string() })
+    record::placement(bytes).map_err(|reason| QueueError::Corrupt { tree: "op", reason })
 }
 
 fn stage_prefix(destination: u32, stage: Stage) -> [u8; 5] {
@@ -124,14 +103,8 @@ fn stage_prefix(destination: u32, stage: Stage) -> [u8; 5] {
     k
 }
 
-fn encode(op: &PendingOp) -> Vec<u8> {
-    // Serialising plain data with derived impls cannot fail.
-    serde_json::to_vec(op).unwrap_or_default()
-}
-
 fn decode_op(bytes: &[u8]) -> Result<PendingOp, QueueError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| QueueError::Corrupt { tree: "op", reason: e.to_string() })
+    record::decode(bytes).map_err(|reason| QueueError::Corrupt { tree: "op", reason })
 }
 
 fn history_key(id: B256, seq: u64) -> Vec<u8> {
@@ -200,7 +173,7 @@ impl QueueStore {
                     if op_t.get(op.id.as_slice())?.is_some() {
                         continue;
                     }
-                    op_t.insert(op.id.as_slice(), encode(op))?;
+                    op_t.insert(op.id.as_slice(), record::encode(op))?;
                     queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
                     let entry = HistoryEntry {
                         at_ms: now_ms(),
@@ -292,7 +265,7 @@ impl QueueStore {
                         }
                         queue_t.remove(&placement_key(&stored)[..])?;
                         queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
-                        op_t.insert(op.id.as_slice(), encode(op))?;
+                        op_t.insert(op.id.as_slice(), record::encode(op))?;
                         append(history_t, op.id, *seq, entry)?;
                         out.push(Ok(()));
                     }

@@ -372,17 +372,19 @@ impl SigningProtection {
         Ok(verdicts)
     }
 
-    /// Notes that the checkpoint at `index` reached storage.
+    /// Notes that the checkpoints at `indexes` reached storage, in one sled
+    /// batch (a window's group write publishes them together).
     pub fn mark_published(
         &self,
         origin: u32,
         hook: B256,
-        index: u32,
+        indexes: impl IntoIterator<Item = u32>,
     ) -> Result<(), ProtectionError> {
-        self.published
-            .insert(record_key(origin, hook, index), &[])
-            .map(drop)
-            .map_err(|e| self.db_err(e))
+        let mut batch = sled::Batch::default();
+        for index in indexes {
+            batch.insert(&record_key(origin, hook, index)[..], &[]);
+        }
+        self.published.apply_batch(batch).map_err(|e| self.db_err(e))
     }
 
     /// Whether the checkpoint at `index` reached storage (everything in a
@@ -668,6 +670,18 @@ mod tests {
     }
 
     #[test]
+    fn published_marks_name_exactly_the_indexes_given_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let hook = B256::repeat_byte(0xaa);
+        SigningProtection::open(dir.path()).unwrap().mark_published(7, hook, [3, 5, 9]).unwrap();
+        let p = SigningProtection::open(dir.path()).unwrap();
+        for (index, published) in [(3, true), (4, false), (5, true), (9, true), (10, false)] {
+            assert_eq!(p.is_published(7, hook, index).unwrap(), published, "index {index}");
+        }
+        assert!(!p.is_published(8, hook, 3).unwrap(), "another origin");
+    }
+
+    #[test]
     fn pruning_replaces_records_by_ranges_that_refuse_everything_in_them() {
         let dir = tempfile::tempdir().unwrap();
         let hook = B256::repeat_byte(0xaa);
@@ -677,7 +691,7 @@ mod tests {
             for i in 0..300 {
                 tree.insert(B256::repeat_byte(i as u8)).unwrap();
                 p.check_and_record(&checkpoint(i, 1)).unwrap();
-                p.mark_published(7, hook, i).unwrap();
+                p.mark_published(7, hook, [i]).unwrap();
             }
             assert_eq!(p.frontier(7, hook).unwrap(), None);
             p.prune(7, hook, 200, 290).unwrap();
