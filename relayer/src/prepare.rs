@@ -77,7 +77,7 @@ impl Context {
         let n = due.len();
         // Results are committed together at the end of the pass, so the
         // submit stage sees a pass's messages at once and can batch them.
-        let cache = PassCache::default();
+        let cache = PassCache::with_ism(self.ism_cache(dest.chain.domain));
         let cache = &cache;
         // Whether each is delivered, read for the whole pass in JSON-RPC
         // batches (`call_batch` already reads again alone any call a batch
@@ -165,7 +165,7 @@ impl Context {
                 format!("recipient {} is not an address", message.recipient),
             )
         })?;
-        let has_code = match cache.recipient_has_code.get(&recipient) {
+        let has_code = match cache.ism.recipient_has_code.get(&recipient) {
             Some(known) => known,
             None => {
                 let code = dest
@@ -173,7 +173,9 @@ impl Context {
                     .code(recipient)
                     .await
                     .map_err(|e| fail(Reason::ErrorCheckingIfRecipientIsContract, e))?;
-                cache.recipient_has_code.put(recipient, !code.is_empty());
+                if !code.is_empty() {
+                    cache.ism.recipient_has_code.put(recipient, true);
+                }
                 !code.is_empty()
             }
         };
@@ -206,7 +208,7 @@ impl Context {
                 })?,
         };
         op.leaf_index = Some(leaf_index);
-        let ism = match cache.recipient_ism.get(&recipient) {
+        let ism = match cache.ism.recipient_ism.get(&recipient) {
             Some(ism) => ism,
             None => {
                 let ism = dest
@@ -214,7 +216,7 @@ impl Context {
                     .call(mailbox, &Mailbox::recipientIsmCall { recipient }, tip)
                     .await
                     .map_err(|e| fail(Reason::ErrorFetchingIsmAddress, e))?;
-                cache.recipient_ism.put(recipient, ism);
+                cache.ism.recipient_ism.put(recipient, ism);
                 ism
             }
         };

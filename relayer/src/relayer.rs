@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use crate::{
     backoff::backoff,
     gas_policy::GasPolicyRule,
+    metadata::{ISM_CACHE_TTL, IsmCache},
     metrics::RelayerMetrics,
     op::{PendingOp, Reason, Stage, now_ms},
     origin::{MessageFilter, Origin, load_messages},
@@ -107,6 +108,8 @@ pub struct Context {
     pub metrics: RelayerMetrics,
     /// Whether each ISM takes `processBatch` (by destination and address).
     pub(crate) batch_isms: Mutex<HashMap<(u32, Address), bool>>,
+    /// Each destination's ISM answers and when they were first read.
+    pub(crate) ism_caches: Mutex<HashMap<u32, (std::time::Instant, Arc<IsmCache>)>>,
 }
 
 /// The relayer, built and ready to run.
@@ -192,6 +195,7 @@ impl Relayer {
             metadata_retry: Duration::from_millis(settings.metadata_retry_ms),
             metrics,
             batch_isms: Mutex::new(HashMap::new()),
+            ism_caches: Mutex::new(HashMap::new()),
         };
         Ok(Self { ctx: Arc::new(ctx), indexer_metrics: IndexerMetrics::new(registry)? })
     }
@@ -281,6 +285,20 @@ impl Context {
                     .set(i64::try_from(len).unwrap_or(i64::MAX));
             }
         }
+    }
+
+    /// `domain`'s ISM answers, read afresh once older than
+    /// [`ISM_CACHE_TTL`].
+    pub(crate) fn ism_cache(&self, domain: u32) -> Arc<IsmCache> {
+        let Ok(mut caches) = self.ism_caches.lock() else {
+            return Arc::default();
+        };
+        let now = std::time::Instant::now();
+        let entry = caches.entry(domain).or_insert_with(|| (now, Arc::default()));
+        if now.duration_since(entry.0) >= ISM_CACHE_TTL {
+            *entry = (now, Arc::default());
+        }
+        entry.1.clone()
     }
 
     /// The chain name of a domain, for labels.

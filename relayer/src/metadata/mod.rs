@@ -3,7 +3,13 @@
 
 mod multisig;
 
-use std::{collections::HashMap, future::Future, hash::Hash, pin::Pin, sync::Mutex};
+use std::{
+    collections::HashMap,
+    future::Future,
+    hash::Hash,
+    pin::Pin,
+    sync::{Arc, Mutex},
+};
 
 use alloy::{
     primitives::{Address, Bytes},
@@ -72,19 +78,42 @@ impl MetadataError {
     }
 }
 
-/// Answers shared by the messages of one prepare pass, as Hyperlane caches
-/// ISM reads: the ISM of each recipient, module types and validator sets
-/// per ISM, and per origin the validators' latest indexes and the checked
-/// checkpoints at an index. A pass lasts a few blocks at most.
+/// How long a destination's [`IsmCache`] answers before it is read afresh.
+/// A change of ISM made meanwhile costs at most a failed simulation and a
+/// retry: `process` checks the ISM on chain whatever the relayer believed.
+pub const ISM_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a destination's contracts answered about ISMs, shared by the prepare
+/// passes of [`ISM_CACHE_TTL`], as Hyperlane caches ISM reads: the ISM of
+/// each recipient, that a recipient has code (only ever "yes": a recipient
+/// deployed later is seen at once), and module types and validator sets per
+/// ISM. Without it every pass began with a chain of reads, one after
+/// another, before its first message could be built.
 #[derive(Debug, Default)]
-pub struct PassCache {
+pub struct IsmCache {
     pub(crate) recipient_ism: Memo<Address, Address>,
-    /// Whether a recipient has code.
+    /// Recipients seen with code.
     pub(crate) recipient_has_code: Memo<Address, bool>,
     module_type: Memo<Address, u8>,
     validators: Memo<Address, (Vec<Address>, usize)>,
+}
+
+/// Answers shared by the messages of one prepare pass: the destination's
+/// [`IsmCache`], and per origin the validators' latest indexes and the
+/// checked checkpoints at an index (read afresh every pass, as validators
+/// sign on). A pass lasts a few blocks at most.
+#[derive(Debug, Default)]
+pub struct PassCache {
+    pub(crate) ism: Arc<IsmCache>,
     latest: Memo<(u32, Address), Vec<u32>>,
     checkpoints: Memo<(u32, Address, u32), Vec<(Address, SignedCheckpoint)>>,
+}
+
+impl PassCache {
+    /// A pass's cache over the destination's ISM answers.
+    pub fn with_ism(ism: Arc<IsmCache>) -> Self {
+        Self { ism, ..Self::default() }
+    }
 }
 
 /// A map filled as answers arrive; two callers racing may both compute.
@@ -131,7 +160,7 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 impl IsmContext<'_> {
     /// `moduleType()` of `ism`.
     pub async fn module_type(&self, ism: Address) -> Result<u8, MetadataError> {
-        if let Some(known) = self.cache.module_type.get(&ism) {
+        if let Some(known) = self.cache.ism.module_type.get(&ism) {
             return Ok(known);
         }
         let call = StaticMessageIdMultisigIsm::moduleTypeCall {};
@@ -140,7 +169,7 @@ impl IsmContext<'_> {
             .call(ism, &call, self.block)
             .await
             .map_err(|source| MetadataError::Chain { ism, source })?;
-        self.cache.module_type.put(ism, answer);
+        self.cache.ism.module_type.put(ism, answer);
         Ok(answer)
     }
 

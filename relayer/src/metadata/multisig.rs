@@ -30,7 +30,7 @@ async fn validator_set(
     ism: Address,
     message: &Message,
 ) -> Result<(Vec<Address>, usize), MetadataError> {
-    if let Some(known) = ctx.cache.validators.get(&ism) {
+    if let Some(known) = ctx.cache.ism.validators.get(&ism) {
         return Ok(known);
     }
     let call =
@@ -47,7 +47,7 @@ async fn validator_set(
             answer.validators.len()
         )));
     }
-    ctx.cache.validators.put(ism, (answer.validators.clone(), threshold));
+    ctx.cache.ism.validators.put(ism, (answer.validators.clone(), threshold));
     Ok((answer.validators, threshold))
 }
 
