@@ -333,6 +333,11 @@ fn eth_call(c: &RpcCtx, p: &Params<'_>) -> RpcResult<Bytes> {
     }
 }
 
+/// `eth_estimateGas` answers within `1 / ESTIMATE_ERROR_DENOMINATOR` (1.5 %,
+/// geth's ratio) above the least limit that works when that least limit is
+/// above the gas the call spends; otherwise exactly.
+const ESTIMATE_ERROR_DENOMINATOR: u128 = 1000 / 15;
+
 fn estimate_gas(c: &RpcCtx, p: &Params<'_>) -> RpcResult<U64> {
     let mut seq = p.sequence();
     let req: TransactionRequest = seq.next()?;
@@ -361,13 +366,17 @@ fn estimate_gas(c: &RpcCtx, p: &Params<'_>) -> RpcResult<U64> {
         return Ok(U64::from(spent));
     }
     // Otherwise (a call that forwards 63/64 of its gas) the answer lies
-    // above it; the usual margin is tried before bisecting.
+    // above it; the usual margin is tried before bisecting. As geth, the
+    // bisection stops once the answer is known within 1.5 %: the limit
+    // returned always worked, and it costs nothing unspent, while bisecting
+    // to the last unit took some 16 more executions of a large call (the
+    // relayer's batch deliveries were an eighth of a relay bench's CPU).
     let (mut lo, mut hi) = (spent, cap);
     let guess = (spent * 64 / 63 + 2_300).min(cap);
     if ok(guess)? {
         hi = guess;
     }
-    while hi - lo > 1 {
+    while hi - lo > 1 && (hi - lo) as u128 * ESTIMATE_ERROR_DENOMINATOR > u128::from(hi) {
         let mid = lo + (hi - lo) / 2;
         if ok(mid)? { hi = mid } else { lo = mid }
     }

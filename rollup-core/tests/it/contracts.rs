@@ -160,6 +160,62 @@ async fn an_estimate_is_enough_and_one_gas_less_is_not() -> TestResult {
 }
 
 #[tokio::test]
+async fn an_estimate_for_a_call_that_forwards_gas_works_and_is_within_one_and_a_half_percent()
+-> TestResult {
+    use metalayer_contracts::bindings::Multicall3;
+    let dir = tempfile::tempdir()?;
+    let node = start(dir.path()).await;
+    let p = provider(&node, 0);
+    let recipient = deploy_test_recipient(&p, dev_signer(0).address()).await;
+    let create = TransactionRequest::default()
+        .into_create()
+        .input(artifact("Multicall3", "bytecode").into());
+    let multicall = p.send_transaction(create).await?.get_receipt().await?.contract_address;
+    let multicall = multicall.expect("Multicall3 deployed");
+    // Multicall3 calls the recipient with 63/64 of what it has left: the
+    // least limit that works is above the gas the call spends.
+    let handle = TestRecipient::handleCall {
+        origin: 7,
+        sender: B256::repeat_byte(1),
+        body: Bytes::from(vec![0x5a; 300]),
+    };
+    let data = Multicall3::aggregate3Call {
+        calls: vec![Multicall3::Call3 {
+            target: recipient,
+            allowFailure: false,
+            callData: handle.abi_encode().into(),
+        }],
+    }
+    .abi_encode();
+    let tx = TransactionRequest::default()
+        .from(dev_signer(0).address())
+        .to(multicall)
+        .input(Bytes::from(data).into());
+    let estimate = p.estimate_gas(tx.clone()).await?;
+    let works = |gas: u64| {
+        let tx = tx.clone().gas_limit(gas);
+        let p = p.clone();
+        async move { p.call(tx).await.is_ok() }
+    };
+    let (mut lo, mut hi) = (21_000u64, estimate);
+    assert!(works(hi).await, "the estimate {estimate} must work");
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if works(mid).await { hi = mid } else { lo = mid }
+    }
+    let least = hi;
+    let mined = p.send_transaction(tx.gas_limit(estimate)).await?.get_receipt().await?;
+    assert!(mined.status(), "mined with the estimate");
+    assert!(least > mined.gas_used, "least {least} must exceed the gas spent {}", mined.gas_used);
+    assert!(
+        estimate <= least + least * 15 / 1000 + 1,
+        "estimate {estimate} is more than 1.5 % above the least that works, {least}"
+    );
+    node.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_estimate_with_a_refund_is_the_gas_spent_before_it() -> TestResult {
     let dir = tempfile::tempdir()?;
     let node = start(dir.path()).await;
