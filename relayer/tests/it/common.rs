@@ -714,20 +714,25 @@ pub(crate) async fn paced(
     let sent_at = match per_second {
         None => send(raws).await,
         Some(rate) => {
+            // One slice every 50 ms, whether or not earlier slices have been
+            // answered (a slow answer must not lower the offered rate).
             let slice = Duration::from_millis(50);
             let per_slice = ((rate * slice.as_secs_f64()).round() as usize).max(1);
-            let mut ticks = tokio::time::interval(slice);
-            let mut sent_at = Vec::with_capacity(n);
-            let mut raws = raws.into_iter();
-            loop {
-                let part: Vec<Vec<u8>> = raws.by_ref().take(per_slice).collect();
-                if part.is_empty() {
-                    break;
-                }
+            let ticks = futures::stream::unfold(tokio::time::interval(slice), |mut ticks| async {
                 ticks.tick().await;
-                sent_at.extend(send(part).await);
-            }
-            sent_at
+                Some(((), ticks))
+            });
+            let parts: Vec<Vec<Vec<u8>>> =
+                raws.chunks(per_slice).map(<[Vec<u8>]>::to_vec).collect();
+            ticks
+                .zip(futures::stream::iter(parts))
+                .map(|((), part)| send(part))
+                .buffered(64)
+                .collect::<Vec<Vec<u64>>>()
+                .await
+                .into_iter()
+                .flatten()
+                .collect()
         }
     };
     ids.into_iter().zip(sent_at).collect()
