@@ -127,54 +127,62 @@
 //! nodes serving its requests or sled's background threads. `drain`
 //! (`BENCH_BATCH=drain`) starts the relayer once all 10 000 messages are
 //! dispatched and signed and times it from its start to the last delivery
-//! mined: the relayer's pace, where the other runs are also bounded by how
-//! fast the two nodes take dispatches (about 1 000–1 250 a second while
-//! everything else runs beside them). Runs on the 2-core machine, which
-//! every part of the bench shares (2026-11-28):
+//! mined: the relayer's pace, where the other runs are also bounded by the
+//! validators signing beside it. The load generator sends dispatches as
+//! JSON-RPC batches of 50 (10 000 in about 0.8 s); a paced run
+//! (`BENCH_RATE`) sends a slice every 50 ms on the clock.
+//!
+//! Runs on the 2-core machine, which every part of the bench shares
+//! (2026-11-29), with `TMPDIR=/dev/shm`: the validators' checkpoint
+//! directories then live in memory. On this machine's `/tmp` (ext4, its
+//! inode allocator slowed by the files earlier runs created and deleted)
+//! creating checkpoint files took a fifth of all CPU and the same bursts
+//! gave 521–909 msg/s; a validator runs on its own machine and usually
+//! writes to S3.
 //!
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | relayer CPU per message |
 //! |---|---:|---:|---:|---:|
-//! | drain, 10 000, batch on | **1 877–2 077** (5 runs) | | | 0.31–0.36 ms |
-//! | drain, 10 000, MessageId ISM (Multicall3 groups) | 996–1 260 (2 runs) | | | 0.58–0.70 ms |
-//! | 10 000 at once, batch on | 874–995 (3 runs) | 1.9–3.5 s / 1.8–3.2 s | 4.8–6.0 s / 4.0–4.9 s | 0.33–0.34 ms |
-//! | 10 000 at once, batch off | 224 | 31.4 s / 31.3 s | 38.5 s / 37.4 s | 0.84 ms |
-//! | 6 000 at 300/s, batch on | 307 | 798 ms / **663 ms** | 1 192 ms / 1 012 ms | 0.58 ms |
-//! | 6 000 at 600/s, batch on | 559 | 861 ms / **707 ms** | 1 875 ms / 1 717 ms | 0.38 ms |
+//! | drain, 10 000, batch on | **3 722** (3 243–3 602 on `/tmp`) | | | 0.20 ms |
+//! | 10 000 at once, batch on | 1 651–1 727 (2 runs) | 4.7–4.8 s / 3.6–3.7 s | 5.5–5.8 s / 4.2–4.4 s | 0.23 ms |
+//! | 10 000 at once, batch off | 620 | 12.7 s / 11.7 s | 15.7 s / 13.5 s | 0.54 ms |
+//! | 6 000 at 300/s, batch on | 309 | 689 ms / **588 ms** | 947 ms / 726 ms | 0.42 ms |
+//! | 6 000 at 600/s, batch on | 556 | 699 ms / **608 ms** | 951 ms / 730 ms | 0.30 ms |
+//! | 20 000 at 1 200/s, batch on | 1 145 (the offered rate, ramp included) | 799 ms / **677 ms** | 1 016 ms / 758 ms | 0.27 ms |
+//! | 20 000 offered at 2 000/s, batch on | 1 426 (queues grew) | 4.5 s / 4.2 s | 6.2 s / 6.1 s | 0.27 ms |
 //!
-//! Commands: `BENCH_PENDING=0 BENCH_BATCH=drain cargo bench -p
-//! metalayer-relayer --bench relay` (add `BENCH_ISM=message_id` for the
-//! second row); `BENCH_PENDING=0 BENCH_BATCH=on` / `off` for the bursts;
-//! `BENCH_RATE=300` (or 600) `BENCH_MESSAGES=6000 BENCH_PENDING=0
-//! BENCH_BATCH=on` for the paced runs. Memory: **131.8 MiB** RSS of the
-//! `metalayer-relayer` binary holding 100 813 pending messages (no
-//! validator signing, so every message cycles through prepare;
-//! `BENCH_MESSAGES=2000 BENCH_BATCH=on cargo bench -p metalayer-relayer
-//! --bench relay`, 127.2 MiB before this change set),
-//! with jemalloc ([`metalayer_agent::telemetry::JEMALLOC_CONF`]); 229.9
-//! MiB with the system allocator when last measured.
+//! Commands: `TMPDIR=/dev/shm BENCH_PENDING=0 BENCH_BATCH=drain cargo bench
+//! -p metalayer-relayer --bench relay`; `BENCH_BATCH=on` / `off` for the
+//! bursts; `BENCH_RATE=300` (or 600) `BENCH_MESSAGES=6000` and
+//! `BENCH_RATE=1200` (or 2000) `BENCH_MESSAGES=20000` with `BENCH_BATCH=on`
+//! for the paced runs. Memory: **142.0 MiB** RSS of the `metalayer-relayer`
+//! binary holding 100 629 pending messages (no validator signing, so every
+//! message cycles through prepare; `BENCH_MESSAGES=2000 BENCH_BATCH=on
+//! cargo bench -p metalayer-relayer --bench relay`), with jemalloc
+//! ([`metalayer_agent::telemetry::JEMALLOC_CONF`]); 229.9 MiB with the
+//! system allocator when last measured.
 //!
 //! Goals:
-//! - RSS ≤ 256 MiB at 100 k pending: met (131.8 MiB).
+//! - RSS ≤ 256 MiB at 100 k pending: met (142.0 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
-//!   met at a sustained 300 and 600 msg/s counted from the dispatch's block
-//!   (663 and 707 ms; from the send 798 and 861 ms, which adds the wait for
-//!   the origin's next block). Legs at 300/s (p50): block seen → loaded
-//!   311 ms (the 250 ms reorg period, then the indexer), loaded → prepared
-//!   66 ms, prepared → mined 273 ms. A 10 k burst is mostly queueing.
-//! - ≥ 2 000 msg/s with batches: reached by the relayer on a signed backlog
-//!   (drain: 1 877–2 077 msg/s over five runs, the best 2 077), on two
-//!   cores it shares with both nodes and ten validators. Counted from the
-//!   first dispatch of a burst the bench shows 874–995: nothing can be
-//!   delivered faster than the two nodes take dispatches while they also
-//!   execute deliveries and serve ten validators.
-//! - What raised the drain from 1 617 msg/s (with the Multicall3 reads) to
-//!   1 877–2 077: overlapping submit rounds, four estimates at once, and the
-//!   node's `eth_estimateGas` starting from the gas spent before refunds
-//!   (a `processBatch` has a refund, so 212 of 238 batch estimates of one
-//!   drain bisected, about 20 executions each, instead of taking two).
-//!   The Multicall3 reads took the burst's p50 from 5.3–6.4 s to 3.0 s;
-//!   with the rest it is 1.9–3.5 s (run-to-run noise on this machine is
-//!   large).
+//!   met from the dispatch's block at a sustained 300, 600 and 1 200 msg/s
+//!   (588, 608 and 677 ms; from the send 689–799 ms, which adds the wait
+//!   for the origin's next block). Legs at 1 200/s (p50): block seen →
+//!   loaded 329 ms (the 250 ms reorg period, then the indexer), loaded →
+//!   prepared 57 ms, prepared → mined 262 ms. A burst is mostly queueing.
+//! - ≥ 2 000 msg/s with batches: the relayer drains a signed backlog at
+//!   3 243–3 722 msg/s using 0.20 ms of CPU per message. The whole network
+//!   on these 2 cores (two nodes taking dispatches and executing
+//!   deliveries, ten validators each signing and writing every checkpoint,
+//!   the relayer, the load generator) sustains about 1 200–1 450 msg/s:
+//!   offered 2 000/s its queues grow. Not met end to end.
+//! - What raised it in this round (burst 1 062–1 118 → 1 651–1 727 msg/s,
+//!   drain 1 350–1 556 → 3 243–3 722 in same-day runs): dispatches sent
+//!   in JSON-RPC batches (one HTTP request per transaction had capped
+//!   intake at about 1 190/s); jemalloc in the bench process and the node
+//!   binary (glibc malloc was about a sixth of all CPU); the asm keccak
+//!   backend; binary queue records (relayer CPU 0.35 → 0.23 ms per
+//!   message); ISM answers kept across prepare passes; `eth_estimateGas`
+//!   stopping within 1.5 % instead of bisecting a batch ~16 more times.
 //!
 //! The stall of batch-off runs at ≥ 1 000 messages (issue #6) was not the
 //! relayer's: batch off always ran second in the bench process, after the
