@@ -83,7 +83,15 @@
 //!   passed over.
 //! - Batch support is detected from the ISM's module type (MerkleRoot) and
 //!   the `verifyBatch` selector in its code, once per ISM.
-//!
+//! - ISM answers (a recipient's ISM, that it has code, module types,
+//!   validator sets) are kept per destination for 5 s across prepare passes
+//!   ([`metadata::ISM_CACHE_TTL`]); validators' latest indexes and
+//!   checkpoints are read every pass. A stale answer costs a failed
+//!   simulation and a retry, never a wrong delivery: `process` checks the
+//!   ISM on chain.
+//! - An operation is stored as a compact binary [`record`], about half the
+//!   size of JSON, its queue placement at fixed offsets; a queue written as
+//!   JSON by an earlier relayer is still read.
 //! - Nonces are the relayer's own, checked against the chain's pending count
 //!   (which takes in our pooled transactions) at the start of every round's
 //!   sending; a difference (a delivery reorged out, the key used elsewhere)
