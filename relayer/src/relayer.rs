@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use crate::{
     backoff::backoff,
     gas_policy::GasPolicyRule,
-    metadata::{ISM_CACHE_TTL, IsmCache},
+    metadata::{IsmCache, IsmCaches},
     metrics::RelayerMetrics,
     op::{PendingOp, Reason, Stage, now_ms},
     origin::{MessageFilter, Origin, load_messages},
@@ -109,7 +109,7 @@ pub struct Context {
     /// Whether each ISM takes `processBatch` (by destination and address).
     pub(crate) batch_isms: Mutex<HashMap<(u32, Address), bool>>,
     /// Each destination's ISM answers and when they were first read.
-    pub(crate) ism_caches: Mutex<HashMap<u32, (std::time::Instant, Arc<IsmCache>)>>,
+    pub(crate) ism_caches: IsmCaches,
 }
 
 /// The relayer, built and ready to run.
@@ -195,7 +195,7 @@ impl Relayer {
             metadata_retry: Duration::from_millis(settings.metadata_retry_ms),
             metrics,
             batch_isms: Mutex::new(HashMap::new()),
-            ism_caches: Mutex::new(HashMap::new()),
+            ism_caches: IsmCaches::default(),
         };
         Ok(Self { ctx: Arc::new(ctx), indexer_metrics: IndexerMetrics::new(registry)? })
     }
@@ -288,17 +288,9 @@ impl Context {
     }
 
     /// `domain`'s ISM answers, read afresh once older than
-    /// [`ISM_CACHE_TTL`].
+    /// [`crate::metadata::ISM_CACHE_TTL`].
     pub(crate) fn ism_cache(&self, domain: u32) -> Arc<IsmCache> {
-        let Ok(mut caches) = self.ism_caches.lock() else {
-            return Arc::default();
-        };
-        let now = std::time::Instant::now();
-        let entry = caches.entry(domain).or_insert_with(|| (now, Arc::default()));
-        if now.duration_since(entry.0) >= ISM_CACHE_TTL {
-            *entry = (now, Arc::default());
-        }
-        entry.1.clone()
+        self.ism_caches.get(domain, std::time::Instant::now())
     }
 
     /// The chain name of a domain, for labels.

@@ -98,6 +98,25 @@ pub struct IsmCache {
     validators: Memo<Address, (Vec<Address>, usize)>,
 }
 
+/// Each destination's [`IsmCache`], replaced once [`ISM_CACHE_TTL`] old.
+#[derive(Debug, Default)]
+pub struct IsmCaches(Mutex<HashMap<u32, (std::time::Instant, Arc<IsmCache>)>>);
+
+impl IsmCaches {
+    /// `domain`'s answers as of `now`: the cache begun within the last
+    /// [`ISM_CACHE_TTL`], or a new empty one.
+    pub fn get(&self, domain: u32, now: std::time::Instant) -> Arc<IsmCache> {
+        let Ok(mut caches) = self.0.lock() else {
+            return Arc::default();
+        };
+        let entry = caches.entry(domain).or_insert_with(|| (now, Arc::default()));
+        if now.saturating_duration_since(entry.0) >= ISM_CACHE_TTL {
+            *entry = (now, Arc::default());
+        }
+        entry.1.clone()
+    }
+}
+
 /// Answers shared by the messages of one prepare pass: the destination's
 /// [`IsmCache`], and per origin the validators' latest indexes and the
 /// checked checkpoints at an index (read afresh every pass, as validators
@@ -276,5 +295,31 @@ impl IsmContext<'_> {
         AggregationMetadata { modules: chosen }
             .encode()
             .map_err(|e| MetadataError::Build(format!("aggregation ISM {ism}: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_destination_keeps_its_ism_answers_for_the_ttl_then_reads_afresh() {
+        let caches = IsmCaches::default();
+        let start = std::time::Instant::now();
+        let first = caches.get(1, start);
+        first.recipient_ism.put(Address::repeat_byte(1), Address::repeat_byte(2));
+        let later = caches.get(1, start + ISM_CACHE_TTL / 2);
+        assert!(Arc::ptr_eq(&first, &later), "within the TTL: the same answers");
+        assert_eq!(
+            later.recipient_ism.get(&Address::repeat_byte(1)),
+            Some(Address::repeat_byte(2))
+        );
+        assert!(
+            caches.get(2, start).recipient_ism.get(&Address::repeat_byte(1)).is_none(),
+            "another destination"
+        );
+        let expired = caches.get(1, start + ISM_CACHE_TTL);
+        assert!(!Arc::ptr_eq(&first, &expired), "at the TTL: read afresh");
+        assert_eq!(expired.recipient_ism.get(&Address::repeat_byte(1)), None);
     }
 }
