@@ -31,12 +31,12 @@ impl Stage {
     pub const ALL: [Self; 6] =
         [Self::Prepare, Self::Submit, Self::Confirm, Self::Delivered, Self::Parked, Self::Dropped];
 
-    /// The byte that orders this stage in the queue index.
     /// The stage of [`Self::tag`]'s byte.
     pub(crate) fn from_tag(tag: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.tag() == tag)
     }
 
+    /// The byte that orders this stage in the queue index.
     pub(crate) fn tag(self) -> u8 {
         match self {
             Self::Prepare => 0,
@@ -70,7 +70,12 @@ impl Stage {
 }
 
 /// Why a message went back to wait (Hyperlane's retry reasons, plus ours).
+///
+/// A stored record keeps a reason as its discriminant ([`Self::tag`]): a
+/// new reason is appended, never inserted, or stored records would change
+/// meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[repr(u8)]
 pub enum Reason {
     /// An operator asked for a retry.
     Manual,
@@ -111,8 +116,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// Every reason, in the order of their stored tags: a new reason is
-    /// appended, never inserted, or stored records would change meaning.
+    /// Every reason, in declaration (and so tag) order.
     pub const ALL: [Self; 18] = [
         Self::Manual,
         Self::ErrorCheckingDeliveryStatus,
@@ -134,29 +138,9 @@ impl Reason {
         Self::MaxRetries,
     ];
 
-    /// The byte a stored record keeps this reason as: its place in [`Self::ALL`].
-    /// (A match, so a new reason does not compile until it has a tag.)
+    /// The byte a stored record keeps this reason as: its discriminant.
     pub(crate) fn tag(self) -> u8 {
-        match self {
-            Self::Manual => 0,
-            Self::ErrorCheckingDeliveryStatus => 1,
-            Self::ErrorCheckingIfRecipientIsContract => 2,
-            Self::RecipientNotContract => 3,
-            Self::ErrorFetchingIsmAddress => 4,
-            Self::ErrorGettingMetadataBuilder => 5,
-            Self::ErrorBuildingMetadata => 6,
-            Self::CouldNotFetchMetadata => 7,
-            Self::ErrorEstimatingGas => 8,
-            Self::ErrorCheckingGasRequirement => 9,
-            Self::GasPaymentRequirementNotMet => 10,
-            Self::GasPaymentNotFound => 11,
-            Self::ExceedsMaxGasLimit => 12,
-            Self::ErrorSubmitting => 13,
-            Self::Reverted => 14,
-            Self::RevertedOrReorged => 15,
-            Self::Restarted => 16,
-            Self::MaxRetries => 17,
-        }
+        self as u8
     }
 
     /// The reason of [`Self::tag`]'s byte.
@@ -274,6 +258,8 @@ mod tests {
             assert_eq!(Reason::from_tag(reason.tag()), Some(reason));
         }
         assert_eq!(Reason::from_tag(Reason::ALL.len() as u8), None);
+        // A reason appended to the enum but not to ALL would not decode.
+        assert_eq!(Reason::ALL.len(), Reason::MaxRetries as usize + 1);
         for stage in Stage::ALL {
             assert_eq!(Stage::from_tag(stage.tag()), Some(stage));
         }
