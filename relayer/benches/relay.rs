@@ -90,7 +90,7 @@ const RELAYER_THREADS: &str = "relayer-rt";
 /// take dispatches. Timed from its start to the last delivery mined.
 async fn drain(n: usize, relayer_runtime: &tokio::runtime::Handle) {
     let mut net = Net::new(NetOptions { ism: ism(), block_ms: 250, ..NetOptions::default() }).await;
-    net.start_validators(0..5).await;
+    start_validators(&mut net).await;
     let [a, b] = &net.chains;
     let started = Instant::now();
     let (to_b, to_a) = tokio::join!(burst(a, b, n / 2, 5), burst(b, a, n - n / 2, 6));
@@ -154,7 +154,7 @@ async fn wait_mined(
 
 async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Handle) {
     let mut net = Net::new(NetOptions { ism: ism(), block_ms: 250, ..NetOptions::default() }).await;
-    net.start_validators(0..5).await;
+    start_validators(&mut net).await;
     let toml = net.relayer_toml(if batch { "" } else { "batch_delivery = false" });
     let relayer = net.relayer_on(&toml, relayer_runtime).await;
     let cpu_before = thread_cpu_seconds(RELAYER_THREADS);
@@ -389,7 +389,73 @@ async fn memory(pending: usize) {
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// A validator's own process ([`common::ValidatorSlot::start_process`]):
+/// what `metalayer-validator` runs, from the configuration file at `config`,
+/// announced already (no chain signer), until killed.
+fn validator_process(config: &str) -> ! {
+    use metalayer_agent::config::ConfigLoader;
+    use metalayer_validator::{Validator, settings::ValidatorSettings};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(8)
+        .build()
+        .expect("validator runtime");
+    let error = runtime.block_on(async {
+        let mut settings: ValidatorSettings =
+            ConfigLoader::new().file(config).load().expect("validator config loads");
+        let origin = settings.origin_chain().expect("origin chain").clone();
+        let storage = settings.checkpoint_storage.open().expect("checkpoint storage");
+        // The announcing process may hold the database for a moment longer.
+        let mut attempts = 0;
+        let validator = loop {
+            let (signer, _) = settings.validator_key.load().expect("validator key").into_parts();
+            match Validator::new(
+                origin.clone(),
+                &settings,
+                signer,
+                None,
+                storage.clone(),
+                &prometheus::Registry::new(),
+            )
+            .await
+            {
+                Ok(v) => break v,
+                Err(e) if attempts < 200 => {
+                    attempts += 1;
+                    if attempts == 200 {
+                        eprintln!("validator {config}: {e}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("validator {config} does not start: {e}"),
+            }
+        };
+        validator.run().await
+    });
+    panic!("validator {config} stopped: {error:?}");
+}
+
+/// Whether validators run in-process (`BENCH_VALIDATORS=in-process`)
+/// rather than each in its own process (the default).
+fn validators_in_process() -> bool {
+    std::env::var("BENCH_VALIDATORS").is_ok_and(|v| v == "in-process")
+}
+
+/// Starts all five validators of each origin, as [`validators_in_process`]
+/// says.
+async fn start_validators(net: &mut Net) {
+    if validators_in_process() {
+        net.start_validators(0..5).await;
+    } else {
+        let exe = std::env::current_exe().expect("the bench's own path");
+        net.start_validator_processes(0..5, &exe).await;
+    }
+}
+
 fn main() {
+    if let Ok(config) = std::env::var(common::VALIDATOR_PROCESS_ENV) {
+        validator_process(&config);
+    }
     // `BENCH_LOG=<filter>` (e.g. `metalayer_relayer=debug`) logs to stderr.
     if let Ok(level) = std::env::var("BENCH_LOG") {
         let settings = metalayer_agent::telemetry::LogSettings { level, ..Default::default() };

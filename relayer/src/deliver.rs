@@ -110,7 +110,7 @@ impl Context {
             // the read has its messages left out (they are read in their
             // old stage); one that settled before is read in its new stage.
             let busy = in_flight.snapshot();
-            if self.queue.len(domain, Stage::Submit) <= busy.len() {
+            if self.queue.len_up_to(domain, Stage::Submit, busy.len() + 1) <= busy.len() {
                 tokio::time::sleep(self.interval).await;
                 continue;
             }

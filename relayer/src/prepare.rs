@@ -59,7 +59,11 @@ impl Context {
 
     /// One pass: every due message, a bounded number at once.
     async fn prepare_pass(&self, dest: &Destination) -> Result<usize, String> {
-        let backlog = self.queue.len(dest.chain.domain, crate::op::Stage::Submit);
+        let backlog = self.queue.len_up_to(
+            dest.chain.domain,
+            crate::op::Stage::Submit,
+            crate::deliver::MAX_ROUND,
+        );
         // The submit stage reads at most a block's worth per round; more
         // prepared than a few rounds would only grow stale.
         if backlog >= crate::deliver::MAX_ROUND {

@@ -339,6 +339,13 @@ impl QueueStore {
         self.queue.scan_prefix(stage_prefix(destination, stage)).count()
     }
 
+    /// [`Self::len`], counting no further than `limit`: what the stages'
+    /// loops ask each pass ("is there more than this?") without walking a
+    /// long queue.
+    pub fn len_up_to(&self, destination: u32, stage: Stage, limit: usize) -> usize {
+        self.queue.scan_prefix(stage_prefix(destination, stage)).take(limit).count()
+    }
+
     /// The history of message `id`, oldest first.
     pub fn history(&self, id: B256) -> Result<Vec<HistoryEntry>, QueueError> {
         self.history
@@ -425,6 +432,9 @@ mod tests {
         let store = QueueStore::open(dir.path()).unwrap();
         assert_eq!(store.loader_cursor(1).unwrap(), 4);
         assert_eq!(store.len(2, Stage::Prepare), 4);
+        assert_eq!(store.len_up_to(2, Stage::Prepare, 3), 3);
+        assert_eq!(store.len_up_to(2, Stage::Prepare, 5), 4);
+        assert_eq!(store.len_up_to(2, Stage::Submit, 5), 0);
         assert!(store.due(3, Stage::Prepare, u64::MAX, 10).unwrap().is_empty());
         let stored = store.get(op(0, 2).id).unwrap().unwrap();
         assert_eq!(stored.retries, 1);

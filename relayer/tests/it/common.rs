@@ -249,6 +249,8 @@ pub(crate) struct ValidatorSlot {
     key: u8,
     storage: Arc<dyn CheckpointStorage>,
     task: Option<JoinHandle<()>>,
+    /// The validator's own process, when started with [`Self::start_process`].
+    child: Option<std::process::Child>,
 }
 
 impl ValidatorSlot {
@@ -277,7 +279,7 @@ impl ValidatorSlot {
 
     /// Announces, then signs in the background.
     pub(crate) async fn start(&mut self) {
-        if self.task.is_some() {
+        if self.running() {
             return;
         }
         let validator = self.build().await;
@@ -289,19 +291,62 @@ impl ValidatorSlot {
         }));
     }
 
-    /// Stops signing (the task and its database are dropped).
+    /// Announces from this process, then signs in a process of its own:
+    /// `exe` run with `METALAYER_BENCH_VALIDATOR` naming the slot's
+    /// configuration file (the relay bench, which then runs only this
+    /// validator), as an operator runs each validator. sled serializes every
+    /// database of one process behind one lock, which ten in-process
+    /// validators, two nodes and a relayer would otherwise share.
+    #[allow(dead_code, reason = "used by the relay bench")]
+    pub(crate) async fn start_process(&mut self, exe: &Path) {
+        if self.task.is_some() || self.child.is_some() {
+            return;
+        }
+        let validator = self.build().await;
+        validator.announce().await.expect("announce");
+        drop(validator);
+        let config = self.settings.db.parent().expect("state directory").join("validator.toml");
+        // The database just closed may still be held for a moment: the child
+        // retries opening it itself.
+        let child = std::process::Command::new(exe)
+            .env(VALIDATOR_PROCESS_ENV, &config)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("validator process starts");
+        self.child = Some(child);
+    }
+
+    /// Whether the validator is signing (a task or a process).
+    pub(crate) fn running(&self) -> bool {
+        self.task.is_some() || self.child.is_some()
+    }
+
+    /// Stops signing (the task and its database are dropped; a process is
+    /// killed and reaped).
     pub(crate) async fn stop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
         }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
+
+/// The variable naming a validator configuration file: set, the relay
+/// bench runs that one validator ([`ValidatorSlot::start_process`]).
+pub(crate) const VALIDATOR_PROCESS_ENV: &str = "METALAYER_BENCH_VALIDATOR";
 
 impl Drop for ValidatorSlot {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
@@ -391,7 +436,14 @@ checkpoint_storage = {{ type = "local", path = "{storage}" }}
                 } else {
                     Arc::new(local)
                 };
-                validators[i].push(ValidatorSlot { origin, settings, key: n, storage, task: None });
+                validators[i].push(ValidatorSlot {
+                    origin,
+                    settings,
+                    key: n,
+                    storage,
+                    task: None,
+                    child: None,
+                });
             }
         }
         Self { dir: Some(dir), chains: [a, b], validators }
@@ -422,6 +474,21 @@ checkpoint_storage = {{ type = "local", path = "{storage}" }}
         }
     }
 
+    /// Starts validators `which` of both origins, each in a process of its
+    /// own ([`ValidatorSlot::start_process`]).
+    #[allow(dead_code, reason = "used by the relay bench")]
+    pub(crate) async fn start_validator_processes(
+        &mut self,
+        which: impl IntoIterator<Item = u8> + Clone,
+        exe: &Path,
+    ) {
+        for origin in &mut self.validators {
+            for n in which.clone() {
+                origin[usize::from(n)].start_process(exe).await;
+            }
+        }
+    }
+
     /// Starts validators `which` (by index) of both origins.
     pub(crate) async fn start_validators(&mut self, which: impl IntoIterator<Item = u8> + Clone) {
         for origin in &mut self.validators {
@@ -444,7 +511,7 @@ checkpoint_storage = {{ type = "local", path = "{storage}" }}
     /// a checkpoint at or above `index`.
     pub(crate) async fn wait_signed(&self, origin: usize, index: u32) {
         let start = tokio::time::Instant::now();
-        for slot in self.validators[origin].iter().filter(|s| s.task.is_some()) {
+        for slot in self.validators[origin].iter().filter(|s| s.running()) {
             while slot.storage.latest_index().await.expect("storage").is_none_or(|i| i < index) {
                 assert!(start.elapsed() < PATIENCE, "validators never signed index {index}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
