@@ -137,9 +137,16 @@ async fn wait_mined(
             report = Instant::now();
             progress(mined_at.iter().filter(|m| m.is_some()).count());
         }
+        // Only messages the relayer has seen mined (in confirm or
+        // delivered, read from its queue index) have their history read.
+        let mut seen = std::collections::HashSet::new();
+        for destination in relayer.ctx.destinations.keys() {
+            for stage in [Stage::Confirm, Stage::Delivered] {
+                seen.extend(relayer.ctx.queue.ids(*destination, stage).unwrap_or_default());
+            }
+        }
         for (id, at) in ids.iter().zip(mined_at.iter_mut()).filter(|(_, at)| at.is_none()) {
-            let Ok(Some(op)) = relayer.ctx.queue.get(*id) else { continue };
-            if matches!(op.stage, Stage::Confirm | Stage::Delivered) {
+            if seen.contains(id) {
                 let history = relayer.ctx.queue.history(*id).unwrap_or_default();
                 *at = history.iter().find(|h| h.stage == Stage::Confirm).map(|h| h.at_ms);
             }

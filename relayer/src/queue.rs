@@ -334,6 +334,21 @@ impl QueueStore {
         Ok(out)
     }
 
+    /// The ids of `destination`'s operations in `stage`, in queue order,
+    /// without reading their records.
+    pub fn ids(&self, destination: u32, stage: Stage) -> Result<Vec<B256>, QueueError> {
+        let mut out = Vec::new();
+        for entry in self.queue.scan_prefix(stage_prefix(destination, stage)) {
+            let (_, id) = entry.map_err(|e| self.sled_err(e))?;
+            let id: [u8; 32] = id.as_ref().try_into().map_err(|_| QueueError::Corrupt {
+                tree: "queue",
+                reason: format!("an id of {} bytes", id.len()),
+            })?;
+            out.push(B256::from(id));
+        }
+        Ok(out)
+    }
+
     /// Number of operations of `destination` in `stage`.
     pub fn len(&self, destination: u32, stage: Stage) -> usize {
         self.queue.scan_prefix(stage_prefix(destination, stage)).count()
@@ -435,6 +450,10 @@ mod tests {
         assert_eq!(store.len_up_to(2, Stage::Prepare, 3), 3);
         assert_eq!(store.len_up_to(2, Stage::Prepare, 5), 4);
         assert_eq!(store.len_up_to(2, Stage::Submit, 5), 0);
+        // In queue order, as `due` gave them.
+        let expected: Vec<B256> = [1, 2, 3, 0].map(|n| op(n, 2).id).to_vec();
+        assert_eq!(store.ids(2, Stage::Prepare).unwrap(), expected);
+        assert!(store.ids(2, Stage::Submit).unwrap().is_empty());
         assert!(store.due(3, Stage::Prepare, u64::MAX, 10).unwrap().is_empty());
         let stored = store.get(op(0, 2).id).unwrap().unwrap();
         assert_eq!(stored.retries, 1);
