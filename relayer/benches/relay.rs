@@ -65,20 +65,14 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 /// name starts with `prefix` (Linux; 0 elsewhere).
 fn thread_cpu_seconds(prefix: &str) -> f64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0.0 };
-    let mut ticks = 0u64;
+    let mut seconds = 0.0;
     for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else { continue };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
-        if !stat[open + 1..close].starts_with(prefix) {
-            continue;
+        let Ok(name) = std::fs::read_to_string(task.path().join("comm")) else { continue };
+        if name.starts_with(prefix) {
+            seconds += common::proc_cpu_seconds(&task.path().join("stat").to_string_lossy());
         }
-        // After the name: state is field 3, utime and stime fields 14 and 15.
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-        ticks += field(14) + field(15);
     }
-    // The kernel's USER_HZ, 100 on every Linux target.
-    ticks as f64 / 100.0
+    seconds
 }
 
 /// The name prefix of the relayer runtime's threads.
@@ -165,6 +159,8 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
     let toml = net.relayer_toml(if batch { "" } else { "batch_delivery = false" });
     let relayer = net.relayer_on(&toml, relayer_runtime).await;
     let cpu_before = thread_cpu_seconds(RELAYER_THREADS);
+    let validators_before = net.validator_processes_cpu_seconds();
+    let process_before = common::proc_cpu_seconds("/proc/self/stat");
     let [a, b] = &net.chains;
     // When each block of each chain was first seen (polled every 10 ms):
     // a dispatch's latency is also taken from when its block was mined.
@@ -210,6 +206,9 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
     })
     .await;
     let relayer_cpu = thread_cpu_seconds(RELAYER_THREADS) - cpu_before;
+    let validators_cpu = net.validator_processes_cpu_seconds() - validators_before;
+    let process_cpu = common::proc_cpu_seconds("/proc/self/stat") - process_before;
+    let cpu_window = started.elapsed().as_secs_f64();
     let mined_origin: Vec<Option<u64>> = sent
         .iter()
         .map(|(id, _)| {
@@ -284,6 +283,16 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
         "           relayer CPU {relayer_cpu:.1} s = {:.2} ms per message, {:.0} msg/s per core",
         relayer_cpu * 1000.0 / done.max(1) as f64,
         done as f64 / relayer_cpu.max(0.001),
+    );
+    // Where the rest of the machine went: the validators' processes, and
+    // this process less the relayer (nodes, sled's threads, load, bench).
+    let per_message = |cpu: f64| cpu * 1000.0 / done.max(1) as f64;
+    println!(
+        "           CPU per message: relayer {:.2} ms, validators {:.2} ms, nodes and the rest {:.2} ms; {:.2} cores busy",
+        per_message(relayer_cpu),
+        per_message(validators_cpu),
+        per_message(process_cpu - relayer_cpu),
+        (validators_cpu + process_cpu) / cpu_window,
     );
     relayer.kill().await;
     net.shutdown().await;

@@ -316,6 +316,12 @@ impl ValidatorSlot {
         self.child = Some(child);
     }
 
+    /// The CPU seconds its process has used so far (0 for a task: Linux).
+    #[allow(dead_code, reason = "used by the relay bench")]
+    pub(crate) fn process_cpu_seconds(&self) -> f64 {
+        self.child.as_ref().map_or(0.0, |c| proc_cpu_seconds(&format!("/proc/{}/stat", c.id())))
+    }
+
     /// Whether the validator is signing (a task or a process).
     pub(crate) fn running(&self) -> bool {
         self.task.is_some() || self.child.is_some()
@@ -333,6 +339,17 @@ impl ValidatorSlot {
             let _ = child.wait();
         }
     }
+}
+
+/// User plus system CPU seconds in a `/proc/.../stat` file (0 if unreadable).
+pub(crate) fn proc_cpu_seconds(stat_path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(stat_path) else { return 0.0 };
+    let Some(close) = stat.rfind(')') else { return 0.0 };
+    // After the name: state is field 3, utime and stime fields 14 and 15.
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // The kernel's USER_HZ, 100 on every Linux target.
+    (field(14) + field(15)) as f64 / 100.0
 }
 
 /// The variable naming a validator configuration file: set, the relay
@@ -487,6 +504,12 @@ checkpoint_storage = {{ type = "local", path = "{storage}" }}
                 origin[usize::from(n)].start_process(exe).await;
             }
         }
+    }
+
+    /// CPU seconds used so far by the validators running as processes.
+    #[allow(dead_code, reason = "used by the relay bench")]
+    pub(crate) fn validator_processes_cpu_seconds(&self) -> f64 {
+        self.validators.iter().flatten().map(ValidatorSlot::process_cpu_seconds).sum()
     }
 
     /// Starts validators `which` (by index) of both origins.
