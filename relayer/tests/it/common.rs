@@ -73,6 +73,14 @@ pub(crate) struct Chain {
 /// Dev account index of the relayer's signer.
 pub(crate) const RELAYER_KEY: u32 = 2;
 impl Chain {
+    /// The node's chain events (blocks as they are mined), while it runs.
+    #[allow(dead_code, reason = "used by the relay bench")]
+    pub(crate) fn events(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<metalayer_rollup::node::ChainEvent>> {
+        self.node.as_ref().map(|n| n.node.subscribe())
+    }
+
     async fn start(
         name: &'static str,
         domain: u32,
