@@ -43,6 +43,12 @@ use crate::{
 /// Longest pause between announcement attempts.
 const MAX_ANNOUNCE_RETRY: Duration = Duration::from_secs(900);
 
+/// How long a tick may trust the last look at an unchanged final block:
+/// the tree there is read again at least this often, as Hyperlane's
+/// validator reads it every interval, for a reorg that replaced that block
+/// at the same height.
+pub const RECHECK_UNCHANGED: Duration = Duration::from_secs(1);
+
 /// Why the validator stopped or a tick failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidatorError {
@@ -124,6 +130,9 @@ pub enum Tick {
     ChainBehind,
     /// Everything up to this index is signed and published.
     Published(u32),
+    /// The final block is the one the last complete tick read, less than
+    /// [`RECHECK_UNCHANGED`] ago: nothing was read again.
+    Unchanged,
 }
 
 /// A running validator's state.
@@ -152,6 +161,9 @@ pub struct Validator {
     /// backlog.
     windows: Vec<MerkleTree>,
     hook32: B256,
+    /// The final block the last complete tick (everything at it signed and
+    /// published) read the tree at, and when.
+    last_complete: Option<(u64, std::time::Instant)>,
 }
 
 impl std::fmt::Debug for Validator {
@@ -212,6 +224,7 @@ impl Validator {
             retained_leaves: settings.retained_leaves.max(1),
             announce_retry: Duration::from_millis(settings.announce_retry_ms.max(10)),
             windows: Vec::new(),
+            last_complete: None,
         })
     }
 
@@ -355,6 +368,16 @@ impl Validator {
     pub async fn tick(&mut self) -> Result<Tick, ValidatorError> {
         let hook = self.origin.addresses.merkle_tree_hook;
         let block = self.client.final_block(self.origin.reorg_period).await?;
+        // Blocks come slower than a tick when the interval is short: the
+        // tree at a block already read, checked and published is read again
+        // only once RECHECK_UNCHANGED has passed.
+        if let Some((last, at)) = self.last_complete
+            && last == block
+            && at.elapsed() < RECHECK_UNCHANGED
+        {
+            return Ok(Tick::Unchanged);
+        }
+        self.last_complete = None;
         let count = self.client.call_quorum(hook, &MerkleTreeHook::countCall {}, block).await?;
         if count == 0 {
             return Ok(Tick::EmptyTree);
@@ -393,6 +416,7 @@ impl Validator {
         }
         self.publish_windows().await?;
         self.prune()?;
+        self.last_complete = Some((block, std::time::Instant::now()));
         self.metrics
             .latest_checkpoint
             .with_label_values(&["validator_processed"])

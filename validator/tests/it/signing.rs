@@ -215,8 +215,11 @@ async fn a_backlog_is_signed_newest_window_first_and_every_leaf_once() {
     let hook = metalayer_protocol::address_to_bytes32(net.core.merkle_tree_hook);
     assert_eq!(validator.protection().pruned(DOMAIN, hook).unwrap().ranges(), [(0, 6)]);
 
-    // Nothing new: nothing is written again.
+    // Nothing new: nothing is written again, whether the tree is read again
+    // (once the recheck time has passed) or not.
     index_all(&validator).await;
+    assert_eq!(validator.tick().await.unwrap(), Tick::Unchanged);
+    tokio::time::sleep(metalayer_validator::validator::RECHECK_UNCHANGED).await;
     assert_eq!(validator.tick().await.unwrap(), Tick::Published(9));
     assert_eq!(storage.checkpoint_puts.lock().unwrap().len(), 10);
 }
@@ -267,4 +270,25 @@ async fn pruned_history_resumes_from_the_frontier_after_a_restart() {
     let signed = storage.read_checkpoint(12).await.unwrap().unwrap();
     assert_eq!(signed.value.checkpoint.root, tree.root());
     assert_eq!(validator.protection().pruned(DOMAIN, hook).unwrap().ranges(), [(0, 11)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_final_block_is_read_again_only_after_the_recheck_time() {
+    let net = net(vec![validator_address(1)]).await;
+    let state = net.dir.path().join("v1");
+    let (mut validator, _storage) = net.validator(validator_key(1), 0, &state).await;
+    validator.announce().await.unwrap();
+    net.dispatch(b"one").await;
+    index_all(&validator).await;
+    assert_eq!(validator.tick().await.unwrap(), Tick::Published(0));
+    // The same final block: nothing is read again...
+    assert_eq!(validator.tick().await.unwrap(), Tick::Unchanged);
+    // ...until the recheck time has passed,
+    tokio::time::sleep(metalayer_validator::validator::RECHECK_UNCHANGED).await;
+    assert_eq!(validator.tick().await.unwrap(), Tick::Published(0));
+    // or a block is added.
+    assert_eq!(validator.tick().await.unwrap(), Tick::Unchanged);
+    net.dispatch(b"two").await;
+    index_all(&validator).await;
+    assert_eq!(validator.tick().await.unwrap(), Tick::Published(1));
 }
