@@ -123,74 +123,91 @@
 //!
 //! `cargo bench -p metalayer-relayer --bench relay` (250 ms blocks, 30 M
 //! gas, reorg period 1, 3 of 5 validators per origin (ten validators in
-//! all, writing checkpoints to local directories), Multicall3 preinstalled,
-//! the Mailbox's embedded MerkleRoot ISM (`BENCH_ISM=static` for the
-//! separate one, `message_id` for the embedded MessageId ISM), both
+//! all, each in a process of its own as operators run them: the bench runs
+//! itself as each one; `BENCH_VALIDATORS=in-process` for tasks in the
+//! bench's process; checkpoints written to local directories), Multicall3
+//! preinstalled, the Mailbox's embedded MerkleRoot ISM (`BENCH_ISM=static`
+//! for the separate one, `message_id` for the embedded MessageId ISM), both
 //! directions at once, relayer with `backoff_scale = 0.02` and
-//! `metadata_retry_ms = 100`; msg/s from the first dispatch sent to the
-//! last delivery seen mined; latency to the relayer seeing its delivery's
-//! receipt, from the dispatch's send and from its block first being seen
-//! (blocks polled every 10 ms)). The relayer runs on a runtime of its own,
-//! whose threads' CPU time is printed: the relayer's own cost, without the
-//! nodes serving its requests or sled's background threads. `drain`
-//! (`BENCH_BATCH=drain`) starts the relayer once all 10 000 messages are
-//! dispatched and signed and times it from its start to the last delivery
-//! mined: the relayer's pace, where the other runs are also bounded by the
-//! validators signing beside it. The load generator sends dispatches as
-//! JSON-RPC batches of 50 (10 000 in about 0.8 s); a paced run
-//! (`BENCH_RATE`) sends a slice every 50 ms on the clock.
+//! `metadata_retry_ms = 100`, everything polling every 50 ms; msg/s from
+//! the first dispatch sent to the last delivery seen mined; latency to the
+//! relayer seeing its delivery's receipt, from the dispatch's send and from
+//! its block being mined (the nodes' own block events)). The relayer runs
+//! on a runtime of its own, whose threads' CPU time is printed: the
+//! relayer's own cost, without the nodes serving its requests or sled's
+//! background threads; beside it the validators' processes and the rest of
+//! the bench's process (nodes, sled's threads, load generator), per
+//! message. `drain` (`BENCH_BATCH=drain`) starts the relayer once all
+//! 10 000 messages are dispatched and signed and times it from its start to
+//! the last delivery mined: the relayer's pace, where the other runs are
+//! also bounded by the validators signing beside it. The load generator
+//! sends dispatches as JSON-RPC batches of 50 (10 000 in about 0.8 s); a
+//! paced run (`BENCH_RATE`) sends a slice every 50 ms on the clock.
 //!
 //! Runs on the 2-core machine, which every part of the bench shares
-//! (2026-11-29), with `TMPDIR=/dev/shm`: the validators' checkpoint
-//! directories then live in memory. On this machine's `/tmp` (ext4, its
-//! inode allocator slowed by the files earlier runs created and deleted)
-//! creating checkpoint files took a fifth of all CPU and the same bursts
-//! gave 521–909 msg/s; a validator runs on its own machine and usually
-//! writes to S3.
+//! (2026-11-29, second round), with `TMPDIR=/dev/shm`: the validators'
+//! checkpoint directories then live in memory. On this machine's `/tmp`
+//! (ext4, its inode allocator slowed by the files earlier runs created and
+//! deleted) creating checkpoint files took a fifth of all CPU and the same
+//! bursts gave 521–909 msg/s; a validator runs on its own machine and
+//! usually writes to S3. The same binary's bursts vary by ±10 % from one
+//! quarter hour to the next on this shared machine: ranges are given.
 //!
-//! | run | delivered/s | p50 (from send / block) | p99 (send / block) | relayer CPU per message |
+//! | run | delivered/s | p50 (from send / block) | p99 (send / block) | CPU per message: relayer / validators / rest |
 //! |---|---:|---:|---:|---:|
-//! | drain, 10 000, batch on | **3 722** (3 243–3 602 on `/tmp`) | | | 0.20 ms |
-//! | 10 000 at once, batch on | 1 651–1 727 (2 runs) | 4.7–4.8 s / 3.6–3.7 s | 5.5–5.8 s / 4.2–4.4 s | 0.23 ms |
-//! | 10 000 at once, batch off | 620 | 12.7 s / 11.7 s | 15.7 s / 13.5 s | 0.54 ms |
-//! | 6 000 at 300/s, batch on | 309 | 689 ms / **588 ms** | 947 ms / 726 ms | 0.42 ms |
-//! | 6 000 at 600/s, batch on | 556 | 699 ms / **608 ms** | 951 ms / 730 ms | 0.30 ms |
-//! | 20 000 at 1 200/s, batch on | 1 145 (the offered rate, ramp included) | 799 ms / **677 ms** | 1 016 ms / 758 ms | 0.27 ms |
-//! | 20 000 offered at 2 000/s, batch on | 1 426 (queues grew) | 4.5 s / 4.2 s | 6.2 s / 6.1 s | 0.27 ms |
+//! | drain, 10 000, batch on | **3 240–3 691** | | | 0.20–0.24 ms / – / – |
+//! | 10 000 at once, batch on | 1 617–1 943 (9 runs, median 1 850) | 4.0–4.9 s / 3.1–3.7 s | 4.7–5.8 s / 3.6–4.1 s | 0.20–0.27 / 0.44–0.49 / 0.34–0.41 ms |
+//! | 10 000 at once, batch off | 588–609 | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
+//! | 6 000 at 300/s, batch on | 310 | 684 ms / **575 ms** | 940 ms / 725 ms | 0.39 / 0.93 / 0.91 ms |
+//! | 6 000 at 600/s, batch on | 566 | 677 ms / **598 ms** | 915 ms / 734 ms | 0.28 / 0.68 / 0.64 ms |
+//! | 20 000 at 1 200/s, batch on | 1 157 (the offered rate, ramp included) | 834 ms / **693 ms** | 999 ms / 745 ms | 0.33 / 0.58 / 0.52 ms |
+//! | 20 000 offered at 2 000/s, batch on | 1 540 (queues grew) | 3.2 s / 3.0 s | 5.3 s / 5.3 s | 0.28 / 0.50 / 0.42 ms |
 //!
 //! Commands: `TMPDIR=/dev/shm BENCH_PENDING=0 BENCH_BATCH=drain cargo bench
 //! -p metalayer-relayer --bench relay`; `BENCH_BATCH=on` / `off` for the
 //! bursts; `BENCH_RATE=300` (or 600) `BENCH_MESSAGES=6000` and
 //! `BENCH_RATE=1200` (or 2000) `BENCH_MESSAGES=20000` with `BENCH_BATCH=on`
-//! for the paced runs. Memory: **142.0 MiB** RSS of the `metalayer-relayer`
-//! binary holding 100 629 pending messages (no validator signing, so every
-//! message cycles through prepare; `BENCH_MESSAGES=2000 BENCH_BATCH=on
-//! cargo bench -p metalayer-relayer --bench relay`), with jemalloc
+//! for the paced runs. Memory: **143.5 MiB** RSS of the `metalayer-relayer`
+//! binary holding 101 637 pending messages (140.7 MiB at 100 117 in another
+//! run; no validator signing, so every message cycles through prepare;
+//! `BENCH_MESSAGES=2000 BENCH_BATCH=on cargo bench -p metalayer-relayer
+//! --bench relay`), with jemalloc
 //! ([`metalayer_agent::telemetry::JEMALLOC_CONF`]); 229.9 MiB with the
 //! system allocator when last measured.
 //!
 //! Goals:
-//! - RSS ≤ 256 MiB at 100 k pending: met (142.0 MiB).
+//! - RSS ≤ 256 MiB at 100 k pending: met (143.5 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
 //!   met from the dispatch's block at a sustained 300, 600 and 1 200 msg/s
-//!   (588, 608 and 677 ms; from the send 689–799 ms, which adds the wait
-//!   for the origin's next block). Legs at 1 200/s (p50): block seen →
-//!   loaded 329 ms (the 250 ms reorg period, then the indexer), loaded →
-//!   prepared 57 ms, prepared → mined 262 ms. A burst is mostly queueing.
+//!   (575, 598 and 693 ms; from the send 677–834 ms, which adds the wait
+//!   for the origin's next block). Legs at 1 200/s (p50): block mined →
+//!   loaded 333 ms (the 250 ms reorg period, then the indexer), loaded →
+//!   prepared 87 ms, prepared → mined 246 ms. A burst is mostly queueing.
 //! - ≥ 2 000 msg/s with batches: the relayer drains a signed backlog at
-//!   3 243–3 722 msg/s using 0.20 ms of CPU per message. The whole network
-//!   on these 2 cores (two nodes taking dispatches and executing
+//!   3 240–3 691 msg/s using 0.20–0.24 ms of CPU per message. The whole
+//!   network on these 2 cores (two nodes taking dispatches and executing
 //!   deliveries, ten validators each signing and writing every checkpoint,
-//!   the relayer, the load generator) sustains about 1 200–1 450 msg/s:
-//!   offered 2 000/s its queues grow. Not met end to end.
-//! - What raised it in this round (burst 1 062–1 118 → 1 651–1 727 msg/s,
-//!   drain 1 350–1 556 → 3 243–3 722 in same-day runs): dispatches sent
-//!   in JSON-RPC batches (one HTTP request per transaction had capped
-//!   intake at about 1 190/s); jemalloc in the bench process and the node
-//!   binary (glibc malloc was about a sixth of all CPU); the asm keccak
-//!   backend; binary queue records (relayer CPU 0.35 → 0.23 ms per
-//!   message); ISM answers kept across prepare passes; `eth_estimateGas`
-//!   stopping within 1.5 % instead of bisecting a batch ~16 more times.
+//!   the relayer, the load generator) delivers a burst of 10 000 at
+//!   1 617–1 943 msg/s and sustains about 1 540 msg/s when 2 000/s is
+//!   offered. Not met end to end. The CPU per message says why: about
+//!   1.0 ms in a burst (relayer 0.2, validators 0.45 (five signatures,
+//!   files and records per message), nodes and load 0.35), so two cores
+//!   carry at most about 2 000/s with nothing left for polling; and at
+//!   30 M gas per 250 ms block, a message's 47 k gas of dispatch and about
+//!   41 k of batch delivery (with `TestRecipient`'s writes) cap a burst of
+//!   10 000 at about 2 250 msg/s however fast the agents are.
+//! - What raised it this round (same-day bursts 1 609–1 735 → 1 801–1 943
+//!   msg/s, paced 2 000/s 1 426 → 1 540): validators each in their own
+//!   process (sled serializes every database of a process behind one
+//!   lock, which ten validators, two nodes and the relayer had shared: a
+//!   `sched_switch` profile showed the bench's runtime workers blocked on
+//!   it for 2.0 s of every 3 s); the validator reading an unchanged final
+//!   block again only once a second; the bench's block times from the
+//!   nodes' events instead of polling both nodes every 10 ms; its mined
+//!   times read from the queue index rather than every pending record each
+//!   second. Earlier rounds: JSON-RPC batches for dispatches, jemalloc, the
+//!   asm keccak backend, binary queue records, ISM answers kept across
+//!   prepare passes, `eth_estimateGas` stopping within 1.5 %.
 //!
 //! The stall of batch-off runs at ≥ 1 000 messages (issue #6) was not the
 //! relayer's: batch off always ran second in the bench process, after the

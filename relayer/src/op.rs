@@ -71,7 +71,7 @@ impl Stage {
 
 /// Why a message went back to wait (Hyperlane's retry reasons, plus ours).
 ///
-/// A stored record keeps a reason as its discriminant ([`Self::tag`]): a
+/// A stored record keeps a reason as its discriminant (`Reason::tag`): a
 /// new reason is appended, never inserted, or stored records would change
 /// meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
