@@ -196,8 +196,10 @@
 //!   30 M gas per 250 ms block, a message's 47 k gas of dispatch and about
 //!   41 k of batch delivery (with `TestRecipient`'s writes) cap a burst of
 //!   10 000 at about 2 250 msg/s however fast the agents are.
-//! - What raised it this round (same-day bursts 1 609–1 735 → 1 801–1 943
-//!   msg/s, paced 2 000/s 1 426 → 1 540): validators each in their own
+//! - What raised it this round (three alternating burst pairs of one
+//!   binary: 1 609–1 735 msg/s with in-process validators, 1 801–1 813
+//!   with their own processes; paced 2 000/s 1 426 → 1 540 over the
+//!   round): validators each in their own
 //!   process (sled serializes every database of a process behind one
 //!   lock, which ten validators, two nodes and the relayer had shared: a
 //!   `sched_switch` profile showed the bench's runtime workers blocked on
