@@ -418,6 +418,17 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn validator_process(config: &str) -> ! {
     use metalayer_agent::config::ConfigLoader;
     use metalayer_validator::{Validator, settings::ValidatorSettings};
+    // Ends with the bench, however the bench ends: a killed bench must
+    // not leave validators polling nodes that are gone.
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || {
+        loop {
+            if std::os::unix::process::parent_id() != parent {
+                std::process::exit(1);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(8)
@@ -476,6 +487,7 @@ async fn start_validators(net: &mut Net) {
 }
 
 fn main() {
+    // Run by the bench itself as one of its validators.
     if let Ok(config) = std::env::var(common::VALIDATOR_PROCESS_ENV) {
         validator_process(&config);
     }

@@ -307,7 +307,7 @@ impl ValidatorSlot {
     /// validators, two nodes and a relayer would otherwise share.
     #[allow(dead_code, reason = "used by the relay bench")]
     pub(crate) async fn start_process(&mut self, exe: &Path) {
-        if self.task.is_some() || self.child.is_some() {
+        if self.running() {
             return;
         }
         let validator = self.build().await;
