@@ -156,7 +156,7 @@
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | CPU per message: relayer / validators / rest |
 //! |---|---:|---:|---:|---:|
 //! | drain, 10 000, batch on | **3 240–3 691** | | | 0.20–0.24 ms / – / – |
-//! | 10 000 at once, batch on | 1 617–1 943 (9 runs, median 1 850) | 4.0–4.9 s / 3.1–3.7 s | 4.7–5.8 s / 3.6–4.1 s | 0.20–0.27 / 0.44–0.49 / 0.34–0.41 ms |
+//! | 10 000 at once, batch on | 1 617–1 943 (7 runs, median 1 844) | 4.1–4.9 s / 3.1–3.7 s | 4.8–5.8 s / 3.6–4.1 s | 0.20–0.27 / 0.44–0.49 / 0.34–0.41 ms |
 //! | 10 000 at once, batch off | 588–609 | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
 //! | 6 000 at 300/s, batch on | 310 | 684 ms / **575 ms** | 940 ms / 725 ms | 0.39 / 0.93 / 0.91 ms |
 //! | 6 000 at 600/s, batch on | 566 | 677 ms / **598 ms** | 915 ms / 734 ms | 0.28 / 0.68 / 0.64 ms |
