@@ -284,10 +284,14 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
     // Where the rest of the machine went: the validators' processes, and
     // this process less the relayer (nodes, sled's threads, load, bench).
     let per_message = |cpu: f64| cpu * 1000.0 / done.max(1) as f64;
+    let validators = if validators_in_process() {
+        "in this process, counted in the rest".to_owned()
+    } else {
+        format!("{:.2} ms", per_message(validators_cpu))
+    };
     println!(
-        "           CPU per message: relayer {:.2} ms, validators {:.2} ms, nodes and the rest {:.2} ms; {:.2} cores busy",
+        "           CPU per message: relayer {:.2} ms, validators {validators}, nodes and the rest {:.2} ms; {:.2} cores busy",
         per_message(relayer_cpu),
-        per_message(validators_cpu),
         per_message(process_cpu - relayer_cpu),
         (validators_cpu + process_cpu) / cpu_window,
     );
