@@ -458,11 +458,8 @@ fn validator_process(config: &str) -> ! {
             .await
             {
                 Ok(v) => break v,
-                Err(e) if attempts < 200 => {
+                Err(_) if attempts < 200 => {
                     attempts += 1;
-                    if attempts == 200 {
-                        eprintln!("validator {config}: {e}");
-                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Err(e) => panic!("validator {config} does not start: {e}"),
