@@ -179,6 +179,12 @@ impl Indexer {
         Self { client, store, config, cursor_name, metrics, span }
     }
 
+    /// The name of this indexer's cursor in the store: the cursor holds the
+    /// next block to read, so every block below it has been read.
+    pub fn cursor_name(&self) -> &str {
+        &self.cursor_name
+    }
+
     /// Runs steps forever: at once while behind, every poll interval once
     /// caught up, and with the error logged and a pause after a failure.
     pub async fn run(self) {

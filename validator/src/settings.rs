@@ -35,6 +35,11 @@ pub struct ValidatorSettings {
     /// Pause between looks at the origin, in milliseconds.
     #[serde(default = "default_interval_ms")]
     pub interval_ms: u64,
+    /// How long, in milliseconds, a tick trusts its last look at the tree
+    /// while the indexed final block has not moved; then the tree is read
+    /// again (for a reorg that replaced that block at the same height).
+    #[serde(default = "default_recheck_ms")]
+    pub recheck_ms: u64,
     /// Checkpoints signed and published per batch.
     #[serde(default = "default_batch")]
     pub sign_batch: usize,
@@ -60,6 +65,9 @@ fn default_db() -> PathBuf {
     PathBuf::from("validator_db")
 }
 fn default_interval_ms() -> u64 {
+    1000
+}
+fn default_recheck_ms() -> u64 {
     1000
 }
 fn default_batch() -> usize {
@@ -100,5 +108,10 @@ impl ValidatorSettings {
     /// The pause between looks at the origin.
     pub fn interval(&self) -> Duration {
         Duration::from_millis(self.interval_ms.max(10))
+    }
+
+    /// See [`Self::recheck_ms`].
+    pub fn recheck(&self) -> Duration {
+        Duration::from_millis(self.recheck_ms)
     }
 }

@@ -43,12 +43,6 @@ use crate::{
 /// Longest pause between announcement attempts.
 const MAX_ANNOUNCE_RETRY: Duration = Duration::from_secs(900);
 
-/// How long a tick may trust the last look at an unchanged final block:
-/// the tree there is read again at least this often, as Hyperlane's
-/// validator reads it every interval, for a reorg that replaced that block
-/// at the same height.
-pub const RECHECK_UNCHANGED: Duration = Duration::from_secs(1);
-
 /// Why the validator stopped or a tick failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidatorError {
@@ -130,8 +124,8 @@ pub enum Tick {
     ChainBehind,
     /// Everything up to this index is signed and published.
     Published(u32),
-    /// The final block is the one the last complete tick read, less than
-    /// [`RECHECK_UNCHANGED`] ago: nothing was read again.
+    /// The block to read is the one the last complete tick read, less than
+    /// `recheck_ms` ago: nothing was read again.
     Unchanged,
 }
 
@@ -164,6 +158,10 @@ pub struct Validator {
     /// The final block the last complete tick (everything at it signed and
     /// published) read the tree at, and when.
     last_complete: Option<(u64, std::time::Instant)>,
+    /// The insertion indexer's cursor in `store`.
+    insertion_cursor: String,
+    /// How long an unchanged block's tree is trusted (`recheck_ms`).
+    recheck: Duration,
 }
 
 impl std::fmt::Debug for Validator {
@@ -225,7 +223,15 @@ impl Validator {
             announce_retry: Duration::from_millis(settings.announce_retry_ms.max(10)),
             windows: Vec::new(),
             last_complete: None,
-        })
+            insertion_cursor: String::new(),
+            recheck: settings.recheck(),
+        }
+        .with_insertion_cursor())
+    }
+
+    fn with_insertion_cursor(mut self) -> Self {
+        self.insertion_cursor = self.insertion_indexer().cursor_name().to_owned();
+        self
     }
 
     /// The double-sign protection record (for export and tests).
@@ -367,13 +373,14 @@ impl Validator {
     /// One look at the origin: extend the local tree, check it, sign and publish.
     pub async fn tick(&mut self) -> Result<Tick, ValidatorError> {
         let hook = self.origin.addresses.merkle_tree_hook;
-        let block = self.client.final_block(self.origin.reorg_period).await?;
+        let block = self.tree_block().await?;
         // Blocks come slower than a tick when the interval is short: the
         // tree at a block already read, checked and published is read again
-        // only once RECHECK_UNCHANGED has passed.
+        // only once `recheck` has passed (Hyperlane's validator reads it
+        // every interval, 2 s by default).
         if let Some((last, at)) = self.last_complete
             && last == block
-            && at.elapsed() < RECHECK_UNCHANGED
+            && at.elapsed() < self.recheck
         {
             return Ok(Tick::Unchanged);
         }
@@ -423,6 +430,17 @@ impl Validator {
             .set(i64::from(index));
         self.metrics.backfill_complete.set(1);
         Ok(Tick::Published(index))
+    }
+
+    /// The block a tick reads the tree at: the newest block the insertion
+    /// indexer has read (final by the same reorg lag), so every leaf the
+    /// tree holds there is already stored and no RPC is needed to learn it;
+    /// the origin's final block before the indexer has read any.
+    async fn tree_block(&self) -> Result<u64, ValidatorError> {
+        match self.store.cursor(&self.insertion_cursor)? {
+            Some(next) if next > self.origin.index.from => Ok(next - 1),
+            _ => Ok(self.client.final_block(self.origin.reorg_period).await?),
+        }
     }
 
     /// Signs and publishes every pending window, newest first (the newest

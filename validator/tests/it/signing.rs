@@ -182,7 +182,7 @@ async fn a_backlog_is_signed_newest_window_first_and_every_leaf_once() {
             validator_key(4),
             0,
             &state,
-            "sign_batch = 3\nretained_leaves = 4",
+            "sign_batch = 3\nretained_leaves = 4\nrecheck_ms = 0",
             storage.clone(),
         )
         .await;
@@ -215,11 +215,9 @@ async fn a_backlog_is_signed_newest_window_first_and_every_leaf_once() {
     let hook = metalayer_protocol::address_to_bytes32(net.core.merkle_tree_hook);
     assert_eq!(validator.protection().pruned(DOMAIN, hook).unwrap().ranges(), [(0, 6)]);
 
-    // Nothing new: nothing is written again, whether the tree is read again
-    // (once the recheck time has passed) or not.
+    // Nothing new: the tree is read again (`recheck_ms = 0`) and nothing is
+    // written again.
     index_all(&validator).await;
-    assert_eq!(validator.tick().await.unwrap(), Tick::Unchanged);
-    tokio::time::sleep(metalayer_validator::validator::RECHECK_UNCHANGED).await;
     assert_eq!(validator.tick().await.unwrap(), Tick::Published(9));
     assert_eq!(storage.checkpoint_puts.lock().unwrap().len(), 10);
 }
@@ -273,22 +271,33 @@ async fn pruned_history_resumes_from_the_frontier_after_a_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unchanged_final_block_is_read_again_only_after_the_recheck_time() {
+async fn the_tree_is_read_where_the_indexer_has_read_and_an_unchanged_block_only_after_recheck_ms()
+{
     let net = net(vec![validator_address(1)]).await;
+    // An hour's recheck: an unchanged block is never read again here.
     let state = net.dir.path().join("v1");
-    let (mut validator, _storage) = net.validator(validator_key(1), 0, &state).await;
-    validator.announce().await.unwrap();
+    let storage = Arc::new(LocalStorage::new(state.join("checkpoints")).unwrap());
+    let mut trusting =
+        net.validator_with(validator_key(1), 0, &state, "recheck_ms = 3600000", storage).await;
+    // No recheck time: the tree is read on every tick.
+    let state = net.dir.path().join("v2");
+    let storage = Arc::new(LocalStorage::new(state.join("checkpoints")).unwrap());
+    let mut checking =
+        net.validator_with(validator_key(2), 0, &state, "recheck_ms = 0", storage).await;
     net.dispatch(b"one").await;
-    index_all(&validator).await;
-    assert_eq!(validator.tick().await.unwrap(), Tick::Published(0));
-    // The same final block: nothing is read again...
-    assert_eq!(validator.tick().await.unwrap(), Tick::Unchanged);
-    // ...until the recheck time has passed,
-    tokio::time::sleep(metalayer_validator::validator::RECHECK_UNCHANGED).await;
-    assert_eq!(validator.tick().await.unwrap(), Tick::Published(0));
-    // or a block is added.
-    assert_eq!(validator.tick().await.unwrap(), Tick::Unchanged);
+    index_all(&trusting).await;
+    index_all(&checking).await;
+    assert_eq!(trusting.tick().await.unwrap(), Tick::Published(0));
+    assert_eq!(checking.tick().await.unwrap(), Tick::Published(0));
+    // The same indexed block: read again only without a recheck time.
+    assert_eq!(trusting.tick().await.unwrap(), Tick::Unchanged);
+    assert_eq!(checking.tick().await.unwrap(), Tick::Published(0));
+    // A new block is read once the indexer has read it, not before.
     net.dispatch(b"two").await;
-    index_all(&validator).await;
-    assert_eq!(validator.tick().await.unwrap(), Tick::Published(1));
+    assert_eq!(trusting.tick().await.unwrap(), Tick::Unchanged);
+    assert_eq!(checking.tick().await.unwrap(), Tick::Published(0));
+    index_all(&trusting).await;
+    index_all(&checking).await;
+    assert_eq!(trusting.tick().await.unwrap(), Tick::Published(1));
+    assert_eq!(checking.tick().await.unwrap(), Tick::Published(1));
 }
