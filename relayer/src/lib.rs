@@ -203,8 +203,9 @@
 //!   process (sled serializes every database of a process behind one
 //!   lock, which ten validators, two nodes and the relayer had shared: a
 //!   `sched_switch` profile showed the bench's runtime workers blocked on
-//!   it for 2.0 s of every 3 s); the validator reading an unchanged final
-//!   block again only once a second; the bench's block times from the
+//!   it for 2.0 s of every 3 s); the validator reading its tree at the
+//!   block its indexer has read, and an unchanged block again only after
+//!   `recheck_ms` (1 s); the bench's block times from the
 //!   nodes' events instead of polling both nodes every 10 ms; its mined
 //!   times read from the queue index rather than every pending record each
 //!   second. Earlier rounds: JSON-RPC batches for dispatches, jemalloc, the
