@@ -155,13 +155,13 @@
 //!
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | CPU per message: relayer / validators / rest |
 //! |---|---:|---:|---:|---:|
-//! | drain, 10 000, batch on | **3 240–3 691** | | | 0.20–0.24 ms / – / – |
-//! | 10 000 at once, batch on | 1 617–1 943 (7 runs, median 1 844) | 4.1–4.9 s / 3.1–3.7 s | 4.8–5.8 s / 3.6–4.1 s | 0.20–0.27 / 0.44–0.49 / 0.34–0.41 ms |
+//! | drain, 10 000, batch on | **2 861–3 691** (7 runs) | | | 0.20–0.27 ms / – / – |
+//! | 10 000 at once, batch on | 1 617–1 943 (9 runs, median 1 806) | 4.1–4.9 s / 3.1–3.7 s | 4.8–5.8 s / 3.6–4.1 s | 0.20–0.27 / 0.44–0.49 / 0.34–0.41 ms |
 //! | 10 000 at once, batch off | 588–609 | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
 //! | 6 000 at 300/s, batch on | 310 | 684 ms / **575 ms** | 940 ms / 725 ms | 0.39 / 0.93 / 0.91 ms |
 //! | 6 000 at 600/s, batch on | 566 | 677 ms / **598 ms** | 915 ms / 734 ms | 0.28 / 0.68 / 0.64 ms |
 //! | 20 000 at 1 200/s, batch on | 1 157 (the offered rate, ramp included) | 834 ms / **693 ms** | 999 ms / 745 ms | 0.33 / 0.58 / 0.52 ms |
-//! | 20 000 offered at 2 000/s, batch on | 1 540 (queues grew) | 3.2 s / 3.0 s | 5.3 s / 5.3 s | 0.28 / 0.50 / 0.42 ms |
+//! | 20 000 offered at 2 000/s, batch on | 1 540–1 569 (2 runs; queues grew) | 3.2 s / 3.0–3.1 s | 5.0–5.3 s / 4.8–5.3 s | 0.28–0.29 / 0.49–0.50 / 0.42–0.43 ms |
 //!
 //! Commands: `TMPDIR=/dev/shm BENCH_PENDING=0 BENCH_BATCH=drain cargo bench
 //! -p metalayer-relayer --bench relay`; `BENCH_BATCH=on` / `off` for the
@@ -184,11 +184,11 @@
 //!   loaded 333 ms (the 250 ms reorg period, then the indexer), loaded →
 //!   prepared 87 ms, prepared → mined 246 ms. A burst is mostly queueing.
 //! - ≥ 2 000 msg/s with batches: the relayer drains a signed backlog at
-//!   3 240–3 691 msg/s using 0.20–0.24 ms of CPU per message. The whole
+//!   2 861–3 691 msg/s using 0.20–0.27 ms of CPU per message. The whole
 //!   network on these 2 cores (two nodes taking dispatches and executing
 //!   deliveries, ten validators each signing and writing every checkpoint,
 //!   the relayer, the load generator) delivers a burst of 10 000 at
-//!   1 617–1 943 msg/s and sustains about 1 540 msg/s when 2 000/s is
+//!   1 617–1 943 msg/s and sustains about 1 540–1 570 msg/s when 2 000/s is
 //!   offered. Not met end to end. The CPU per message says why: about
 //!   1.0 ms in a burst (relayer 0.2, validators 0.45 (five signatures,
 //!   files and records per message), nodes and load 0.35), so two cores
