@@ -75,6 +75,14 @@ pub struct IndexerConfig {
     pub poll_interval: Duration,
 }
 
+impl IndexerConfig {
+    /// The name of this indexer's cursor in the store: the cursor holds the
+    /// next block to read, so every block below it has been read.
+    pub fn cursor_name(&self) -> String {
+        format!("{}/{}/{}", self.kind.label(), self.domain, self.address)
+    }
+}
+
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexerError {
@@ -174,15 +182,9 @@ impl Indexer {
         config: IndexerConfig,
         metrics: IndexerMetrics,
     ) -> Self {
-        let cursor_name = format!("{}/{}/{}", config.kind.label(), config.domain, config.address);
+        let cursor_name = config.cursor_name();
         let span = AtomicU64::new(1);
         Self { client, store, config, cursor_name, metrics, span }
-    }
-
-    /// The name of this indexer's cursor in the store: the cursor holds the
-    /// next block to read, so every block below it has been read.
-    pub fn cursor_name(&self) -> &str {
-        &self.cursor_name
     }
 
     /// Runs steps forever: at once while behind, every poll interval once

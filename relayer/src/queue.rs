@@ -351,7 +351,7 @@ impl QueueStore {
 
     /// Number of operations of `destination` in `stage`.
     pub fn len(&self, destination: u32, stage: Stage) -> usize {
-        self.queue.scan_prefix(stage_prefix(destination, stage)).count()
+        self.len_up_to(destination, stage, usize::MAX)
     }
 
     /// [`Self::len`], counting no further than `limit`: what the stages'

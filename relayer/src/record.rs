@@ -84,15 +84,16 @@ pub fn encode(op: &PendingOp) -> Vec<u8> {
     put_opt(&mut out, op.tx_hash.map(|h| h.0));
     put_opt(&mut out, op.submitted_block.map(u64::to_be_bytes));
     put_bytes(&mut out, &op.message);
-    out.push(u8::from(op.metadata.is_some()));
-    if let Some(metadata) = &op.metadata {
-        put_bytes(&mut out, metadata);
-    }
-    out.push(u8::from(op.detail.is_some()));
-    if let Some(detail) = &op.detail {
-        put_bytes(&mut out, detail.as_bytes());
-    }
+    put_opt_bytes(&mut out, op.metadata.as_ref().map(|m| &m[..]));
+    put_opt_bytes(&mut out, op.detail.as_deref().map(str::as_bytes));
     out
+}
+
+fn put_opt_bytes(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    out.push(u8::from(value.is_some()));
+    if let Some(bytes) = value {
+        put_bytes(out, bytes);
+    }
 }
 
 fn put_opt<const N: usize>(out: &mut Vec<u8>, value: Option<[u8; N]>) {
@@ -153,17 +154,13 @@ pub fn decode(bytes: &[u8]) -> Result<PendingOp, DecodeError> {
         tx_hash: r.opt::<32>("transaction hash")?.map(B256::from),
         submitted_block: r.opt::<8>("submitted block")?.map(u64::from_be_bytes),
         message: Bytes::copy_from_slice(r.bytes("message")?),
-        metadata: if r.flag("metadata")? {
-            Some(Bytes::copy_from_slice(r.bytes("metadata")?))
-        } else {
-            None
-        },
-        detail: if r.flag("detail")? {
-            let raw = r.bytes("detail")?;
-            Some(String::from_utf8(raw.to_vec()).map_err(|_| "detail is not UTF-8".to_owned())?)
-        } else {
-            None
-        },
+        metadata: r.opt_bytes("metadata")?.map(Bytes::copy_from_slice),
+        detail: r
+            .opt_bytes("detail")?
+            .map(|raw| {
+                String::from_utf8(raw.to_vec()).map_err(|_| "detail is not UTF-8".to_owned())
+            })
+            .transpose()?,
     };
     if !r.rest.is_empty() {
         return Err(format!("{} bytes after the record", r.rest.len()));
@@ -222,6 +219,10 @@ impl<'a> Reader<'a> {
     fn bytes(&mut self, field: &str) -> Result<&'a [u8], DecodeError> {
         let len = self.u32(field)? as usize;
         self.take(len, field)
+    }
+
+    fn opt_bytes(&mut self, field: &str) -> Result<Option<&'a [u8]>, DecodeError> {
+        if self.flag(field)? { self.bytes(field).map(Some) } else { Ok(None) }
     }
 
     fn placement(&mut self) -> Result<Placement, DecodeError> {

@@ -335,7 +335,6 @@ impl Node {
             }
             self.metrics.pool_size.set(pool.len() as i64);
         }
-        drop(chain);
         let h = &mined.block.header;
         self.metrics.blocks.inc();
         self.metrics.txs.inc_by(mined.block.txs.len() as u64);
@@ -344,28 +343,32 @@ impl Node {
         self.metrics.state_root_seconds.observe(mined.state_root_secs);
         self.metrics.execution_seconds.observe(mined.execution_secs);
         tracing::debug!(number = h.number, txs = mined.block.txs.len(), gas = h.gas_used, "block");
-        self.refresh_base_fee();
-        let _ = self.events.send(ChainEvent::Block(mined.clone()));
-        self.head.send_replace(h.number);
+        self.announce(chain, ChainEvent::Block(mined.clone()), h.number);
         Ok(Some(mined))
     }
 
-    fn refresh_base_fee(&self) {
-        let chain = self.chain();
-        if let Ok((_, head)) = chain.head() {
-            self.next_base_fee.store(chain.next_base_fee_of(&head.header), Ordering::Relaxed);
+    /// Sets the next block's base fee and tells subscribers of a change to
+    /// the chain (head `head` now), then releases the chain's write lock.
+    /// Announced before anyone can read the change: a client that saw a
+    /// block (its receipt, its number) and then subscribed never hears of
+    /// that block, as it did when the lock went first.
+    fn announce(&self, chain: RwLockWriteGuard<'_, Chain>, event: ChainEvent, head: u64) {
+        if let Ok((_, tip)) = chain.head() {
+            self.next_base_fee.store(chain.next_base_fee_of(&tip.header), Ordering::Relaxed);
         }
+        let _ = self.events.send(event);
+        self.head.send_replace(head);
+        drop(chain);
     }
 
     /// Removes blocks above `number` and tells subscribers.
     pub fn rollback_to(&self, number: u64) -> Result<usize, NodeError> {
-        let removed = self.chain_mut().rollback_to(number)?;
-        self.refresh_base_fee();
+        let mut chain = self.chain_mut();
+        let removed = chain.rollback_to(number)?;
         let count = removed.len();
         if count > 0 {
             self.metrics.head.set(number as i64);
-            let _ = self.events.send(ChainEvent::Removed(Arc::new(removed)));
-            self.head.send_replace(number);
+            self.announce(chain, ChainEvent::Removed(Arc::new(removed)), number);
         }
         Ok(count)
     }
@@ -480,12 +483,9 @@ impl Node {
                 None,
                 branch,
             )?);
-            drop(chain);
             let number = mined.block.header.number;
-            self.refresh_base_fee();
-            let _ = self.events.send(ChainEvent::Block(mined));
-            self.head.send_replace(number);
             self.metrics.head.set(number as i64);
+            self.announce(chain, ChainEvent::Block(mined), number);
         }
         Ok(())
     }

@@ -208,7 +208,6 @@ impl Validator {
             hook32,
             pruned_at: tree.count(),
             tree,
-            origin,
             client: Arc::new(client),
             store,
             protection,
@@ -223,15 +222,10 @@ impl Validator {
             announce_retry: Duration::from_millis(settings.announce_retry_ms.max(10)),
             windows: Vec::new(),
             last_complete: None,
-            insertion_cursor: String::new(),
+            insertion_cursor: insertion_config(&origin, settings.interval()).cursor_name(),
             recheck: settings.recheck(),
-        }
-        .with_insertion_cursor())
-    }
-
-    fn with_insertion_cursor(mut self) -> Self {
-        self.insertion_cursor = self.insertion_indexer().cursor_name().to_owned();
-        self
+            origin,
+        })
     }
 
     /// The double-sign protection record (for export and tests).
@@ -273,16 +267,7 @@ impl Validator {
 
     /// The indexer of this origin's tree insertions, sharing the store.
     pub fn insertion_indexer(&self) -> Indexer {
-        let config = IndexerConfig {
-            chain: self.origin.name.clone(),
-            domain: self.origin.domain,
-            kind: EventKind::Insertion,
-            address: self.origin.addresses.merkle_tree_hook,
-            from: self.origin.index.from,
-            chunk: self.origin.index.chunk,
-            reorg_period: self.origin.reorg_period,
-            poll_interval: self.interval,
-        };
+        let config = insertion_config(&self.origin, self.interval);
         Indexer::new(self.client.clone(), self.store.clone(), config, self.indexer_metrics.clone())
     }
 
@@ -595,6 +580,20 @@ impl Validator {
             tracing::error!(%error, "could not write the reorg flag: do not restart this validator before investigating");
         }
         ValidatorError::RootMismatch(event)
+    }
+}
+
+/// The indexer of `origin`'s tree insertions.
+fn insertion_config(origin: &ChainSettings, poll_interval: Duration) -> IndexerConfig {
+    IndexerConfig {
+        chain: origin.name.clone(),
+        domain: origin.domain,
+        kind: EventKind::Insertion,
+        address: origin.addresses.merkle_tree_hook,
+        from: origin.index.from,
+        chunk: origin.index.chunk,
+        reorg_period: origin.reorg_period,
+        poll_interval,
     }
 }
 

@@ -342,6 +342,11 @@ impl ValidatorSlot {
             task.abort();
             let _ = task.await;
         }
+        self.kill_process();
+    }
+
+    /// Kills and reaps the validator's process, if it has one.
+    fn kill_process(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -369,10 +374,7 @@ impl Drop for ValidatorSlot {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill_process();
     }
 }
 
