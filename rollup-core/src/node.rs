@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alloy::consensus::SignableTransaction;
 use alloy::consensus::{ReceiptEnvelope, Transaction, TxEnvelope};
@@ -44,7 +44,9 @@ pub enum ReorgTx {
 pub enum MiningMode {
     /// A block as soon as transactions are pending (one batch per block).
     Instant,
-    /// A block every interval, empty or not.
+    /// A block every interval, empty or not, timed from one block's start to
+    /// the next: a block that takes longer than the interval to build is
+    /// followed at once by the next, with no burst to catch up.
     Interval(Duration),
 }
 
@@ -501,15 +503,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// How long an interval miner waits before its next block: the interval is
+/// counted from when the last block's building `started`, so building time
+/// does not stretch the block time; a late block starts at once.
+fn wait_for_next_block(started: Instant, every: Duration, now: Instant) -> Duration {
+    (started + every).saturating_duration_since(now)
+}
+
 fn miner_loop(node: &Weak<Node>, rx: &mpsc::Receiver<MinerMsg>, mode: MiningMode) {
+    let mut started = Instant::now();
     loop {
         let msg = match mode {
             MiningMode::Instant => rx.recv().map_err(|_| ()),
-            MiningMode::Interval(every) => match rx.recv_timeout(every) {
-                Ok(m) => Ok(m),
-                Err(RecvTimeoutError::Timeout) => Ok(MinerMsg::Pending),
-                Err(RecvTimeoutError::Disconnected) => Err(()),
-            },
+            MiningMode::Interval(every) => {
+                match rx.recv_timeout(wait_for_next_block(started, every, Instant::now())) {
+                    Ok(m) => Ok(m),
+                    Err(RecvTimeoutError::Timeout) => Ok(MinerMsg::Pending),
+                    Err(RecvTimeoutError::Disconnected) => Err(()),
+                }
+            }
         };
         match msg {
             Err(()) | Ok(MinerMsg::Stop) => return,
@@ -517,6 +529,7 @@ fn miner_loop(node: &Weak<Node>, rx: &mpsc::Receiver<MinerMsg>, mode: MiningMode
         }
         let Some(node) = node.upgrade() else { return };
         if mode != MiningMode::Instant {
+            started = Instant::now();
             if let Err(e) = node.mine_one(None, Bytes::new()) {
                 tracing::error!(error = %e, "block production failed");
             }
@@ -538,5 +551,27 @@ fn miner_loop(node: &Weak<Node>, rx: &mpsc::Receiver<MinerMsg>, mode: MiningMode
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_counts_from_the_last_blocks_start() {
+        let started = Instant::now();
+        let every = Duration::from_millis(250);
+        // Built in 40 ms: the rest of the interval is waited.
+        assert_eq!(
+            wait_for_next_block(started, every, started + Duration::from_millis(40)),
+            Duration::from_millis(210)
+        );
+        // Built in longer than the interval: the next block starts at once.
+        assert_eq!(
+            wait_for_next_block(started, every, started + Duration::from_millis(300)),
+            Duration::ZERO
+        );
+        assert_eq!(wait_for_next_block(started, every, started), every);
     }
 }
