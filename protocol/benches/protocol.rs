@@ -60,10 +60,10 @@ fn fixture() -> Fixture {
     let digests: Vec<B256> = (0..256u32).map(|i| keccak256(i.to_be_bytes())).collect();
     let signatures: Vec<Signature> =
         digests.iter().map(|d| ours.sign_digest(*d).expect("sign")).collect();
-    let secp = SecretKey::from_byte_array(&key).expect("valid key");
+    let secp = SecretKey::from_byte_array(key).expect("valid key");
     let secp_signatures = digests
         .iter()
-        .map(|d| SECP256K1.sign_ecdsa_recoverable(&Message::from_digest(d.0), &secp))
+        .map(|d| SECP256K1.sign_ecdsa_recoverable(Message::from_digest(d.0), &secp))
         .collect();
     let k256 = k256_backend::SecretKey::from_bytes(&key).expect("valid key");
     Fixture { ours, k256, secp, digests, signatures, secp_signatures }
@@ -122,7 +122,7 @@ fn ecdsa(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 SECP256K1.sign_ecdsa_recoverable(
-                    &Message::from_digest(d.next().expect("cycle").0),
+                    Message::from_digest(d.next().expect("cycle").0),
                     &f.secp,
                 ),
             )
@@ -154,7 +154,7 @@ fn ecdsa(c: &mut Criterion) {
             let i = i.next().expect("cycle");
             black_box(
                 SECP256K1
-                    .recover_ecdsa(&Message::from_digest(f.digests[i].0), &f.secp_signatures[i]),
+                    .recover_ecdsa(Message::from_digest(f.digests[i].0), &f.secp_signatures[i]),
             )
         })
     });
@@ -206,8 +206,7 @@ fn summary() {
             "sign (libsecp256k1)",
             Box::new(|i| {
                 black_box(
-                    SECP256K1
-                        .sign_ecdsa_recoverable(&Message::from_digest(f.digests[i].0), &f.secp),
+                    SECP256K1.sign_ecdsa_recoverable(Message::from_digest(f.digests[i].0), &f.secp),
                 );
             }),
         ),
@@ -237,7 +236,7 @@ fn summary() {
             Box::new(|i| {
                 black_box(
                     SECP256K1
-                        .recover_ecdsa(&Message::from_digest(f.digests[i].0), &f.secp_signatures[i])
+                        .recover_ecdsa(Message::from_digest(f.digests[i].0), &f.secp_signatures[i])
                         .ok(),
                 );
             }),

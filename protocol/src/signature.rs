@@ -180,7 +180,7 @@ mod backend {
 
     impl SecretKey {
         pub(super) fn from_bytes(bytes: &[u8; 32]) -> Result<Self, SignatureError> {
-            secp256k1::SecretKey::from_byte_array(bytes)
+            secp256k1::SecretKey::from_byte_array(*bytes)
                 .map(Self)
                 .map_err(|_| SignatureError::BadKey("zero or not below the curve order"))
         }
@@ -194,7 +194,7 @@ mod backend {
 
         /// libsecp256k1 always produces low-s signatures.
         pub(super) fn sign(&self, digest: &[u8; 32]) -> Result<([u8; 64], u8), SignatureError> {
-            let sig = SECP256K1.sign_ecdsa_recoverable(&Message::from_digest(*digest), &self.0);
+            let sig = SECP256K1.sign_ecdsa_recoverable(Message::from_digest(*digest), &self.0);
             let (recid, rs) = sig.serialize_compact();
             Ok((rs, i32::from(recid) as u8))
         }
@@ -214,7 +214,7 @@ mod backend {
         let sig = ecdsa::RecoverableSignature::from_compact(&rs, recid)
             .map_err(|_| SignatureError::Unrecoverable)?;
         let key = SECP256K1
-            .recover_ecdsa(&Message::from_digest(*digest), &sig)
+            .recover_ecdsa(Message::from_digest(*digest), &sig)
             .map_err(|_| SignatureError::Unrecoverable)?;
         let full = key.serialize_uncompressed();
         let mut out = [0u8; 64];
