@@ -9,7 +9,9 @@
 //! `BENCH_RATE` (dispatches per second in all; unset sends them as fast as
 //! the nodes take them), `BENCH_ISM` (`static` for the separate MerkleRoot
 //! ISM, `message_id` for the embedded MessageId ISM; default the Mailbox's
-//! embedded MerkleRoot ISM) and `BENCH_LOG` (a log filter).
+//! embedded MerkleRoot ISM), `BENCH_LOG` (a log filter), `BENCH_BLOCKS`
+//! (set: list each block mined during a throughput run, with how full it
+//! was) and `BENCH_RPC` (set: each node's JSON-RPC calls by method).
 //!
 //! - Throughput: messages delivered per second, from the first dispatch
 //!   sent to the last delivery mined, with batch delivery on and off.
@@ -18,7 +20,8 @@
 //! - Latency: from sending a dispatch, and from its block being mined,
 //!   to the relayer seeing the receipt of its delivery (its history
 //!   records when).
-//! - The relayer's own CPU time (its runtime's threads), per message.
+//! - The relayer's own CPU time (its runtime's threads), per message, and
+//!   the validators' and the rest's; how full the blocks mined meanwhile were.
 //! - Memory: the `metalayer-relayer` binary's resident set once it holds
 //!   `BENCH_PENDING` undeliverable messages (no validator signs) in its queue.
 
@@ -212,12 +215,36 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
             let op = relayer.ctx.queue.get(*id).ok()??;
             let (block, _) = relayer.ctx.store.dispatch(op.origin, op.nonce).ok()??;
             let (_, map, _) = seen.iter().find(|(domain, _, _)| *domain == op.origin)?;
-            map.lock().ok()?.get(&block).copied()
+            map.lock().ok()?.get(&block).map(|(at, _)| *at)
         })
         .collect();
     for (_, _, task) in &seen {
         task.abort();
     }
+    // How full the blocks mined while the messages were on their way
+    // were: where they are full, block space and not the agents set the pace.
+    let last_mined = mined_at.iter().flatten().max().copied().unwrap_or(0);
+    let fullness: Vec<String> = seen
+        .iter()
+        .map(|(domain, map, _)| {
+            let map = map.lock().map(|m| m.clone()).unwrap_or_default();
+            if std::env::var("BENCH_BLOCKS").is_ok() {
+                print_blocks(*domain, &map, first_sent, last_mined);
+            }
+            let used: Vec<f64> = map
+                .values()
+                .filter(|(at, _)| (first_sent..=last_mined).contains(at))
+                .map(|(_, used)| *used)
+                .collect();
+            let mean = used.iter().sum::<f64>() / used.len().max(1) as f64;
+            let full = used.iter().filter(|u| **u >= 0.9).count();
+            format!(
+                "{domain}: {} blocks, {:.0} % of their gas used, {full} over 90 %",
+                used.len(),
+                mean * 100.0
+            )
+        })
+        .collect();
     let mut from_mined: Vec<u64> = mined_origin
         .iter()
         .zip(&mined_at)
@@ -273,6 +300,10 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
         median(&segments[1]),
         median(&segments[2]),
     );
+    println!(
+        "           blocks from the first dispatch to the last delivery: {}",
+        fullness.join("; ")
+    );
     // The relayer's own share of the shared CPU: its runtime's threads
     // (sled's background threads and the nodes serving its requests are
     // not counted).
@@ -295,12 +326,58 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
         per_message(process_cpu - relayer_cpu),
         (validators_cpu + process_cpu) / cpu_window,
     );
+    if std::env::var("BENCH_RPC").is_ok() {
+        print_rpc_calls(&net);
+    }
     relayer.kill().await;
     net.shutdown().await;
 }
 
-/// When each block number was mined (unix ms), shared with its watcher.
-type BlockTimes = Arc<Mutex<HashMap<u64, u64>>>;
+/// `BENCH_RPC`: each node's JSON-RPC calls by method over the network's
+/// life (setup included), with the time spent answering them (waits for the
+/// chain lock included).
+fn print_rpc_calls(net: &Net) {
+    for chain in &net.chains {
+        let Some(node) = chain.node().and_then(|n| n.upgrade()) else { continue };
+        let families = node.metrics.registry.gather();
+        let mut calls: Vec<(String, u64, f64)> = families
+            .iter()
+            .filter(|f| f.name().ends_with("rpc_seconds"))
+            .flat_map(|f| f.get_metric())
+            .map(|m| {
+                let method = m.get_label().iter().map(|l| l.value()).collect::<Vec<_>>().join(",");
+                let h = m.get_histogram();
+                (method, h.get_sample_count(), h.get_sample_sum())
+            })
+            .collect();
+        calls.sort_by_key(|(_, count, _)| std::cmp::Reverse(*count));
+        for (method, count, seconds) in calls {
+            eprintln!("  {} {method}: {count} calls, {seconds:.2} s answering", chain.name);
+        }
+    }
+}
+
+/// `BENCH_BLOCKS`: every block of `domain` mined from the first dispatch
+/// sent to a second past the last delivery, with when (ms after the first
+/// dispatch) and how much of its gas limit it used.
+fn print_blocks(domain: u32, blocks: &HashMap<u64, (u64, f64)>, first_sent: u64, last_mined: u64) {
+    let mut all: Vec<(&u64, &(u64, f64))> = blocks
+        .iter()
+        .filter(|(_, (at, _))| (first_sent..=last_mined + 1000).contains(at))
+        .collect();
+    all.sort_by_key(|(n, _)| **n);
+    for (n, (at, used)) in all {
+        eprintln!(
+            "  {domain} block {n} at {} ms: {:.0} % of its gas",
+            at - first_sent,
+            used * 100.0
+        );
+    }
+}
+
+/// Each block number's time mined (unix ms) and gas used as a share of its
+/// limit, shared with its watcher.
+type BlockTimes = Arc<Mutex<HashMap<u64, (u64, f64)>>>;
 
 /// Records in `seen` when each block of `chain` is mined (from the node's
 /// own events: no polling), subscribed at once; the future runs until
@@ -312,8 +389,11 @@ fn watch_blocks(chain: &common::Chain, seen: BlockTimes) -> impl Future<Output =
         use tokio::sync::broadcast::error::RecvError;
         let mut last: Option<u64> = None;
         loop {
-            let number = match events.recv().await {
-                Ok(ChainEvent::Block(mined)) => mined.block.header.number,
+            let (number, used) = match events.recv().await {
+                Ok(ChainEvent::Block(mined)) => {
+                    let header = &mined.block.header;
+                    (header.number, header.gas_used as f64 / header.gas_limit.max(1) as f64)
+                }
                 Ok(ChainEvent::Removed(_)) => continue,
                 // Missed events: the next block's time stands for them.
                 Err(RecvError::Lagged(_)) => continue,
@@ -323,7 +403,8 @@ fn watch_blocks(chain: &common::Chain, seen: BlockTimes) -> impl Future<Output =
             let first = last.map_or(number, |l| (l + 1).min(number));
             if let Ok(mut map) = seen.lock() {
                 for n in first..=number {
-                    map.entry(n).or_insert(now);
+                    // Blocks missed while lagging count as empty.
+                    map.entry(n).or_insert((now, if n == number { used } else { 0.0 }));
                 }
             }
             last = Some(last.map_or(number, |l| l.max(number)));
