@@ -14,10 +14,23 @@
 //! transaction; loading new messages and moving the loader's cursor is one
 //! transaction too. A crash leaves each operation wholly before or wholly
 //! after a transition, and loading resumes where the cursor says.
+//!
+//! Metadata is not stored: a message in the submit stage keeps its metadata
+//! (about 1.3 kB for a MerkleRoot multisig, five times the rest of the
+//! record) in memory, filled into what [`QueueStore::get`] and
+//! [`QueueStore::due`] return. A restarted relayer sends every message left
+//! in submit back to prepare, which builds it again, so a stored copy was
+//! never read; writing it made every submit-stage record six times larger,
+//! and the sled cache held that many fewer. The map holds at most the
+//! submit stages' backlog (prepare waits while it is a full round).
 
-use std::path::Path;
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard},
+};
 
-use alloy::primitives::B256;
+use alloy::primitives::{B256, Bytes};
 use sled::{
     Transactional,
     transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
@@ -76,6 +89,8 @@ pub struct QueueStore {
     queue: sled::Tree,
     history: sled::Tree,
     loader: sled::Tree,
+    /// The metadata of operations in the submit stage (not stored).
+    prepared: Arc<Mutex<HashMap<B256, Bytes>>>,
 }
 
 fn index_key(op: &PendingOp) -> [u8; 21] {
@@ -125,9 +140,14 @@ impl QueueStore {
             queue: tree("queue")?,
             history: tree("history")?,
             loader: tree("loader")?,
+            prepared: Arc::default(),
             path: name.clone(),
             db,
         })
+    }
+
+    fn prepared(&self) -> MutexGuard<'_, HashMap<B256, Bytes>> {
+        self.prepared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn sled_err(&self, source: sled::Error) -> QueueError {
@@ -173,7 +193,7 @@ impl QueueStore {
                     if op_t.get(op.id.as_slice())?.is_some() {
                         continue;
                     }
-                    op_t.insert(op.id.as_slice(), record::encode(op))?;
+                    op_t.insert(op.id.as_slice(), record::encode_without_metadata(op))?;
                     queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
                     let entry = HistoryEntry {
                         at_ms: now_ms(),
@@ -191,9 +211,18 @@ impl QueueStore {
             .map_err(|e| self.tx_err(e))
     }
 
-    /// The operation for message `id`.
+    /// The operation for message `id` (in the submit stage, with the
+    /// metadata this process prepared it with).
     pub fn get(&self, id: B256) -> Result<Option<PendingOp>, QueueError> {
-        self.op.get(id.as_slice()).map_err(|e| self.sled_err(e))?.map(|v| decode_op(&v)).transpose()
+        let Some(value) = self.op.get(id.as_slice()).map_err(|e| self.sled_err(e))? else {
+            return Ok(None);
+        };
+        let mut op = decode_op(&value)?;
+        op.metadata = match op.stage {
+            Stage::Submit => self.prepared().get(&id).cloned(),
+            _ => None,
+        };
+        Ok(Some(op))
     }
 
     /// Stores `op` (its new stage, attempt time and fields) if the stored
@@ -215,6 +244,55 @@ impl QueueStore {
     /// left alone and answered with that error without holding back the
     /// others. The answers are in the order of `moves`.
     pub fn transition_all(
+        &self,
+        moves: &[(PendingOp, Stage, String)],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        // Metadata of a move into submit is in memory before the record
+        // is, so a reader never finds a submit-stage record without it;
+        // what it replaced comes back if the move is refused.
+        let mut replaced: HashMap<B256, Option<Bytes>> = HashMap::new();
+        {
+            let mut prepared = self.prepared();
+            for (op, _, _) in moves {
+                if op.stage == Stage::Submit
+                    && let Some(metadata) = &op.metadata
+                {
+                    let before = prepared.insert(op.id, metadata.clone());
+                    replaced.entry(op.id).or_insert(before);
+                }
+            }
+        }
+        let answers = self.store_transitions(moves);
+        let mut prepared = self.prepared();
+        // What a refused move put in goes back to what was there.
+        let restore = |prepared: &mut HashMap<B256, Bytes>, id: &B256| match replaced.get(id) {
+            Some(Some(before)) => drop(prepared.insert(*id, before.clone())),
+            Some(None) => drop(prepared.remove(id)),
+            None => {}
+        };
+        match &answers {
+            Ok(answers) => {
+                for ((op, _, _), answer) in moves.iter().zip(answers) {
+                    match answer {
+                        // Moved out of submit, or into it without metadata.
+                        Ok(()) if op.stage != Stage::Submit || op.metadata.is_none() => {
+                            prepared.remove(&op.id);
+                        }
+                        Ok(()) => {}
+                        Err(_) => restore(&mut prepared, &op.id),
+                    }
+                }
+            }
+            Err(_) => {
+                for id in replaced.keys() {
+                    restore(&mut prepared, id);
+                }
+            }
+        }
+        answers
+    }
+
+    fn store_transitions(
         &self,
         moves: &[(PendingOp, Stage, String)],
     ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
@@ -265,7 +343,7 @@ impl QueueStore {
                         }
                         queue_t.remove(&placement_key(&stored)[..])?;
                         queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
-                        op_t.insert(op.id.as_slice(), record::encode(op))?;
+                        op_t.insert(op.id.as_slice(), record::encode_without_metadata(op))?;
                         append(history_t, op.id, *seq, entry)?;
                         out.push(Ok(()));
                     }
@@ -458,6 +536,50 @@ mod tests {
         let stored = store.get(op(0, 2).id).unwrap().unwrap();
         assert_eq!(stored.retries, 1);
         assert_eq!(store.history(stored.id).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn submit_metadata_is_held_in_memory_while_submitted_and_never_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let ops: Vec<_> = (0..3).map(|n| op(n, 2)).collect();
+        let prepared = |op: &PendingOp, byte: u8| PendingOp {
+            stage: Stage::Submit,
+            metadata: Some(Bytes::from(vec![byte; 1_300])),
+            ..op.clone()
+        };
+        {
+            let store = QueueStore::open(dir.path()).unwrap();
+            store.load(1, &ops, 3).unwrap();
+            let moves: Vec<_> = ops
+                .iter()
+                .zip([1u8, 2, 3])
+                .map(|(op, byte)| (prepared(op, byte), Stage::Prepare, "prepared".to_owned()))
+                .collect();
+            assert!(store.transition_all(&moves).unwrap().iter().all(Result::is_ok));
+            let due = store.due(2, Stage::Submit, u64::MAX, 10).unwrap();
+            let held: Vec<u8> = due.iter().map(|o| o.metadata.as_ref().unwrap()[0]).collect();
+            assert_eq!(held, [1, 2, 3]);
+            // The stored record is without it: about 250 bytes, not 1.5 kB.
+            let raw = store.op.get(ops[0].id.as_slice()).unwrap().unwrap();
+            assert!(raw.len() < 300, "record of {} bytes", raw.len());
+            assert!(record::decode(&raw).unwrap().metadata.is_none());
+            // A stale move into submit (the message is there already) leaves
+            // the metadata held alone; one out of submit lets it go.
+            let stale = prepared(&ops[1], 9);
+            assert!(store.transition(&stale, Stage::Prepare, "again").is_err());
+            assert_eq!(store.get(ops[1].id).unwrap().unwrap().metadata.unwrap()[0], 2);
+            let mined = PendingOp { stage: Stage::Confirm, metadata: None, ..due[0].clone() };
+            store.transition(&mined, Stage::Submit, "mined").unwrap();
+            assert!(store.get(ops[0].id).unwrap().unwrap().metadata.is_none());
+            assert!(!store.prepared().contains_key(&ops[0].id));
+            assert_eq!(store.prepared().len(), 2);
+            store.flush().unwrap();
+        }
+        // A new process has none: its relayer sends these back to prepare.
+        let store = QueueStore::open(dir.path()).unwrap();
+        let due = store.due(2, Stage::Submit, u64::MAX, 10).unwrap();
+        assert_eq!(due.len(), 2);
+        assert!(due.iter().all(|o| o.metadata.is_none()));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! store used first: written as hex, parsed whole to learn five fields.
 //! The binary record is about half the size and its placement (what the
 //! `queue` index is keyed by) sits at fixed offsets, read without decoding
-//! the rest.
+//! the rest. The queue now writes records without metadata
+//! ([`encode_without_metadata`]; it keeps a submit-stage message's metadata
+//! in memory), so a record is about 250 bytes; the field stays, and a
+//! record written with metadata by an earlier relayer is still read.
 //!
 //! Layout (integers big-endian; `opt<T>` is a presence byte 0 or 1, then `T`
 //! when 1; `bytes` is a be32 length, then the bytes):
@@ -61,9 +64,20 @@ impl From<&PendingOp> for Placement {
 
 /// The binary record of `op`.
 pub fn encode(op: &PendingOp) -> Vec<u8> {
+    encode_with(op, op.metadata.as_ref().map(|m| &m[..]))
+}
+
+/// The binary record of `op` without its metadata (written absent): what
+/// the queue stores, since metadata never outlives the process that built
+/// it ([`crate::queue`]).
+pub fn encode_without_metadata(op: &PendingOp) -> Vec<u8> {
+    encode_with(op, None)
+}
+
+fn encode_with(op: &PendingOp, metadata: Option<&[u8]>) -> Vec<u8> {
     let mut out = Vec::with_capacity(
         160 + op.message.len()
-            + op.metadata.as_ref().map_or(0, |m| m.len())
+            + metadata.map_or(0, <[u8]>::len)
             + op.detail.as_ref().map_or(0, String::len),
     );
     out.push(VERSION);
@@ -84,7 +98,7 @@ pub fn encode(op: &PendingOp) -> Vec<u8> {
     put_opt(&mut out, op.tx_hash.map(|h| h.0));
     put_opt(&mut out, op.submitted_block.map(u64::to_be_bytes));
     put_bytes(&mut out, &op.message);
-    put_opt_bytes(&mut out, op.metadata.as_ref().map(|m| &m[..]));
+    put_opt_bytes(&mut out, metadata);
     put_opt_bytes(&mut out, op.detail.as_deref().map(str::as_bytes));
     out
 }
