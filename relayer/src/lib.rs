@@ -91,7 +91,11 @@
 //!   ISM on chain.
 //! - An operation is stored as a compact binary [`record`], about half the
 //!   size of JSON, its queue placement at fixed offsets; a queue written as
-//!   JSON by an earlier relayer is still read.
+//!   JSON by an earlier relayer is still read. Metadata is not stored: a
+//!   message in the submit stage keeps it in memory (a restart sends it
+//!   back to prepare, which builds it again), so a record is about 250
+//!   bytes instead of 1.5 kB and the queue's 32 MiB sled cache holds six
+//!   times as many.
 //! - Nonces are the relayer's own, checked against the chain's pending count
 //!   (which takes in our pooled transactions) at the start of every round's
 //!   sending; a difference (a delivery reorged out, the key used elsewhere)
@@ -145,7 +149,8 @@
 //! paced run (`BENCH_RATE`) sends a slice every 50 ms on the clock.
 //!
 //! Runs on the 2-core machine, which every part of the bench shares
-//! (2026-11-29, second round), with `TMPDIR=/dev/shm`: the validators'
+//! (2026-11-29; the burst and drain rows from the third round, the others
+//! from the second), with `TMPDIR=/dev/shm`: the validators'
 //! checkpoint directories then live in memory. On this machine's `/tmp`
 //! (ext4, its inode allocator slowed by the files earlier runs created and
 //! deleted) creating checkpoint files took a fifth of all CPU and the same
@@ -155,8 +160,8 @@
 //!
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | CPU per message: relayer / validators / rest |
 //! |---|---:|---:|---:|---:|
-//! | drain, 10 000, batch on | **2 861–3 691** (7 runs) | | | 0.20–0.27 ms / – / – |
-//! | 10 000 at once, batch on | 1 617–1 943 (9 runs, median 1 806) | 4.1–4.9 s / 3.1–3.7 s | 4.8–5.8 s / 3.6–4.1 s | 0.20–0.27 / 0.44–0.49 / 0.34–0.41 ms |
+//! | drain, 10 000, batch on | **3 300–3 997** (5 runs, median 3 750) | | | 0.18–0.22 ms / – / – |
+//! | 10 000 at once, batch on | 1 836–2 037 (10 runs, median 1 878) | 3.9–4.2 s / 2.9–3.0 s | 4.3–5.1 s / 3.3–3.4 s | 0.20–0.23 / 0.41–0.43 / 0.34–0.37 ms |
 //! | 10 000 at once, batch off | 588–609 | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
 //! | 6 000 at 300/s, batch on | 310 | 684 ms / **575 ms** | 940 ms / 725 ms | 0.39 / 0.93 / 0.91 ms |
 //! | 6 000 at 600/s, batch on | 566 | 677 ms / **598 ms** | 915 ms / 734 ms | 0.28 / 0.68 / 0.64 ms |
@@ -167,16 +172,19 @@
 //! -p metalayer-relayer --bench relay`; `BENCH_BATCH=on` / `off` for the
 //! bursts; `BENCH_RATE=300` (or 600) `BENCH_MESSAGES=6000` and
 //! `BENCH_RATE=1200` (or 2000) `BENCH_MESSAGES=20000` with `BENCH_BATCH=on`
-//! for the paced runs. Memory: **143.5 MiB** RSS of the `metalayer-relayer`
-//! binary holding 101 637 pending messages (140.7 MiB at 100 117 in another
-//! run; no validator signing, so every message cycles through prepare;
+//! for the paced runs. `BENCH_BLOCKS=1` lists every block mined during a
+//! throughput run with how full it was; `BENCH_RPC=1` prints each node's
+//! JSON-RPC calls by method. Memory: **141.9 MiB** RSS of the
+//! `metalayer-relayer` binary holding 100 117 pending messages (143.5 MiB
+//! at 101 637 in the second round; no validator signing, so every message
+//! cycles through prepare;
 //! `BENCH_MESSAGES=2000 BENCH_BATCH=on cargo bench -p metalayer-relayer
 //! --bench relay`), with jemalloc
 //! ([`metalayer_agent::telemetry::JEMALLOC_CONF`]); 229.9 MiB with the
 //! system allocator when last measured.
 //!
 //! Goals:
-//! - RSS ≤ 256 MiB at 100 k pending: met (143.5 MiB).
+//! - RSS ≤ 256 MiB at 100 k pending: met (141.9 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
 //!   met from the dispatch's block at a sustained 300, 600 and 1 200 msg/s
 //!   (575, 598 and 693 ms; from the send 677–834 ms, which adds the wait
@@ -184,19 +192,38 @@
 //!   loaded 333 ms (the 250 ms reorg period, then the indexer), loaded →
 //!   prepared 87 ms, prepared → mined 246 ms. A burst is mostly queueing.
 //! - ≥ 2 000 msg/s with batches: the relayer drains a signed backlog at
-//!   2 861–3 691 msg/s using 0.20–0.27 ms of CPU per message. The whole
+//!   3 300–3 997 msg/s (the round's starting binary 3 190–3 604, four
+//!   alternating runs) using 0.18–0.22 ms of CPU per message. The whole
 //!   network on these 2 cores (two nodes taking dispatches and executing
 //!   deliveries, ten validators each signing and writing every checkpoint,
 //!   the relayer, the load generator) delivers a burst of 10 000 at
-//!   1 617–1 943 msg/s and sustains about 1 540–1 570 msg/s when 2 000/s is
-//!   offered. Not met end to end. The CPU per message says why: about
+//!   1 836–2 037 msg/s (median 1 878; the round's starting binary gave
+//!   1 691–1 936, median 1 788, in eight runs alternating with the first
+//!   eight of these) and sustained about
+//!   1 540–1 570 msg/s when 2 000/s was offered (second round). Not met end
+//!   to end, reliably. The CPU per message says why: about
 //!   1.0 ms in a burst (relayer 0.2, validators 0.45 (five signatures,
 //!   files and records per message), nodes and load 0.35), so two cores
 //!   carry at most about 2 000/s with nothing left for polling; and at
 //!   30 M gas per 250 ms block, a message's 47 k gas of dispatch and about
 //!   41 k of batch delivery (with `TestRecipient`'s writes) cap a burst of
 //!   10 000 at about 2 250 msg/s however fast the agents are.
-//! - What raised it this round (three alternating burst pairs of one
+//! - A burst's shape (`BENCH_BLOCKS`, per-second CPU from `/proc/stat`):
+//!   for the first 2.3 s both cores are busy and each chain's blocks are
+//!   full of dispatches (638 of 47 k gas per 30 M block); the relayer's
+//!   prepare passes, starved of CPU, take 0.2–0.9 s for 256 messages
+//!   there, so once the dispatches are mined a chain makes three or four
+//!   nearly empty blocks before the deliveries catch up, then six or seven
+//!   blocks of deliveries while the cores run at 50–80 %. Holding more
+//!   rounds in flight (four instead of two) changed nothing; the lever is
+//!   CPU in the first phase.
+//! - What raised it in the third round: rollup-core's interval blocks had
+//!   come every 250 ms plus their building time (a burst's blocks averaged
+//!   about 300 ms) and now come every 250 ms from start to start;
+//!   libsecp256k1 0.6 (`secp256k1` 0.31) signs in 23.4 µs instead of 27.2;
+//!   the queue no longer stores metadata. Measured as alternating runs of
+//!   the starting and the final binary, above.
+//! - What raised it in the second round (three alternating burst pairs of one
 //!   binary: 1 609–1 735 msg/s with in-process validators, 1 801–1 813
 //!   with their own processes; paced 2 000/s 1 426 → 1 540 over the
 //!   round): validators each in their own
