@@ -163,6 +163,14 @@ impl Node {
         }
     }
 
+    /// The head block's number as last announced, read without the chain
+    /// lock: a poll for the tip does not wait while a block is built (the
+    /// miner holds the write lock throughout), and answers the block before
+    /// it, which is the head until the new one is announced.
+    pub fn head_number(&self) -> u64 {
+        *self.head.borrow()
+    }
+
     /// Read access to the chain.
     pub fn chain(&self) -> RwLockReadGuard<'_, Chain> {
         self.chain.read().unwrap_or_else(|e| e.into_inner())
@@ -573,5 +581,30 @@ mod tests {
             Duration::ZERO
         );
         assert_eq!(wait_for_next_block(started, every, started), every);
+    }
+
+    #[test]
+    fn head_number_is_read_without_the_chain_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::start(NodeConfig {
+            data_dir: dir.path().to_path_buf(),
+            genesis: Genesis::default(),
+            mining: MiningMode::Instant,
+            pool_capacity: 16,
+        })
+        .unwrap();
+        assert_eq!(node.head_number(), 0);
+        node.mine_one(None, Bytes::new()).unwrap();
+        assert_eq!(node.head_number(), 1);
+        // While a block is being built (the write lock held, here by this
+        // very thread, which a read of the chain would deadlock), the head
+        // is still the last announced block.
+        let building = node.chain_mut();
+        assert_eq!(node.head_number(), 1);
+        drop(building);
+        assert_eq!(node.rollback_to(0).unwrap(), 1);
+        assert_eq!(node.head_number(), 0);
+        assert_eq!(node.chain().head_number().unwrap(), 0);
+        node.stop();
     }
 }

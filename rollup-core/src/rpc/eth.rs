@@ -30,7 +30,7 @@ pub(super) fn register(
     })?;
     inline(m, "eth_syncing", |_, _| Ok(false))?;
     inline(m, "eth_accounts", |c, _| Ok(c.node.accounts().to_vec()))?;
-    inline(m, "eth_blockNumber", |c, _| Ok(U64::from(c.node.chain().head_number()?)))?;
+    inline(m, "eth_blockNumber", |c, _| Ok(U64::from(c.node.head_number())))?;
     inline(m, "eth_getBlockByNumber", get_block_by_number)?;
     inline(m, "eth_getBlockByHash", get_block_by_hash)?;
     inline(m, "eth_getBlockTransactionCountByNumber", |c, p| {
