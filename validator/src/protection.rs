@@ -224,8 +224,10 @@ pub struct SigningProtection {
     path: String,
     db: sled::Db,
     signed: sled::Tree,
-    /// Indexes whose signed checkpoint reached storage: progress only, not
-    /// safety (losing a marker re-publishes the same checkpoint).
+    /// Indexes whose signed checkpoint reached storage, as runs: origin ‖
+    /// hook ‖ be32 first → be32 last ([`SigningProtection::mark_published`]).
+    /// Progress only, not safety (losing a run re-publishes the same
+    /// checkpoints).
     published: sled::Tree,
     /// origin ‖ hook → [`PrunedRanges`] as be32 pairs (module docs).
     pruned: sled::Tree,
@@ -262,6 +264,19 @@ fn record_key(origin: u32, hook: B256, index: u32) -> [u8; 40] {
     key[4..36].copy_from_slice(hook.as_slice());
     key[36..].copy_from_slice(&index.to_be_bytes());
     key
+}
+
+/// A published run's (first, last) index from its record.
+fn published_run(key: &[u8], value: &[u8]) -> Result<(u32, u32), ProtectionError> {
+    let corrupt = || ProtectionError::Corrupt(format!("published run {}", alloy::hex::encode(key)));
+    let first = key.get(36..40).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+    let first = first.ok_or_else(corrupt)?;
+    let last = match value.len() {
+        0 => first,
+        4 => u32::from_be_bytes(value.try_into().map_err(|_| corrupt())?),
+        _ => return Err(corrupt()),
+    };
+    Ok((first, last))
 }
 
 fn record_value(root: B256, message_id: B256) -> [u8; 64] {
@@ -372,19 +387,63 @@ impl SigningProtection {
         Ok(verdicts)
     }
 
-    /// Notes that the checkpoints at `indexes` reached storage, in one sled
-    /// batch (a window's group write publishes them together).
+    /// Notes that the checkpoints at `indexes` reached storage. Published
+    /// indexes are kept as runs: a record keyed by a run's first index holds
+    /// its last (a window's group write publishes a run together, so a
+    /// window is one record, not one per checkpoint, and the tree does not
+    /// split a node every few inserts). A new run merges with the runs it
+    /// touches, so runs stay disjoint and apart; a record with an empty
+    /// value (an earlier validator's mark of one index) is a run of one.
     pub fn mark_published(
         &self,
         origin: u32,
         hook: B256,
         indexes: impl IntoIterator<Item = u32>,
     ) -> Result<(), ProtectionError> {
-        let mut batch = sled::Batch::default();
-        for index in indexes {
-            batch.insert(&record_key(origin, hook, index)[..], &[]);
+        let mut indexes: Vec<u32> = indexes.into_iter().collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        for run in indexes.chunk_by(|a, b| a.checked_add(1) == Some(*b)) {
+            let (mut first, mut last) = (run[0], run[run.len() - 1]);
+            let mut batch = sled::Batch::default();
+            // The run at or before `first` that reaches it, and the runs
+            // that start within the new one or right after it.
+            if let Some((f, l)) = self.published_run_at(origin, hook, first)?
+                && l.saturating_add(1) >= first
+            {
+                batch.remove(&record_key(origin, hook, f)[..]);
+                (first, last) = (f, last.max(l));
+            }
+            let after =
+                record_key(origin, hook, first)..=record_key(origin, hook, last.saturating_add(1));
+            for entry in self.published.range(after) {
+                let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                let (f, l) = published_run(&k, &v)?;
+                batch.remove(k);
+                debug_assert!(f <= l);
+                last = last.max(l);
+            }
+            batch.insert(&record_key(origin, hook, first)[..], &last.to_be_bytes()[..]);
+            self.published.apply_batch(batch).map_err(|e| self.db_err(e))?;
         }
-        self.published.apply_batch(batch).map_err(|e| self.db_err(e))
+        Ok(())
+    }
+
+    /// The published run with the greatest first index at or below `index`.
+    fn published_run_at(
+        &self,
+        origin: u32,
+        hook: B256,
+        index: u32,
+    ) -> Result<Option<(u32, u32)>, ProtectionError> {
+        let range = record_key(origin, hook, 0)..=record_key(origin, hook, index);
+        match self.published.range(range).next_back() {
+            Some(entry) => {
+                let (k, v) = entry.map_err(|e| self.db_err(e))?;
+                published_run(&k, &v).map(Some)
+            }
+            None => Ok(None),
+        }
     }
 
     /// Whether the checkpoint at `index` reached storage (everything in a
@@ -398,7 +457,7 @@ impl SigningProtection {
         if self.pruned(origin, hook)?.containing(index).is_some() {
             return Ok(true);
         }
-        self.published.contains_key(record_key(origin, hook, index)).map_err(|e| self.db_err(e))
+        Ok(self.published_run_at(origin, hook, index)?.is_some_and(|(_, last)| index <= last))
     }
 
     /// The pruned ranges of (origin, hook).
@@ -470,6 +529,16 @@ impl SigningProtection {
             })?;
         self.db.flush().map_err(|e| self.db_err(e))?;
         let range = record_key(origin, hook, from)..record_key(origin, hook, to);
+        // A published run that starts in the range and goes past it keeps
+        // its part past the range, as a run of its own.
+        if let Some((f, last)) = self.published_run_at(origin, hook, to - 1)?
+            && f >= from
+            && last >= to
+        {
+            self.published
+                .insert(&record_key(origin, hook, to)[..], &last.to_be_bytes()[..])
+                .map_err(|e| self.db_err(e))?;
+        }
         for tree in [&self.signed, &self.published] {
             loop {
                 let mut batch = sled::Batch::default();
@@ -679,6 +748,36 @@ mod tests {
             assert_eq!(p.is_published(7, hook, index).unwrap(), published, "index {index}");
         }
         assert!(!p.is_published(8, hook, 3).unwrap(), "another origin");
+    }
+
+    #[test]
+    fn published_runs_merge_and_answer_for_every_index_in_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let hook = B256::repeat_byte(0xaa);
+        let p = SigningProtection::open(dir.path()).unwrap();
+        // Windows arrive newest first, in pieces, and touch one another.
+        p.mark_published(7, hook, (20..30).rev()).unwrap();
+        p.mark_published(7, hook, [10, 11, 12]).unwrap();
+        p.mark_published(7, hook, [13, 14, 40]).unwrap();
+        p.mark_published(7, hook, 30..35).unwrap();
+        p.mark_published(7, hook, [15, 16, 17, 18, 19]).unwrap();
+        p.mark_published(7, hook, [u32::MAX]).unwrap();
+        let published = |i| p.is_published(7, hook, i).unwrap();
+        assert!((10..35).all(published));
+        assert!(published(40) && published(u32::MAX));
+        assert!(![0, 9, 35, 39, 41, u32::MAX - 1].into_iter().any(published));
+        // Merged: 10..=34 is one record, 40 and u32::MAX one each.
+        assert_eq!(p.published.len(), 3);
+        // A mark written one index at a time by an earlier validator.
+        p.published.insert(&record_key(7, hook, 50)[..], &[]).unwrap();
+        assert!(published(50) && !published(51));
+        p.mark_published(7, hook, [51]).unwrap();
+        assert!(published(50) && published(51) && !published(52));
+        // Pruning the start of a run keeps the rest of it published.
+        p.prune(7, hook, 10, 20).unwrap();
+        assert!((10..35).all(published));
+        assert_eq!(p.published_run_at(7, hook, 25).unwrap(), Some((20, 34)));
+        assert_eq!(p.published_run_at(7, hook, 15).unwrap(), None, "the pruned range answers");
     }
 
     #[test]
