@@ -149,8 +149,8 @@
 //! paced run (`BENCH_RATE`) sends a slice every 50 ms on the clock.
 //!
 //! Runs on the 2-core machine, which every part of the bench shares
-//! (2026-11-29; the burst and drain rows from the third round, the others
-//! from the second), with `TMPDIR=/dev/shm`: the validators'
+//! (2026-11-29; the burst, drain and 2 000/s rows from the third round,
+//! the others from the second), with `TMPDIR=/dev/shm`: the validators'
 //! checkpoint directories then live in memory. On this machine's `/tmp`
 //! (ext4, its inode allocator slowed by the files earlier runs created and
 //! deleted) creating checkpoint files took a fifth of all CPU and the same
@@ -161,12 +161,12 @@
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | CPU per message: relayer / validators / rest |
 //! |---|---:|---:|---:|---:|
 //! | drain, 10 000, batch on | **3 300–3 997** (5 runs, median 3 750) | | | 0.18–0.22 ms / – / – |
-//! | 10 000 at once, batch on | 1 836–2 037 (10 runs, median 1 878) | 3.9–4.2 s / 2.9–3.0 s | 4.3–5.1 s / 3.3–3.4 s | 0.20–0.23 / 0.41–0.43 / 0.34–0.37 ms |
+//! | 10 000 at once, batch on | 1 771–2 092 (13 runs, median 1 863) | 3.8–4.3 s / 2.9–3.0 s | 4.3–5.3 s / 3.3–3.4 s | 0.20–0.25 / 0.39–0.43 / 0.34–0.40 ms |
 //! | 10 000 at once, batch off | 588–609 | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
 //! | 6 000 at 300/s, batch on | 310 | 684 ms / **575 ms** | 940 ms / 725 ms | 0.39 / 0.93 / 0.91 ms |
 //! | 6 000 at 600/s, batch on | 566 | 677 ms / **598 ms** | 915 ms / 734 ms | 0.28 / 0.68 / 0.64 ms |
 //! | 20 000 at 1 200/s, batch on | 1 157 (the offered rate, ramp included) | 834 ms / **693 ms** | 999 ms / 745 ms | 0.33 / 0.58 / 0.52 ms |
-//! | 20 000 offered at 2 000/s, batch on | 1 540–1 569 (2 runs; queues grew) | 3.2 s / 3.0–3.1 s | 5.0–5.3 s / 4.8–5.3 s | 0.28–0.29 / 0.49–0.50 / 0.42–0.43 ms |
+//! | 20 000 offered at 2 000/s, batch on | 1 698–1 785 (2 runs, third round; queues grew) | 1.5–1.9 s / 1.3–1.7 s | 2.8–3.6 s / 2.7–3.4 s | 0.23–0.25 / 0.45–0.46 / 0.38–0.41 ms |
 //!
 //! Commands: `TMPDIR=/dev/shm BENCH_PENDING=0 BENCH_BATCH=drain cargo bench
 //! -p metalayer-relayer --bench relay`; `BENCH_BATCH=on` / `off` for the
@@ -197,11 +197,12 @@
 //!   network on these 2 cores (two nodes taking dispatches and executing
 //!   deliveries, ten validators each signing and writing every checkpoint,
 //!   the relayer, the load generator) delivers a burst of 10 000 at
-//!   1 836–2 037 msg/s (median 1 878; the round's starting binary gave
-//!   1 691–1 936, median 1 788, in eight runs alternating with the first
+//!   1 771–2 092 msg/s (13 runs, median 1 863; the round's starting
+//!   binary gave 1 691–1 936, median 1 788, in eight runs alternating with
 //!   eight of these) and sustained about
-//!   1 540–1 570 msg/s when 2 000/s was offered (second round). Not met end
-//!   to end, reliably. The CPU per message says why: about
+//!   1 698–1 785 msg/s when 2 000/s is offered (the round's starting
+//!   binary 1 714 between them; 1 540–1 570 in the second round). Not met
+//!   end to end, reliably. The CPU per message says why: about
 //!   1.0 ms in a burst (relayer 0.2, validators 0.45 (five signatures,
 //!   files and records per message), nodes and load 0.35), so two cores
 //!   carry at most about 2 000/s with nothing left for polling; and at
@@ -221,7 +222,11 @@
 //!   come every 250 ms plus their building time (a burst's blocks averaged
 //!   about 300 ms) and now come every 250 ms from start to start;
 //!   libsecp256k1 0.6 (`secp256k1` 0.31) signs in 23.4 µs instead of 27.2;
-//!   the queue no longer stores metadata. Measured as alternating runs of
+//!   the queue no longer stores metadata; the validator records published
+//!   checkpoints as one run per window instead of one record each (its CPU
+//!   per message 0.39–0.42 ms against 0.41–0.45 in alternating bursts);
+//!   the node answers `eth_blockNumber` without waiting for a block being
+//!   built. Measured as alternating runs of
 //!   the starting and the final binary, above.
 //! - What raised it in the second round (three alternating burst pairs of one
 //!   binary: 1 609–1 735 msg/s with in-process validators, 1 801–1 813
