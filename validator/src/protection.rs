@@ -276,6 +276,9 @@ fn published_run(key: &[u8], value: &[u8]) -> Result<(u32, u32), ProtectionError
         4 => u32::from_be_bytes(value.try_into().map_err(|_| corrupt())?),
         _ => return Err(corrupt()),
     };
+    if last < first {
+        return Err(corrupt());
+    }
     Ok((first, last))
 }
 
@@ -418,9 +421,8 @@ impl SigningProtection {
                 record_key(origin, hook, first)..=record_key(origin, hook, last.saturating_add(1));
             for entry in self.published.range(after) {
                 let (k, v) = entry.map_err(|e| self.db_err(e))?;
-                let (f, l) = published_run(&k, &v)?;
+                let (_, l) = published_run(&k, &v)?;
                 batch.remove(k);
-                debug_assert!(f <= l);
                 last = last.max(l);
             }
             batch.insert(&record_key(origin, hook, first)[..], &last.to_be_bytes()[..]);
@@ -768,6 +770,10 @@ mod tests {
         assert!(![0, 9, 35, 39, 41, u32::MAX - 1].into_iter().any(published));
         // Merged: 10..=34 is one record, 40 and u32::MAX one each.
         assert_eq!(p.published.len(), 3);
+        // A run that ends before it starts is refused as corrupt.
+        p.published.insert(&record_key(7, hook, 45)[..], &44u32.to_be_bytes()[..]).unwrap();
+        assert!(matches!(p.is_published(7, hook, 46), Err(ProtectionError::Corrupt(_))));
+        p.published.remove(&record_key(7, hook, 45)[..]).unwrap();
         // A mark written one index at a time by an earlier validator.
         p.published.insert(&record_key(7, hook, 50)[..], &[]).unwrap();
         assert!(published(50) && !published(51));
