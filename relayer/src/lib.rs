@@ -203,9 +203,9 @@
 //!   1 698–1 785 msg/s when 2 000/s is offered (the round's starting
 //!   binary 1 714 between them; 1 540–1 570 in the second round). Not met
 //!   end to end, reliably. The CPU per message says why: about
-//!   1.0 ms in a burst (relayer 0.2, validators 0.45 (five signatures,
+//!   0.95 ms in a burst (relayer 0.2, validators 0.4 (five signatures,
 //!   files and records per message), nodes and load 0.35), so two cores
-//!   carry at most about 2 000/s with nothing left for polling; and at
+//!   carry at most about 2 100/s with nothing left for polling; and at
 //!   30 M gas per 250 ms block, a message's 47 k gas of dispatch and about
 //!   41 k of batch delivery (with `TestRecipient`'s writes) cap a burst of
 //!   10 000 at about 2 250 msg/s however fast the agents are.
@@ -226,8 +226,8 @@
 //!   checkpoints as one run per window instead of one record each (its CPU
 //!   per message 0.39–0.42 ms against 0.41–0.45 in alternating bursts);
 //!   the node answers `eth_blockNumber` without waiting for a block being
-//!   built. Measured as alternating runs of
-//!   the starting and the final binary, above.
+//!   built. Measured as runs of the round's starting binary alternating
+//!   with this round's binaries as the changes landed, above.
 //! - What raised it in the second round (three alternating burst pairs of one
 //!   binary: 1 609–1 735 msg/s with in-process validators, 1 801–1 813
 //!   with their own processes; paced 2 000/s 1 426 → 1 540 over the
