@@ -150,7 +150,7 @@
 //!
 //! Runs on the 2-core machine, which every part of the bench shares
 //! (2026-11-29; every row but batch off from the third round, one run
-//! each for the paced 300–1 200/s rows), with `TMPDIR=/dev/shm`: the validators'
+//! each at 300 and 600/s), with `TMPDIR=/dev/shm`: the validators'
 //! checkpoint directories then live in memory. On this machine's `/tmp`
 //! (ext4, its inode allocator slowed by the files earlier runs created and
 //! deleted) creating checkpoint files took a fifth of all CPU and the same
@@ -165,7 +165,7 @@
 //! | 10 000 at once, batch off | 588–609 | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
 //! | 6 000 at 300/s, batch on | 311 | 673 ms / **569 ms** | 918 ms / 728 ms | 0.40 / 0.79 / 0.89 ms |
 //! | 6 000 at 600/s, batch on | 563 | 710 ms / **595 ms** | 923 ms / 726 ms | 0.39 / 0.68 / 0.73 ms |
-//! | 20 000 at 1 200/s, batch on | 1 154 (the offered rate, ramp included) | 824 ms / **669 ms** | 1 497 ms / 1 364 ms | 0.35 / 0.53 / 0.56 ms |
+//! | 20 000 at 1 200/s, batch on | 1 154 (the offered rate, ramp included) | 824 ms / **611–669 ms** (3 runs) | 1 497 ms / 715–1 364 ms | 0.35 / 0.53 / 0.56 ms |
 //! | 20 000 offered at 2 000/s, batch on | 1 698–1 785 (2 runs, third round; queues grew) | 1.5–1.9 s / 1.3–1.7 s | 2.8–3.6 s / 2.7–3.4 s | 0.23–0.25 / 0.45–0.46 / 0.38–0.41 ms |
 //!
 //! Commands: `TMPDIR=/dev/shm BENCH_PENDING=0 BENCH_BATCH=drain cargo bench
@@ -187,12 +187,14 @@
 //! - RSS ≤ 256 MiB at 100 k pending: met (141.9 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
 //!   met from the dispatch's block at a sustained 300, 600 and 1 200 msg/s
-//!   (569, 595 and 669 ms; from the send 673–824 ms, which adds the wait
-//!   for the origin's next block). Legs at 1 200/s (p50): block mined →
+//!   (569, 595 and 611–669 ms; from the send 673–824 ms, which adds the
+//!   wait for the origin's next block; at 1 200/s the round's starting
+//!   binary gave 686 and 688 ms in runs alternating with two of these). Legs at 1 200/s (p50): block mined →
 //!   loaded 328 ms (the 250 ms reorg period, then the indexer), loaded →
 //!   prepared 90 ms, prepared → mined 231 ms. A burst is mostly queueing.
-//!   The p99 at 1 200/s was 745 ms from the block in the second round and
-//!   1 364 ms in this round's one run: a tail not looked into.
+//!   The p99 at 1 200/s from the block: 715 and 730 ms in two runs, 1 364
+//!   ms in a third (the starting binary 738 and 750): a tail not looked
+//!   into.
 //! - ≥ 2 000 msg/s with batches: the relayer drains a signed backlog at
 //!   3 300–3 997 msg/s (the round's starting binary 3 190–3 604, four
 //!   alternating runs) using 0.18–0.22 ms of CPU per message. The whole
