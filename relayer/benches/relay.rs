@@ -234,7 +234,7 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
             let used: Vec<f64> = map
                 .values()
                 .filter(|(at, _)| (first_sent..=last_mined).contains(at))
-                .map(|(_, used)| *used)
+                .filter_map(|(_, used)| *used)
                 .collect();
             let mean = used.iter().sum::<f64>() / used.len().max(1) as f64;
             let full = used.iter().filter(|u| **u >= 0.9).count();
@@ -360,24 +360,28 @@ fn print_rpc_calls(net: &Net) {
 /// `BENCH_BLOCKS`: every block of `domain` mined from the first dispatch
 /// sent to a second past the last delivery, with when (ms after the first
 /// dispatch) and how much of its gas limit it used.
-fn print_blocks(domain: u32, blocks: &HashMap<u64, (u64, f64)>, first_sent: u64, last_mined: u64) {
-    let mut all: Vec<(&u64, &(u64, f64))> = blocks
+fn print_blocks(
+    domain: u32,
+    blocks: &HashMap<u64, (u64, Option<f64>)>,
+    first_sent: u64,
+    last_mined: u64,
+) {
+    let mut all: Vec<(&u64, &(u64, Option<f64>))> = blocks
         .iter()
         .filter(|(_, (at, _))| (first_sent..=last_mined + 1000).contains(at))
         .collect();
     all.sort_by_key(|(n, _)| **n);
     for (n, (at, used)) in all {
-        eprintln!(
-            "  {domain} block {n} at {} ms: {:.0} % of its gas",
-            at - first_sent,
-            used * 100.0
-        );
+        let used =
+            used.map_or("? % (its event was missed)".to_owned(), |u| format!("{:.0} %", u * 100.0));
+        eprintln!("  {domain} block {n} at {} ms: {used} of its gas", at - first_sent);
     }
 }
 
 /// Each block number's time mined (unix ms) and gas used as a share of its
-/// limit, shared with its watcher.
-type BlockTimes = Arc<Mutex<HashMap<u64, (u64, f64)>>>;
+/// limit (unknown for a block whose event was missed), shared with its
+/// watcher.
+type BlockTimes = Arc<Mutex<HashMap<u64, (u64, Option<f64>)>>>;
 
 /// Records in `seen` when each block of `chain` is mined (from the node's
 /// own events: no polling), subscribed at once; the future runs until
@@ -403,8 +407,8 @@ fn watch_blocks(chain: &common::Chain, seen: BlockTimes) -> impl Future<Output =
             let first = last.map_or(number, |l| (l + 1).min(number));
             if let Ok(mut map) = seen.lock() {
                 for n in first..=number {
-                    // Blocks missed while lagging count as empty.
-                    map.entry(n).or_insert((now, if n == number { used } else { 0.0 }));
+                    // Blocks missed while lagging: their fullness unknown.
+                    map.entry(n).or_insert((now, (n == number).then_some(used)));
                 }
             }
             last = Some(last.map_or(number, |l| l.max(number)));

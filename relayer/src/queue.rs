@@ -193,7 +193,7 @@ impl QueueStore {
                     if op_t.get(op.id.as_slice())?.is_some() {
                         continue;
                     }
-                    op_t.insert(op.id.as_slice(), record::encode_without_metadata(op))?;
+                    op_t.insert(op.id.as_slice(), record::encode(op))?;
                     queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
                     let entry = HistoryEntry {
                         at_ms: now_ms(),
@@ -247,112 +247,117 @@ impl QueueStore {
         &self,
         moves: &[(PendingOp, Stage, String)],
     ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
-        // Metadata of a move into submit is in memory before the record
-        // is, so a reader never finds a submit-stage record without it;
-        // what it replaced comes back if the move is refused.
-        let mut replaced: HashMap<B256, Option<Bytes>> = HashMap::new();
-        {
-            let mut prepared = self.prepared();
-            for (op, _, _) in moves {
-                if op.stage == Stage::Submit
-                    && let Some(metadata) = &op.metadata
-                {
-                    let before = prepared.insert(op.id, metadata.clone());
-                    replaced.entry(op.id).or_insert(before);
-                }
-            }
-        }
-        let answers = self.store_transitions(moves);
-        let mut prepared = self.prepared();
-        // What a refused move put in goes back to what was there.
-        let restore = |prepared: &mut HashMap<B256, Bytes>, id: &B256| match replaced.get(id) {
-            Some(Some(before)) => drop(prepared.insert(*id, before.clone())),
-            Some(None) => drop(prepared.remove(id)),
-            None => {}
-        };
-        match &answers {
-            Ok(answers) => {
-                for ((op, _, _), answer) in moves.iter().zip(answers) {
-                    match answer {
-                        // Moved out of submit, or into it without metadata.
-                        Ok(()) if op.stage != Stage::Submit || op.metadata.is_none() => {
-                            prepared.remove(&op.id);
-                        }
-                        Ok(()) => {}
-                        Err(_) => restore(&mut prepared, &op.id),
-                    }
-                }
-            }
-            Err(_) => {
-                for id in replaced.keys() {
-                    restore(&mut prepared, id);
-                }
-            }
-        }
-        answers
-    }
-
-    fn store_transitions(
-        &self,
-        moves: &[(PendingOp, Stage, String)],
-    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
         let mut answers = Vec::with_capacity(moves.len());
         for chunk in moves.chunks(TRANSITIONS_PER_TX) {
-            let mut entries = Vec::with_capacity(chunk.len());
-            for (op, _, detail) in chunk {
-                let seq = self.db.generate_id().map_err(|e| self.sled_err(e))?;
-                let entry = HistoryEntry {
-                    at_ms: now_ms(),
-                    stage: op.stage,
-                    reason: op.reason,
-                    detail: detail.clone(),
-                    tx_hash: op.tx_hash,
-                };
-                entries.push((seq, entry));
+            // Metadata of a move into submit is in memory before the record
+            // is, so a reader never finds a submit-stage record without it;
+            // settled per transaction, by what that transaction did.
+            let replaced = self.hold_metadata(chunk);
+            let stored = self.store_chunk(chunk);
+            self.settle_metadata(chunk, &replaced, stored.as_deref().ok());
+            answers.extend(stored?);
+        }
+        Ok(answers)
+    }
+
+    /// Puts the metadata of `chunk`'s moves into submit in memory; returns
+    /// what each replaced.
+    fn hold_metadata(&self, chunk: &[(PendingOp, Stage, String)]) -> HashMap<B256, Option<Bytes>> {
+        let mut replaced = HashMap::new();
+        let mut prepared = self.prepared();
+        for (op, _, _) in chunk {
+            if op.stage == Stage::Submit
+                && let Some(metadata) = &op.metadata
+            {
+                let before = prepared.insert(op.id, metadata.clone());
+                replaced.entry(op.id).or_insert(before);
             }
-            let chunk_answers = (&self.op, &self.queue, &self.history)
-                .transaction(|(op_t, queue_t, history_t)| {
-                    let mut out = Vec::with_capacity(chunk.len());
-                    for ((op, expected, _), (seq, entry)) in chunk.iter().zip(&entries) {
-                        let stored = match op_t.get(op.id.as_slice())? {
-                            Some(v) => match decode_placement(&v) {
-                                Ok(stored) => stored,
-                                // One unreadable record fails its own move
-                                // only; the rest of the group goes on.
-                                Err(error) => {
-                                    out.push(Err(error));
-                                    continue;
-                                }
-                            },
-                            None => {
-                                out.push(Err(QueueError::Conflict {
-                                    id: op.id,
-                                    expected: *expected,
-                                    actual: None,
-                                }));
+        }
+        replaced
+    }
+
+    /// After `chunk` was stored (`answers`; `None`: its transaction failed,
+    /// nothing moved): a move out of submit (or into it without metadata)
+    /// lets the metadata go, a refused move puts back what was there.
+    fn settle_metadata(
+        &self,
+        chunk: &[(PendingOp, Stage, String)],
+        replaced: &HashMap<B256, Option<Bytes>>,
+        answers: Option<&[Result<(), QueueError>]>,
+    ) {
+        let mut prepared = self.prepared();
+        for (i, (op, _, _)) in chunk.iter().enumerate() {
+            match answers.and_then(|a| a.get(i)) {
+                Some(Ok(())) if op.stage != Stage::Submit || op.metadata.is_none() => {
+                    prepared.remove(&op.id);
+                }
+                Some(Ok(())) => {}
+                Some(Err(_)) | None => match replaced.get(&op.id) {
+                    Some(Some(before)) => drop(prepared.insert(op.id, before.clone())),
+                    Some(None) => drop(prepared.remove(&op.id)),
+                    None => {}
+                },
+            }
+        }
+    }
+
+    /// One sled transaction moving `chunk`, answered move by move.
+    fn store_chunk(
+        &self,
+        chunk: &[(PendingOp, Stage, String)],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        let mut entries = Vec::with_capacity(chunk.len());
+        for (op, _, detail) in chunk {
+            let seq = self.db.generate_id().map_err(|e| self.sled_err(e))?;
+            let entry = HistoryEntry {
+                at_ms: now_ms(),
+                stage: op.stage,
+                reason: op.reason,
+                detail: detail.clone(),
+                tx_hash: op.tx_hash,
+            };
+            entries.push((seq, entry));
+        }
+        (&self.op, &self.queue, &self.history)
+            .transaction(|(op_t, queue_t, history_t)| {
+                let mut out = Vec::with_capacity(chunk.len());
+                for ((op, expected, _), (seq, entry)) in chunk.iter().zip(&entries) {
+                    let stored = match op_t.get(op.id.as_slice())? {
+                        Some(v) => match decode_placement(&v) {
+                            Ok(stored) => stored,
+                            // One unreadable record fails its own move
+                            // only; the rest of the group goes on.
+                            Err(error) => {
+                                out.push(Err(error));
                                 continue;
                             }
-                        };
-                        if stored.stage != *expected {
+                        },
+                        None => {
                             out.push(Err(QueueError::Conflict {
                                 id: op.id,
                                 expected: *expected,
-                                actual: Some(stored.stage),
+                                actual: None,
                             }));
                             continue;
                         }
-                        queue_t.remove(&placement_key(&stored)[..])?;
-                        queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
-                        op_t.insert(op.id.as_slice(), record::encode_without_metadata(op))?;
-                        append(history_t, op.id, *seq, entry)?;
-                        out.push(Ok(()));
+                    };
+                    if stored.stage != *expected {
+                        out.push(Err(QueueError::Conflict {
+                            id: op.id,
+                            expected: *expected,
+                            actual: Some(stored.stage),
+                        }));
+                        continue;
                     }
-                    Ok(out)
-                })
-                .map_err(|e| self.tx_err(e))?;
-            answers.extend(chunk_answers);
-        }
-        Ok(answers)
+                    queue_t.remove(&placement_key(&stored)[..])?;
+                    queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
+                    op_t.insert(op.id.as_slice(), record::encode(op))?;
+                    append(history_t, op.id, *seq, entry)?;
+                    out.push(Ok(()));
+                }
+                Ok(out)
+            })
+            .map_err(|e| self.tx_err(e))
     }
 
     /// Up to `limit` operations of `destination` in `stage`, due at `now_ms`,

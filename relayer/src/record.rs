@@ -6,10 +6,10 @@
 //! store used first: written as hex, parsed whole to learn five fields.
 //! The binary record is about half the size and its placement (what the
 //! `queue` index is keyed by) sits at fixed offsets, read without decoding
-//! the rest. The queue now writes records without metadata
-//! ([`encode_without_metadata`]; it keeps a submit-stage message's metadata
-//! in memory), so a record is about 250 bytes; the field stays, and a
-//! record written with metadata by an earlier relayer is still read.
+//! the rest. Records are written without metadata ([`encode`]; the queue
+//! keeps a submit-stage message's metadata in memory), so a record is about
+//! 250 bytes; the field stays, and a record written with metadata by an
+//! earlier relayer is still read.
 //!
 //! Layout (integers big-endian; `opt<T>` is a presence byte 0 or 1, then `T`
 //! when 1; `bytes` is a be32 length, then the bytes):
@@ -62,16 +62,17 @@ impl From<&PendingOp> for Placement {
     }
 }
 
-/// The binary record of `op`.
+/// The binary record of `op`, its metadata written absent: metadata never
+/// outlives the process that built it ([`crate::queue`]).
 pub fn encode(op: &PendingOp) -> Vec<u8> {
-    encode_with(op, op.metadata.as_ref().map(|m| &m[..]))
+    encode_with(op, None)
 }
 
-/// The binary record of `op` without its metadata (written absent): what
-/// the queue stores, since metadata never outlives the process that built
-/// it ([`crate::queue`]).
-pub fn encode_without_metadata(op: &PendingOp) -> Vec<u8> {
-    encode_with(op, None)
+/// The record with its metadata, as relayers before the queue kept it in
+/// memory wrote it (what [`decode`] must still read).
+#[cfg(test)]
+fn encode_with_metadata(op: &PendingOp) -> Vec<u8> {
+    encode_with(op, op.metadata.as_ref().map(|m| &m[..]))
 }
 
 fn encode_with(op: &PendingOp, metadata: Option<&[u8]>) -> Vec<u8> {
@@ -291,25 +292,26 @@ mod tests {
     #[test]
     fn every_field_comes_back_and_the_placement_is_read_alone() {
         for op in [bare(), full()] {
-            let record = encode(&op);
+            let record = encode_with_metadata(&op);
             assert_eq!(decode(&record).unwrap(), op);
             assert_eq!(placement(&record).unwrap(), Placement::from(&op));
         }
         // Every reason and stage survives.
         for reason in Reason::ALL {
             let op = PendingOp { reason: Some(reason), ..full() };
-            assert_eq!(decode(&encode(&op)).unwrap().reason, Some(reason));
+            assert_eq!(decode(&encode_with_metadata(&op)).unwrap().reason, Some(reason));
         }
         for stage in Stage::ALL {
             let op = PendingOp { stage, ..full() };
-            assert_eq!(placement(&encode(&op)).unwrap().stage, stage);
+            assert_eq!(placement(&encode_with_metadata(&op)).unwrap().stage, stage);
         }
     }
 
     #[test]
     fn the_binary_record_is_much_smaller_than_the_json_one() {
         let op = full();
-        let (binary, json) = (encode(&op).len(), serde_json::to_vec(&op).unwrap().len());
+        let (binary, json) =
+            (encode_with_metadata(&op).len(), serde_json::to_vec(&op).unwrap().len());
         assert!(binary * 2 < json, "binary {binary} bytes, JSON {json}");
     }
 
@@ -323,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_cut_or_damaged_record_is_refused_with_what_was_wrong() {
-        let record = encode(&full());
+        let record = encode_with_metadata(&full());
         for len in 0..record.len() {
             assert!(decode(&record[..len]).is_err(), "cut at {len} of {}", record.len());
         }
