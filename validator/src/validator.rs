@@ -10,6 +10,7 @@
 //! validator.
 
 use std::{
+    collections::VecDeque,
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
@@ -42,6 +43,9 @@ use crate::{
 
 /// Longest pause between announcement attempts.
 const MAX_ANNOUNCE_RETRY: Duration = Duration::from_secs(900);
+/// Unpublished leaves whose ids a validator keeps in memory (2 MiB); a
+/// longer backlog reads the older ones from the store when it signs them.
+const RECENT_IDS: usize = 65_536;
 
 /// Why the validator stopped or a tick failed.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +158,10 @@ pub struct Validator {
     /// stored insertions when it is signed, so memory does not grow with the
     /// backlog.
     windows: Vec<MerkleTree>,
+    /// Message ids of the newest unpublished leaves (from leaf
+    /// `recent_ids.0`), as the tick read them from the store, so signing
+    /// them does not read the store again; at most [`RECENT_IDS`].
+    recent_ids: (u64, VecDeque<B256>),
     hook32: B256,
     /// The final block the last complete tick (everything at it signed and
     /// published) read the tree at, and when.
@@ -221,6 +229,7 @@ impl Validator {
             retained_leaves: settings.retained_leaves.max(1),
             announce_retry: Duration::from_millis(settings.announce_retry_ms.max(10)),
             windows: Vec::new(),
+            recent_ids: (0, VecDeque::new()),
             last_complete: None,
             insertion_cursor: insertion_config(&origin, settings.interval()).cursor_name(),
             recheck: settings.recheck(),
@@ -402,6 +411,7 @@ impl Validator {
                 self.windows.push(self.tree.clone());
             }
             self.tree.insert(insertion.message_id).map_err(|_| ValidatorError::TreeFull)?;
+            self.remember_id(u64::from(next), insertion.message_id);
         }
         if self.tree.root() != root {
             return Err(self.raise_reorg_flag(root, index, block).await);
@@ -453,7 +463,25 @@ impl Validator {
             }
             end = start;
         }
+        // Everything is published: no leaf's id is needed again.
+        self.recent_ids.1.clear();
         Ok(())
+    }
+
+    /// Keeps the id of leaf `index` (the next one after those kept, else
+    /// the ones kept are dropped for it) for signing, dropping the oldest
+    /// beyond [`RECENT_IDS`].
+    fn remember_id(&mut self, index: u64, id: B256) {
+        let (from, ids) = &mut self.recent_ids;
+        if *from + ids.len() as u64 != index {
+            ids.clear();
+            *from = index;
+        }
+        ids.push_back(id);
+        if ids.len() > RECENT_IDS {
+            ids.pop_front();
+            *from += 1;
+        }
     }
 
     /// Once everything is published: saves the tree as the frontier to
@@ -493,12 +521,21 @@ impl Validator {
         let mut out = Vec::with_capacity(end.saturating_sub(tree.count()) as usize);
         while tree.count() < end {
             let index = tree.count() as u32;
-            let insertion =
-                self.store.insertion(self.origin.domain, index)?.ok_or(StoreError::Corrupt {
-                    tree: "insertion",
-                    reason: format!("leaf {index} was in the tree but is no longer stored"),
-                })?;
-            tree.insert(insertion.message_id).map_err(|_| ValidatorError::TreeFull)?;
+            let (from, ids) = &self.recent_ids;
+            let kept = tree.count().checked_sub(*from).and_then(|i| ids.get(i as usize));
+            let message_id = match kept {
+                Some(id) => *id,
+                None => {
+                    self.store
+                        .insertion(self.origin.domain, index)?
+                        .ok_or(StoreError::Corrupt {
+                            tree: "insertion",
+                            reason: format!("leaf {index} was in the tree but is no longer stored"),
+                        })?
+                        .message_id
+                }
+            };
+            tree.insert(message_id).map_err(|_| ValidatorError::TreeFull)?;
             out.push(CheckpointWithMessageId {
                 checkpoint: Checkpoint {
                     merkle_tree_hook: self.hook32,
@@ -506,7 +543,7 @@ impl Validator {
                     root: tree.root(),
                     index,
                 },
-                message_id: insertion.message_id,
+                message_id,
             });
         }
         out.reverse();
