@@ -11,7 +11,9 @@
 //! ISM, `message_id` for the embedded MessageId ISM; default the Mailbox's
 //! embedded MerkleRoot ISM), `BENCH_LOG` (a log filter), `BENCH_BLOCKS`
 //! (set: list each block mined during a throughput run, with how full it
-//! was) and `BENCH_RPC` (set: each node's JSON-RPC calls by method).
+//! was), `BENCH_TIMELINE` (set: when each origin block's messages went
+//! through the relayer's stages) and `BENCH_RPC` (set: each node's
+//! JSON-RPC calls by method).
 //!
 //! - Throughput: messages delivered per second, from the first dispatch
 //!   sent to the last delivery mined, with batch delivery on and off.
@@ -37,7 +39,7 @@ use std::{
 };
 
 use alloy::primitives::B256;
-use common::{Net, NetOptions, burst, paced};
+use common::{Net, NetOptions, burst, send_dispatches, sign_dispatches};
 use metalayer_contracts::DefaultIsm;
 use metalayer_relayer::op::Stage;
 
@@ -158,10 +160,15 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
     start_validators(&mut net).await;
     let toml = net.relayer_toml(if batch { "" } else { "batch_delivery = false" });
     let relayer = net.relayer_on(&toml, relayer_runtime).await;
+    let [a, b] = &net.chains;
+    // The load is signed before the clock starts: signing it is the
+    // dapps' work, not the network's, and done meanwhile it would take
+    // this machine's cores from what is measured.
+    let (load_b, load_a) =
+        tokio::join!(sign_dispatches(a, b, n / 2, 5), sign_dispatches(b, a, n - n / 2, 6));
     let cpu_before = thread_cpu_seconds(RELAYER_THREADS);
     let validators_before = net.validator_processes_cpu_seconds();
     let process_before = common::proc_cpu_seconds("/proc/self/stat");
-    let [a, b] = &net.chains;
     // When each block of each chain was mined (the nodes' own events):
     // a dispatch's latency is also taken from when its block was mined.
     let seen: Vec<(u32, BlockTimes, tokio::task::JoinHandle<()>)> = net
@@ -172,14 +179,14 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
             (c.domain, map.clone(), tokio::spawn(watch_blocks(c, map)))
         })
         .collect();
+    // `BENCH_RATE`: total dispatches per second, split between the two
+    // directions (unset: as fast as the nodes take them).
+    let rate = std::env::var("BENCH_RATE").ok().and_then(|r| r.parse::<f64>().ok());
     let started = Instant::now();
     let sending = async {
-        // `BENCH_RATE`: total dispatches per second, split between the two
-        // directions (unset: as fast as the nodes take them).
-        let rate = std::env::var("BENCH_RATE").ok().and_then(|r| r.parse::<f64>().ok());
         let half = rate.map(|r| r / 2.0);
         let (to_b, to_a) =
-            tokio::join!(paced(a, b, n / 2, 5, half), paced(b, a, n - n / 2, 6, half));
+            tokio::join!(send_dispatches(a, load_b, half), send_dispatches(b, load_a, half));
         eprintln!("  {:.1} s: {n} dispatches sent", started.elapsed().as_secs_f64());
         to_b.into_iter().chain(to_a).collect::<Vec<(B256, u64)>>()
     };
@@ -234,7 +241,7 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
             let used: Vec<f64> = map
                 .values()
                 .filter(|(at, _)| (first_sent..=last_mined).contains(at))
-                .filter_map(|(_, used)| *used)
+                .filter_map(|(_, seen)| seen.map(|s| s.used))
                 .collect();
             let mean = used.iter().sum::<f64>() / used.len().max(1) as f64;
             let full = used.iter().filter(|u| **u >= 0.9).count();
@@ -269,6 +276,9 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
     for segment in &mut segments {
         segment.sort_unstable();
     }
+    if std::env::var("BENCH_TIMELINE").is_ok() {
+        print_timeline(&relayer, &sent, &mined_origin, first_sent);
+    }
     let median = |v: &Vec<u64>| v.get(v.len() / 2).copied().unwrap_or(0);
     let done = mined_at.iter().filter(|m| m.is_some()).count();
     let last = mined_at.iter().flatten().max().copied().unwrap_or(first_sent);
@@ -288,6 +298,9 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
         if latencies.is_empty() { 0 } else { percentile(&latencies, 0.99) },
         started.elapsed().as_secs_f64(),
     );
+    if rate.is_some() {
+        print_steady_state(&sent, &mined_at);
+    }
     println!(
         "           from the dispatch's block mined: p50 {} ms, p99 {} ms ({} messages)",
         from_mined.get(from_mined.len() / 2).copied().unwrap_or(0),
@@ -357,31 +370,134 @@ fn print_rpc_calls(net: &Net) {
     }
 }
 
+/// For a paced run: deliveries mined per second while the load was
+/// offered, from [`WARM_UP_MS`] after the first dispatch to the last one
+/// sent (the pipeline full, its fill and drain left out), and the latency
+/// of the first and last quarters of the messages sent: a pipeline that
+/// keeps up holds its latency; one that falls behind grows it.
+fn print_steady_state(sent: &[(B256, u64)], mined_at: &[Option<u64>]) {
+    let first = sent.iter().map(|(_, t)| *t).min().unwrap_or(0);
+    let last = sent.iter().map(|(_, t)| *t).max().unwrap_or(0);
+    let from = first + WARM_UP_MS;
+    if last <= from {
+        return;
+    }
+    let delivered = mined_at.iter().flatten().filter(|at| (from..=last).contains(*at)).count();
+    let offered = sent.iter().filter(|(_, t)| (from..=last).contains(t)).count();
+    let secs = (last - from) as f64 / 1000.0;
+    let mut by_send: Vec<(u64, Option<u64>)> = sent
+        .iter()
+        .zip(mined_at)
+        .map(|((_, t), m)| (*t, m.map(|m| m.saturating_sub(*t))))
+        .collect();
+    by_send.sort_unstable_by_key(|(t, _)| *t);
+    let quarter = (by_send.len() / 4).max(1);
+    let p50 = |part: &[(u64, Option<u64>)]| {
+        let mut l: Vec<u64> = part.iter().filter_map(|(_, l)| *l).collect();
+        l.sort_unstable();
+        l.get(l.len() / 2).copied().unwrap_or(0)
+    };
+    println!(
+        "           steady state ({:.1} s from {} s after the first dispatch to the last): {:.0} deliveries/s mined, {:.0} dispatches/s sent; p50 latency {} ms in the first quarter sent, {} ms in the last",
+        secs,
+        WARM_UP_MS / 1000,
+        delivered as f64 / secs,
+        offered as f64 / secs,
+        p50(&by_send[..quarter]),
+        p50(&by_send[by_send.len().saturating_sub(quarter)..]),
+    );
+}
+
+/// Left out of a paced run's steady state: the pipeline filling.
+const WARM_UP_MS: u64 = 2_000;
+
+/// `BENCH_TIMELINE`: for each origin block's messages (by when the block
+/// was mined), the median times (ms after the first dispatch) at which
+/// they were loaded, first tried, last prepared and mined, and their
+/// median prepare attempts.
+fn print_timeline(
+    relayer: &common::RunningRelayer,
+    sent: &[(B256, u64)],
+    mined_origin: &[Option<u64>],
+    first_sent: u64,
+) {
+    let mut by_block: std::collections::BTreeMap<(u64, u32), Vec<[u64; 5]>> = Default::default();
+    for ((id, _), origin) in sent.iter().zip(mined_origin) {
+        let (Some(block_at), Ok(Some(op))) = (origin, relayer.ctx.queue.get(*id)) else {
+            continue;
+        };
+        let history = relayer.ctx.queue.history(*id).unwrap_or_default();
+        let at = |stage: Stage, last: bool| {
+            let mut found = history.iter().filter(|h| h.stage == stage);
+            let entry = if last { found.next_back() } else { found.next() };
+            entry.map_or(u64::MAX, |h| h.at_ms.saturating_sub(first_sent))
+        };
+        let loaded = history.first().map_or(u64::MAX, |h| h.at_ms.saturating_sub(first_sent));
+        // The first move out of the loaded state: a retry back to prepare
+        // or the move to submit.
+        let tried = history.get(1).map_or(u64::MAX, |h| h.at_ms.saturating_sub(first_sent));
+        let attempts = history.iter().filter(|h| h.stage == Stage::Prepare).count() as u64;
+        by_block.entry((block_at.saturating_sub(first_sent), op.origin)).or_default().push([
+            loaded,
+            tried,
+            at(Stage::Submit, true),
+            at(Stage::Confirm, false),
+            attempts,
+        ]);
+    }
+    for ((block_at, origin), mut rows) in by_block {
+        let median = |i: usize, rows: &mut Vec<[u64; 5]>| {
+            rows.sort_unstable_by_key(|r| r[i]);
+            rows[rows.len() / 2][i]
+        };
+        let n = rows.len();
+        let [loaded, tried, prepared, mined, attempts] =
+            [0, 1, 2, 3, 4].map(|i| median(i, &mut rows));
+        eprintln!(
+            "  {origin} block at {block_at} ms, {n} messages: loaded {loaded}, first tried {tried}, prepared {prepared}, mined {mined} ms; {attempts} prepare entries"
+        );
+    }
+}
+
 /// `BENCH_BLOCKS`: every block of `domain` mined from the first dispatch
 /// sent to a second past the last delivery, with when (ms after the first
-/// dispatch) and how much of its gas limit it used.
+/// dispatch), how much of its gas limit it used, and how long the node
+/// took to execute it and to build its state root and receipts.
 fn print_blocks(
     domain: u32,
-    blocks: &HashMap<u64, (u64, Option<f64>)>,
+    blocks: &HashMap<u64, (u64, Option<MinedStats>)>,
     first_sent: u64,
     last_mined: u64,
 ) {
-    let mut all: Vec<(&u64, &(u64, Option<f64>))> = blocks
+    let mut all: Vec<(&u64, &(u64, Option<MinedStats>))> = blocks
         .iter()
         .filter(|(_, (at, _))| (first_sent..=last_mined + 1000).contains(at))
         .collect();
     all.sort_by_key(|(n, _)| **n);
-    for (n, (at, used)) in all {
-        let used =
-            used.map_or("? % (its event was missed)".to_owned(), |u| format!("{:.0} %", u * 100.0));
-        eprintln!("  {domain} block {n} at {} ms: {used} of its gas", at - first_sent);
+    for (n, (at, seen)) in all {
+        let used = seen.map_or("? % of its gas (its event was missed)".to_owned(), |s| {
+            format!(
+                "{:.0} % of its gas, executed in {:.0} ms, root and receipts {:.0} ms",
+                s.used * 100.0,
+                s.execution_ms,
+                s.root_ms
+            )
+        });
+        eprintln!("  {domain} block {n} at {} ms: {used}", at - first_sent);
     }
 }
 
-/// Each block number's time mined (unix ms) and gas used as a share of its
-/// limit (unknown for a block whose event was missed), shared with its
-/// watcher.
-type BlockTimes = Arc<Mutex<HashMap<u64, (u64, Option<f64>)>>>;
+/// A mined block's gas used as a share of its limit, and the node's times.
+#[derive(Clone, Copy)]
+struct MinedStats {
+    used: f64,
+    execution_ms: f64,
+    root_ms: f64,
+}
+
+/// Each block number's time mined (unix ms) and figures (unknown for a
+/// block whose event was missed), shared with its watcher.
+type BlockTimes = Arc<Mutex<HashMap<u64, (u64, Option<MinedStats>)>>>;
 
 /// Records in `seen` when each block of `chain` is mined (from the node's
 /// own events: no polling), subscribed at once; the future runs until
@@ -396,7 +512,12 @@ fn watch_blocks(chain: &common::Chain, seen: BlockTimes) -> impl Future<Output =
             let (number, used) = match events.recv().await {
                 Ok(ChainEvent::Block(mined)) => {
                     let header = &mined.block.header;
-                    (header.number, header.gas_used as f64 / header.gas_limit.max(1) as f64)
+                    let stats = MinedStats {
+                        used: header.gas_used as f64 / header.gas_limit.max(1) as f64,
+                        execution_ms: mined.execution_secs * 1000.0,
+                        root_ms: mined.state_root_secs * 1000.0,
+                    };
+                    (header.number, stats)
                 }
                 Ok(ChainEvent::Removed(_)) => continue,
                 // Missed events: the next block's time stands for them.

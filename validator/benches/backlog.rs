@@ -7,7 +7,8 @@
 //! `metalayer-validator` binary against it with local checkpoint storage and
 //! times it until every checkpoint is signed and published. It samples the
 //! validator process's resident memory and prints, per size, the time,
-//! checkpoints per second and peak RSS, then the RSS ratio between the
+//! checkpoints per second, the validator's CPU time per checkpoint (its
+//! start-up and indexing included) and peak RSS, then the RSS ratio between the
 //! largest and smallest backlog (goal: flat, at most 64 MiB).
 //! `VALIDATOR_BENCH_TRACE=1` also prints the resident set every second.
 
@@ -166,7 +167,19 @@ struct Row {
     backlog: usize,
     fill_secs: f64,
     sign_secs: f64,
+    /// The validator process's CPU time (user + system) until all were published.
+    cpu_secs: f64,
     peak_rss_mib: f64,
+}
+
+/// CPU seconds (user + system) `pid` has used (Linux; `None` elsewhere).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // The kernel's USER_HZ, which is 100 on every Linux target.
+    Some(ticks / 100.0)
 }
 
 async fn run(n: usize) -> Row {
@@ -250,11 +263,12 @@ async fn run(n: usize) -> Row {
     if let Some((hwm, _)) = rss_kib(child.id()) {
         peak_kib = peak_kib.max(hwm);
     }
+    let cpu_secs = cpu_seconds(child.id()).unwrap_or(0.0);
     // SIGINT stops the validator cleanly (a profiler wrapper then writes its report).
     let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
     let _ = child.wait();
     node.stop().await;
-    Row { backlog: n, fill_secs, sign_secs, peak_rss_mib: peak_kib as f64 / 1024.0 }
+    Row { backlog: n, fill_secs, sign_secs, cpu_secs, peak_rss_mib: peak_kib as f64 / 1024.0 }
 }
 
 fn main() {
@@ -268,11 +282,12 @@ fn main() {
     for n in sizes {
         let row = runtime.block_on(run(n));
         println!(
-            "backlog {:>7}: filled in {:>7.1} s; signed and published in {:>7.1} s ({:>8.0} checkpoints/s); peak RSS {:>6.1} MiB",
+            "backlog {:>7}: filled in {:>7.1} s; signed and published in {:>7.1} s ({:>8.0} checkpoints/s, {:>5.1} µs of validator CPU each); peak RSS {:>6.1} MiB",
             row.backlog,
             row.fill_secs,
             row.sign_secs,
             row.backlog as f64 / row.sign_secs,
+            row.cpu_secs * 1e6 / row.backlog as f64,
             row.peak_rss_mib
         );
         rows.push(row);

@@ -731,18 +731,24 @@ impl RunningRelayer {
 /// Sends `n` dispatches from `from` to `to` without waiting for receipts;
 /// returns each message id with the time it was sent (unix ms).
 pub(crate) async fn burst(from: &Chain, to: &Chain, n: usize, key: u32) -> Vec<(B256, u64)> {
-    paced(from, to, n, key, None).await
+    let load = sign_dispatches(from, to, n, key).await;
+    send_dispatches(from, load, None).await
 }
 
-/// [`burst`] at `per_second` dispatches a second at most (sent in 50 ms
-/// slices), or as fast as the node takes them with `None`.
-pub(crate) async fn paced(
+/// Dispatch transactions signed ahead of sending, with their message ids.
+pub(crate) struct SignedDispatches {
+    raws: Vec<Vec<u8>>,
+    ids: Vec<B256>,
+}
+
+/// Signs `n` dispatches from `from` to `to` by dev account `key`, with
+/// nonces following its pending count (nothing is sent).
+pub(crate) async fn sign_dispatches(
     from: &Chain,
     to: &Chain,
     n: usize,
     key: u32,
-    per_second: Option<f64>,
-) -> Vec<(B256, u64)> {
+) -> SignedDispatches {
     let signer = dev(key);
     let wallet = EthereumWallet::from(signer.clone());
     let p = &from.provider;
@@ -782,6 +788,20 @@ pub(crate) async fn paced(
         };
         ids.push(message.id());
     }
+    SignedDispatches { raws, ids }
+}
+
+/// Sends `load` to `from` at `per_second` dispatches a second at most (in
+/// 50 ms slices), or as fast as the node takes them with `None`, without
+/// waiting for receipts; returns each message id with the time it was
+/// sent (unix ms).
+pub(crate) async fn send_dispatches(
+    from: &Chain,
+    load: SignedDispatches,
+    per_second: Option<f64>,
+) -> Vec<(B256, u64)> {
+    let SignedDispatches { raws, ids } = load;
+    let p = &from.provider;
     // JSON-RPC batches of up to 50 transactions, a few batches in flight at
     // once (the pool takes nonces out of order), as a load generator sends:
     // one HTTP request per transaction made the bench's own client and the
