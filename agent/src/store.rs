@@ -6,7 +6,6 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `dispatch` | domain ‖ be32 nonce | be64 block ‖ message bytes |
-//! | `nonce_by_id` | domain ‖ message id | be32 nonce |
 //! | `insertion` | domain ‖ be32 leaf index | message id ‖ be64 block |
 //! | `leaf_by_id` | domain ‖ message id | be32 leaf index (optional) |
 //! | `gas_payment` | domain ‖ message id ‖ be32 destination | be256 payment ‖ be256 gas amount (sums) |
@@ -130,7 +129,6 @@ pub struct AgentStore {
     path: String,
     db: sled::Db,
     dispatch: sled::Tree,
-    nonce_by_id: sled::Tree,
     insertion: sled::Tree,
     leaf_by_id: Option<sled::Tree>,
     gas_payment: sled::Tree,
@@ -214,7 +212,6 @@ impl AgentStore {
         let tree = |t: &str| db.open_tree(t).map_err(err);
         Ok(Self {
             dispatch: tree("dispatch")?,
-            nonce_by_id: tree("nonce_by_id")?,
             insertion: tree("insertion")?,
             leaf_by_id: if options.leaf_ids { Some(tree("leaf_by_id")?) } else { None },
             gas_payment: tree("gas_payment")?,
@@ -260,14 +257,12 @@ impl AgentStore {
         cursor: (&str, u64),
     ) -> Result<(), StoreError> {
         in_runs(messages, |run, last| {
-            (&self.dispatch, &self.nonce_by_id, &self.cursor)
-                .transaction(|(dispatch, by_id, cur)| -> TxResult<()> {
+            (&self.dispatch, &self.cursor)
+                .transaction(|(dispatch, cur)| -> TxResult<()> {
                     for (block, message) in run {
                         let mut value = block.to_be_bytes().to_vec();
                         message.encode_into(&mut value);
-                        let nonce = message.nonce.to_be_bytes();
-                        dispatch.insert(key(domain, &nonce), value)?;
-                        by_id.insert(key(domain, message.id().as_slice()), &nonce)?;
+                        dispatch.insert(key(domain, &message.nonce.to_be_bytes()), value)?;
                     }
                     if last {
                         cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
@@ -290,15 +285,6 @@ impl AgentStore {
         let message = Message::decode(&v[8..])
             .map_err(|e| StoreError::Corrupt { tree: "dispatch", reason: e.to_string() })?;
         Ok(Some((block, message)))
-    }
-
-    /// The nonce of the dispatched message `id`.
-    pub fn nonce_of(&self, domain: u32, id: B256) -> Result<Option<u32>, StoreError> {
-        self.nonce_by_id
-            .get(key(domain, id.as_slice()))
-            .map_err(|e| self.sled_err(e))?
-            .map(|v| be32(&v, "nonce_by_id"))
-            .transpose()
     }
 
     /// Stores tree insertions, then moves cursor `name` (module docs).
@@ -588,7 +574,7 @@ mod tests {
         let store = AgentStore::open(dir.path()).unwrap();
         assert_eq!(store.cursor("d").unwrap(), Some(14));
         assert_eq!(store.dispatch(7, 1).unwrap(), Some((11, message(1))));
-        assert_eq!(store.nonce_of(7, message(3).id()).unwrap(), Some(3));
+        assert_eq!(store.dispatch(7, 3).unwrap(), Some((13, message(3))));
         assert_eq!(store.dispatch(8, 1).unwrap(), None, "domains do not mix");
         store.store_dispatches(7, &[(12, message(2))], ("d", 15)).unwrap();
         assert_eq!(store.contiguous_dispatches(7).unwrap(), 4);
