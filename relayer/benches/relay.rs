@@ -277,7 +277,14 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
         segment.sort_unstable();
     }
     if std::env::var("BENCH_TIMELINE").is_ok() {
-        print_timeline(&relayer, &sent, &mined_origin, first_sent);
+        let blocks: HashMap<u32, HashMap<u64, u64>> = seen
+            .iter()
+            .map(|(domain, map, _)| {
+                let map = map.lock().map(|m| m.clone()).unwrap_or_default();
+                (*domain, map.into_iter().map(|(n, (at, _))| (n, at)).collect())
+            })
+            .collect();
+        print_timeline(&net, &relayer, &sent, &mined_origin, &blocks, first_sent).await;
     }
     let median = |v: &Vec<u64>| v.get(v.len() / 2).copied().unwrap_or(0);
     let done = mined_at.iter().filter(|m| m.is_some()).count();
@@ -413,15 +420,37 @@ const WARM_UP_MS: u64 = 2_000;
 
 /// `BENCH_TIMELINE`: for each origin block's messages (by when the block
 /// was mined), the median times (ms after the first dispatch) at which
-/// they were loaded, first tried, last prepared and mined, and their
-/// median prepare attempts.
-fn print_timeline(
+/// they were loaded, first tried, last prepared, mined in a destination
+/// block (`blocks`: each domain's block times) and seen mined by the
+/// relayer, and their median prepare attempts.
+async fn print_timeline(
+    net: &Net,
     relayer: &common::RunningRelayer,
     sent: &[(B256, u64)],
     mined_origin: &[Option<u64>],
+    blocks: &HashMap<u32, HashMap<u64, u64>>,
     first_sent: u64,
 ) {
-    let mut by_block: std::collections::BTreeMap<(u64, u32), Vec<[u64; 5]>> = Default::default();
+    // Each delivery transaction's block time, from its receipt.
+    let mut included: HashMap<B256, u64> = HashMap::new();
+    for (id, _) in sent {
+        let Ok(Some(op)) = relayer.ctx.queue.get(*id) else { continue };
+        let (Some(hash), Some(chain)) =
+            (op.tx_hash, net.chains.iter().find(|c| c.domain == op.destination))
+        else {
+            continue;
+        };
+        if included.contains_key(&hash) {
+            continue;
+        }
+        let receipt = alloy::providers::Provider::get_transaction_receipt(&chain.provider, hash);
+        if let Ok(Some(r)) = receipt.await
+            && let Some(at) = r.block_number.and_then(|n| blocks.get(&op.destination)?.get(&n))
+        {
+            included.insert(hash, *at);
+        }
+    }
+    let mut by_block: std::collections::BTreeMap<(u64, u32), Vec<[u64; 6]>> = Default::default();
     for ((id, _), origin) in sent.iter().zip(mined_origin) {
         let (Some(block_at), Ok(Some(op))) = (origin, relayer.ctx.queue.get(*id)) else {
             continue;
@@ -437,24 +466,29 @@ fn print_timeline(
         // or the move to submit.
         let tried = history.get(1).map_or(u64::MAX, |h| h.at_ms.saturating_sub(first_sent));
         let attempts = history.iter().filter(|h| h.stage == Stage::Prepare).count() as u64;
+        let in_block = op
+            .tx_hash
+            .and_then(|h| included.get(&h))
+            .map_or(u64::MAX, |at| at.saturating_sub(first_sent));
         by_block.entry((block_at.saturating_sub(first_sent), op.origin)).or_default().push([
             loaded,
             tried,
             at(Stage::Submit, true),
+            in_block,
             at(Stage::Confirm, false),
             attempts,
         ]);
     }
     for ((block_at, origin), mut rows) in by_block {
-        let median = |i: usize, rows: &mut Vec<[u64; 5]>| {
+        let median = |i: usize, rows: &mut Vec<[u64; 6]>| {
             rows.sort_unstable_by_key(|r| r[i]);
             rows[rows.len() / 2][i]
         };
         let n = rows.len();
-        let [loaded, tried, prepared, mined, attempts] =
-            [0, 1, 2, 3, 4].map(|i| median(i, &mut rows));
+        let [loaded, tried, prepared, in_block, mined, attempts] =
+            [0, 1, 2, 3, 4, 5].map(|i| median(i, &mut rows));
         eprintln!(
-            "  {origin} block at {block_at} ms, {n} messages: loaded {loaded}, first tried {tried}, prepared {prepared}, mined {mined} ms; {attempts} prepare entries"
+            "  {origin} block at {block_at} ms, {n} messages: loaded {loaded}, first tried {tried}, prepared {prepared}, in a block {in_block}, seen mined {mined} ms; {attempts} prepare entries"
         );
     }
 }
