@@ -149,79 +149,99 @@
 //! paced run (`BENCH_RATE`) sends a slice every 50 ms on the clock.
 //!
 //! Runs on the 2-core machine, which every part of the bench shares
-//! (2026-11-29; every row but batch off from the third round, one run
-//! each at 300 and 600/s), with `TMPDIR=/dev/shm`: the validators'
+//! (2026-11-29, fourth round; batch off from the third, 300 and 600/s
+//! from the third), with `TMPDIR=/dev/shm`: the validators'
 //! checkpoint directories then live in memory. On this machine's `/tmp`
 //! (ext4, its inode allocator slowed by the files earlier runs created and
 //! deleted) creating checkpoint files took a fifth of all CPU and the same
 //! bursts gave 521–909 msg/s; a validator runs on its own machine and
 //! usually writes to S3. The same binary's bursts vary by ±10 % from one
 //! quarter hour to the next on this shared machine: ranges are given.
+//! Since the fourth round the bench signs its load before the clock
+//! starts, and a paced run also prints its steady state: deliveries mined
+//! per second from 2 s after the first dispatch to the last one sent, and
+//! the p50 latency of the first and last quarters sent (a pipeline that
+//! keeps up holds it; one falling behind grows it).
 //!
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | CPU per message: relayer / validators / rest |
 //! |---|---:|---:|---:|---:|
-//! | drain, 10 000, batch on | **3 300–3 997** (5 runs, median 3 750) | | | 0.18–0.22 ms / – / – |
-//! | 10 000 at once, batch on | 1 771–2 092 (13 runs, median 1 863) | 3.8–4.3 s / 2.9–3.0 s | 4.3–5.3 s / 3.3–3.4 s | 0.20–0.25 / 0.39–0.43 / 0.34–0.40 ms |
-//! | 10 000 at once, batch off | 588–609 | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
-//! | 6 000 at 300/s, batch on | 311 | 673 ms / **569 ms** | 918 ms / 728 ms | 0.40 / 0.79 / 0.89 ms |
-//! | 6 000 at 600/s, batch on | 563 | 710 ms / **595 ms** | 923 ms / 726 ms | 0.39 / 0.68 / 0.73 ms |
-//! | 20 000 at 1 200/s, batch on | 1 154 (the offered rate, ramp included) | 824 ms / **611–669 ms** (3 runs) | 1 497 ms / 715–1 364 ms | 0.35 / 0.53 / 0.56 ms |
-//! | 20 000 offered at 2 000/s, batch on | 1 698–1 785 (2 runs, third round; queues grew) | 1.5–1.9 s / 1.3–1.7 s | 2.8–3.6 s / 2.7–3.4 s | 0.23–0.25 / 0.45–0.46 / 0.38–0.41 ms |
+//! | drain, 10 000, batch on | **3 764–3 925** (2 runs; 3 300–3 997 in the third round) | | | 0.20–0.21 ms / – / – |
+//! | 10 000 at once, batch on | 1 935–2 148 (4 runs, median 2 015; the round's starting binary 1 801–2 054, median 1 918, alternating) | 3.8–4.1 s / 2.8–3.1 s | 4.4–4.8 s / 3.2–3.4 s | 0.20–0.23 / 0.39–0.41 / 0.28–0.31 ms |
+//! | 10 000 at once, batch off | 588–609 (third round) | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
+//! | 6 000 at 300/s, batch on | 311 (third round) | 673 ms / **569 ms** | 918 ms / 728 ms | 0.40 / 0.79 / 0.89 ms |
+//! | 6 000 at 600/s, batch on | 563 (third round) | 710 ms / **595 ms** | 923 ms / 726 ms | 0.39 / 0.68 / 0.73 ms |
+//! | 20 000 at 1 200/s, batch on | steady 1 219 (latency held: 688 → 749 ms) | 726 ms / **594 ms** | 954 ms / 724 ms | 0.27 / 0.45 / 0.41 ms |
+//! | 15 000 at 1 500/s, batch on | steady 1 525 (held: 753 → 789 ms) | 778 ms / **625 ms** | 991 ms / 867 ms | 0.25 / 0.43 / 0.36 ms |
+//! | 20 000 offered at 2 000/s, batch on | steady 1 494 and 1 938 (2 runs; latency grew 1 043 → 2 521 and 803 → 1 045 ms) | 0.9–1.9 s | 1.3–3.4 s | 0.22–0.25 / 0.40–0.44 / 0.32–0.35 ms |
 //!
 //! Commands: `TMPDIR=/dev/shm BENCH_PENDING=0 BENCH_BATCH=drain cargo bench
 //! -p metalayer-relayer --bench relay`; `BENCH_BATCH=on` / `off` for the
-//! bursts; `BENCH_RATE=300` (or 600) `BENCH_MESSAGES=6000` and
-//! `BENCH_RATE=1200` (or 2000) `BENCH_MESSAGES=20000` with `BENCH_BATCH=on`
-//! for the paced runs. `BENCH_BLOCKS=1` lists every block mined during a
-//! throughput run with how full it was; `BENCH_RPC=1` prints each node's
-//! JSON-RPC calls by method. Memory: **141.9 MiB** RSS of the
-//! `metalayer-relayer` binary holding 100 117 pending messages (143.5 MiB
-//! at 101 637 in the second round; no validator signing, so every message
-//! cycles through prepare;
+//! bursts; `BENCH_RATE=300` (or 600) `BENCH_MESSAGES=6000`,
+//! `BENCH_RATE=1500 BENCH_MESSAGES=15000` and `BENCH_RATE=1200` (or 2000)
+//! `BENCH_MESSAGES=20000` with `BENCH_BATCH=on` for the paced runs.
+//! `BENCH_BLOCKS=1` lists every block mined during a throughput run with
+//! how full it was and the node's execution and root times;
+//! `BENCH_TIMELINE=1` lists, per origin block, when its messages were
+//! loaded, first tried, prepared, mined in a destination block and seen
+//! mined; `BENCH_RPC=1` prints each node's JSON-RPC calls by method.
+//! Memory: **137.5 MiB** RSS of the `metalayer-relayer` binary holding
+//! 101 891 pending messages (141.9 MiB at 100 117 in the third round; no
+//! validator signing, so every message cycles through prepare;
 //! `BENCH_MESSAGES=2000 BENCH_BATCH=on cargo bench -p metalayer-relayer
 //! --bench relay`), with jemalloc
 //! ([`metalayer_agent::telemetry::JEMALLOC_CONF`]); 229.9 MiB with the
 //! system allocator when last measured.
 //!
 //! Goals:
-//! - RSS ≤ 256 MiB at 100 k pending: met (141.9 MiB).
+//! - RSS ≤ 256 MiB at 100 k pending: met (137.5 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
-//!   met from the dispatch's block at a sustained 300, 600 and 1 200 msg/s
-//!   (569, 595 and 611–669 ms; from the send 673–824 ms, which adds the
-//!   wait for the origin's next block; at 1 200/s the round's starting
-//!   binary gave 686 and 688 ms in runs alternating with two of these). Legs at 1 200/s (p50): block mined →
-//!   loaded 328 ms (the 250 ms reorg period, then the indexer), loaded →
-//!   prepared 90 ms, prepared → mined 231 ms. A burst is mostly queueing.
-//!   The p99 at 1 200/s from the block: 715 and 730 ms in two runs, 1 364
-//!   ms in a third (the starting binary 738 and 750): a tail not looked
-//!   into.
-//! - ≥ 2 000 msg/s with batches: the relayer drains a signed backlog at
-//!   3 300–3 997 msg/s (the round's starting binary 3 190–3 604, four
-//!   alternating runs) using 0.18–0.22 ms of CPU per message. The whole
-//!   network on these 2 cores (two nodes taking dispatches and executing
-//!   deliveries, ten validators each signing and writing every checkpoint,
-//!   the relayer, the load generator) delivers a burst of 10 000 at
-//!   1 771–2 092 msg/s (13 runs, median 1 863; the round's starting
-//!   binary gave 1 691–1 936, median 1 788, in eight runs alternating with
-//!   eight of these) and sustained about
-//!   1 698–1 785 msg/s when 2 000/s is offered (the round's starting
-//!   binary 1 714 between them; 1 540–1 570 in the second round). Not met
-//!   end to end, reliably. The CPU per message says why: about
-//!   0.95 ms in a burst (relayer 0.2, validators 0.4 (five signatures,
-//!   files and records per message), nodes and load 0.35), so two cores
-//!   carry at most about 2 100/s with nothing left for polling; and at
-//!   30 M gas per 250 ms block, a message's 47 k gas of dispatch and about
-//!   41 k of batch delivery (with `TestRecipient`'s writes) cap a burst of
-//!   10 000 at about 2 250 msg/s however fast the agents are.
-//! - A burst's shape (`BENCH_BLOCKS`, per-second CPU from `/proc/stat`):
-//!   for the first 2.3 s both cores are busy and each chain's blocks are
-//!   full of dispatches (638 of 47 k gas per 30 M block); the relayer's
-//!   prepare passes, starved of CPU, take 0.2–0.9 s for 256 messages
-//!   there, so once the dispatches are mined a chain makes three or four
-//!   nearly empty blocks before the deliveries catch up, then six or seven
-//!   blocks of deliveries while the cores run at 50–80 %. Holding more
-//!   rounds in flight (four instead of two) changed nothing; the lever is
-//!   CPU in the first phase.
+//!   met from the dispatch's block at a sustained 300, 600, 1 200 and
+//!   1 500 msg/s (569, 595, 594 and 625 ms; from the send 673–778 ms,
+//!   which adds the wait for the origin's next block). Legs at 1 200/s
+//!   (p50): block mined → loaded 310 ms (the 250 ms reorg period, then the
+//!   indexer), loaded → prepared 60 ms, prepared → mined 207 ms. A burst
+//!   is mostly queueing.
+//! - ≥ 2 000 msg/s with batches: not met as a sustained rate. The relayer
+//!   alone drains a signed backlog at 3 764–3 925 msg/s using 0.20–0.21 ms
+//!   of CPU per message. The whole network on these 2 cores (two nodes
+//!   taking dispatches and executing deliveries, ten validators each
+//!   signing and writing every checkpoint, the relayer) delivers a burst
+//!   of 10 000 at 1 935–2 148 msg/s (median 2 015), but a burst front-loads
+//!   the work; offered 2 000/s for ten seconds it keeps up in one run of
+//!   two (1 938/s, latency 803 → 1 045 ms) and falls behind in the other
+//!   (1 494/s, latency growing to 2.5 s), and it holds 1 500/s with its
+//!   latency flat. The CPU per message says why: about 0.9–1.0 ms
+//!   (relayer 0.2, validators 0.4 (five signatures, files and records per
+//!   message), nodes 0.3), so two cores carry about 2 000/s with nothing
+//!   to spare; at 2 000/s a paced run's smaller blocks cost more per
+//!   message than a burst's. At 30 M gas per 250 ms block, a message's
+//!   47 k gas of dispatch and about 30 k of batch delivery also cap a burst
+//!   of 10 000 at about 3 100 msg/s however fast the agents are.
+//! - A burst's shape (`BENCH_BLOCKS`, `BENCH_TIMELINE`, per-thread CPU
+//!   from `/proc` every 250 ms): for the first 2.5 s the validators use
+//!   1.0–1.8 of the 2 cores and the relayer 0.25–0.35, and each chain's
+//!   blocks are full of dispatches (638 of 47 k gas per 30 M block, the
+//!   dispatches outbidding the relayer's suggested price); messages
+//!   loaded in the first second are first tried after three, so once the
+//!   dispatches are mined a chain makes three or four empty blocks; then
+//!   the relayer, with 0.5–0.9 of a core, delivers everything in six or
+//!   seven blocks. Paying a higher price than the dispatches (tried: a
+//!   fixed 30 gwei) changed nothing: the relayer's prepare, not block
+//!   space, is what waits for the validators' CPU.
+//! - What changed in the fourth round: the bench signs its load before
+//!   the clock starts (about 0.05 ms of CPU per message moved out of the
+//!   measured window); rollup-core's `eth_estimateGas` settles a large
+//!   call (a batch delivery, about 2 M gas) in two runs instead of four by
+//!   answering within 2 % (176 of 202 estimates in a burst had taken four
+//!   runs: the nodes executed every delivered message five times); the
+//!   validator keeps the ids of unpublished leaves in memory instead of
+//!   reading each from the store a second time to sign it (its store reads
+//!   fell from 4 % to under 1 % of its CPU); the relayer's index no longer
+//!   writes a message-id-to-nonce record nothing read. Where the rest of
+//!   a validator's CPU goes (profile of a 40 000-leaf backlog): signing
+//!   32 %, creating and renaming checkpoint files 20 % (mostly the kernel
+//!   creating tmpfs inodes), roots 13 % (32 keccak permutations a leaf),
+//!   the signing-protection records 9 %, storing insertions 6 %.
 //! - What raised it in the third round: rollup-core's interval blocks had
 //!   come every 250 ms plus their building time (a burst's blocks averaged
 //!   about 300 ms) and now come every 250 ms from start to start;

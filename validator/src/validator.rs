@@ -153,10 +153,11 @@ pub struct Validator {
     tree: MerkleTree,
     /// Leaves appended to `tree` but not yet published, as windows of at
     /// most `sign_batch` leaves: each entry is the tree as it stood at its
-    /// window's first leaf, oldest window first. Only these frontiers (about
-    /// 1 KiB each) are held; a window's checkpoints are rebuilt from the
-    /// stored insertions when it is signed, so memory does not grow with the
-    /// backlog.
+    /// window's first leaf, oldest window first. These frontiers (about
+    /// 1 KiB each) and at most [`RECENT_IDS`] message ids are held; a
+    /// window's checkpoints are rebuilt from those ids, or from the stored
+    /// insertions for leaves older than them, when it is signed, so memory
+    /// does not grow with the backlog.
     windows: Vec<MerkleTree>,
     /// Message ids of the newest unpublished leaves (from leaf
     /// `recent_ids.0`), as the tick read them from the store, so signing
