@@ -3,12 +3,19 @@
 //!
 //! Before a signature leaves the process, [`SigningProtection::check_and_record`]
 //! looks the index up and records the (root, message id) it is about to sign
-//! in one sled transaction, then flushes to disk. A request for an index
+//! in one sled batch, then flushes to disk; one writer at a time (a lock
+//! in the process, sled's lock on the directory across processes). A request for an index
 //! already recorded with the same value is allowed (re-publishing the same
 //! checkpoint is harmless); one with a different value is refused and
 //! counted. Because the record is durable before the signature exists, a
 //! crash at any point can at worst leave a record without a published
 //! signature, never a signature without a record.
+//!
+//! Records are runs: a record keyed by its first index holds the (root,
+//! message id) of that index and of each one after it, 64 bytes apiece,
+//! so a window the validator signs together is one record (and one sled
+//! insert), not one per index. Runs never overlap; a record of 64 bytes
+//! (how earlier validators recorded every index) is a run of one.
 //!
 //! The record can be exported and imported as JSON (in the spirit of
 //! EIP-3076), so an operator moving a validator to a new machine carries its
@@ -31,17 +38,18 @@
 //! to resume from after a restart, so it never asks for a pruned index
 //! again and refusing is never wrong.
 
-use std::path::Path;
+use std::{
+    collections::{BTreeMap, HashMap, hash_map::Entry},
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
 
 use metalayer_protocol::{
     Address, B256, CheckpointWithMessageId,
     merkle::{MerkleTree, TREE_DEPTH},
 };
 use serde::{Deserialize, Serialize};
-use sled::{
-    Transactional,
-    transaction::{ConflictableTransactionError, TransactionError},
-};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 /// The interchange format version written and accepted.
 pub const INTERCHANGE_VERSION: &str = "1";
@@ -223,6 +231,8 @@ impl PrunedRanges {
 pub struct SigningProtection {
     path: String,
     db: sled::Db,
+    /// origin ‖ hook ‖ be32 first index → 64 bytes of (root, message id)
+    /// for it and each index after it (module docs).
     signed: sled::Tree,
     /// Indexes whose signed checkpoint reached storage, as runs: origin ‖
     /// hook ‖ be32 first → be32 last ([`SigningProtection::mark_published`]).
@@ -234,6 +244,9 @@ pub struct SigningProtection {
     /// origin ‖ hook → be64 count ‖ 32 branch nodes: the tree once every
     /// leaf below count was published.
     frontiers: sled::Tree,
+    /// Held by whoever reads the record to change it: a check reads runs
+    /// (a range lookup, which a sled transaction cannot do), then writes.
+    writer: Arc<Mutex<()>>,
 }
 
 /// Records deleted per sled batch when pruning: sled holds what a batch
@@ -289,6 +302,64 @@ fn record_value(root: B256, message_id: B256) -> [u8; 64] {
     value
 }
 
+/// The record key of index `index` under a [`chain_key`].
+fn run_key(chain: &[u8; 36], index: u32) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..36].copy_from_slice(chain);
+    key[36..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// A signed run's first index and number of indexes, from its record.
+fn signed_run(key: &[u8], value: &[u8]) -> Result<(u32, u32), ProtectionError> {
+    let corrupt = || ProtectionError::Corrupt(format!("signed run {}", alloy::hex::encode(key)));
+    if key.len() != 40 || value.is_empty() || !value.len().is_multiple_of(64) {
+        return Err(corrupt());
+    }
+    let first = u32::from_be_bytes(key[36..].try_into().map_err(|_| corrupt())?);
+    let len = u32::try_from(value.len() / 64).map_err(|_| corrupt())?;
+    // The run may end at the last index, not past it.
+    if u64::from(first) + u64::from(len) > u64::from(u32::MAX) + 1 {
+        return Err(corrupt());
+    }
+    Ok((first, len))
+}
+
+/// The 64 bytes of index `index` in a run starting at `first`, if it
+/// holds it.
+fn run_slot(first: u32, value: &[u8], index: u32) -> Option<[u8; 64]> {
+    let at = usize::try_from(index.checked_sub(first)?).ok()?.checked_mul(64)?;
+    value.get(at..at + 64)?.try_into().ok()
+}
+
+/// New records (chain, index → value) as runs of consecutive indexes.
+fn runs_of(new: &BTreeMap<([u8; 36], u32), [u8; 64]>) -> Vec<([u8; 36], u32, Vec<u8>)> {
+    let mut runs: Vec<([u8; 36], u32, Vec<u8>)> = Vec::new();
+    for ((chain, index), value) in new {
+        match runs.last_mut() {
+            Some((c, first, bytes))
+                if c == chain
+                    && u64::from(*first) + (bytes.len() / 64) as u64 == u64::from(*index) =>
+            {
+                bytes.extend_from_slice(value);
+            }
+            _ => runs.push((*chain, *index, value.to_vec())),
+        }
+    }
+    runs
+}
+
+fn conflict(c: &CheckpointWithMessageId, existing: &[u8; 64]) -> ProtectionError {
+    ProtectionError::Conflict(Box::new(Conflict {
+        origin: c.checkpoint.origin,
+        index: c.checkpoint.index,
+        signed_root: B256::from_slice(&existing[..32]),
+        signed_message_id: B256::from_slice(&existing[32..]),
+        root: c.checkpoint.root,
+        message_id: c.message_id,
+    }))
+}
+
 impl SigningProtection {
     /// Opens (or creates) the record in directory `path`.
     pub fn open(path: &Path) -> Result<Self, ProtectionError> {
@@ -304,11 +375,43 @@ impl SigningProtection {
         let published = tree("published_checkpoints")?;
         let pruned = tree("pruned_ranges")?;
         let frontiers = tree("frontiers")?;
-        Ok(Self { path: name, db, signed, published, pruned, frontiers })
+        Ok(Self { path: name, db, signed, published, pruned, frontiers, writer: Arc::default() })
     }
 
     fn db_err(&self, source: sled::Error) -> ProtectionError {
         ProtectionError::Db { path: self.path.clone(), source }
+    }
+
+    /// The pruned ranges of (origin, hook) in `ranges`, read from the
+    /// record the first time.
+    fn ranges_in<'a>(
+        &self,
+        ranges: &'a mut HashMap<[u8; 36], PrunedRanges>,
+        origin: u32,
+        hook: B256,
+    ) -> Result<&'a mut PrunedRanges, ProtectionError> {
+        Ok(match ranges.entry(chain_key(origin, hook)) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(self.pruned(origin, hook)?),
+        })
+    }
+
+    fn write_lock(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The signed run holding `index` of (origin, hook): its first index
+    /// and record.
+    fn signed_run_at(
+        &self,
+        chain: &[u8; 36],
+        index: u32,
+    ) -> Result<Option<(u32, sled::IVec)>, ProtectionError> {
+        let range = run_key(chain, 0)..=run_key(chain, index);
+        let Some(entry) = self.signed.range(range).next_back() else { return Ok(None) };
+        let (key, value) = entry.map_err(|e| self.db_err(e))?;
+        let (first, len) = signed_run(&key, &value)?;
+        Ok((u64::from(index) < u64::from(first) + u64::from(len)).then_some((first, value)))
     }
 
     /// Checks `checkpoint` against the record and records it, durably,
@@ -321,70 +424,63 @@ impl SigningProtection {
         Ok(verdicts[0])
     }
 
-    /// Checks and records a whole batch in one transaction and one flush:
-    /// all are recorded, or (on any conflict) none.
+    /// Checks and records a whole batch in one sled batch and one flush:
+    /// all are recorded, or (on any conflict) none. The indexes newly
+    /// recorded are written as runs of consecutive ones.
     pub fn check_and_record_all(
         &self,
         batch: &[CheckpointWithMessageId],
     ) -> Result<Vec<Verdict>, ProtectionError> {
-        let verdicts = (&self.signed, &self.pruned)
-            .transaction(|(tx, pruned)| {
-                let mut verdicts = Vec::with_capacity(batch.len());
-                // A batch is one (origin, hook): its ranges are read once.
-                let mut ranges: Option<([u8; 36], PrunedRanges)> = None;
-                for checkpoint in batch {
-                    let c = &checkpoint.checkpoint;
-                    let chain = chain_key(c.origin, c.merkle_tree_hook);
-                    let ranges = match &mut ranges {
-                        Some((key, ranges)) if *key == chain => ranges,
-                        slot => &slot.insert((chain, tx_pruned(pruned, &chain)?)).1,
-                    };
-                    if let Some((from, to)) = ranges.containing(c.index) {
-                        return Err(ConflictableTransactionError::Abort(ProtectionError::Pruned {
-                            origin: c.origin,
-                            index: c.index,
-                            from,
-                            to,
-                        }));
+        let _writer = self.write_lock();
+        let mut verdicts = Vec::with_capacity(batch.len());
+        // A batch is one (origin, hook): its ranges are read once.
+        let mut ranges: Option<([u8; 36], PrunedRanges)> = None;
+        // The run the last lookup found (a batch is a window of
+        // consecutive indexes, mostly in one run or in none).
+        let mut run: Option<([u8; 36], u32, sled::IVec)> = None;
+        let mut new: BTreeMap<([u8; 36], u32), [u8; 64]> = BTreeMap::new();
+        for checkpoint in batch {
+            let c = &checkpoint.checkpoint;
+            let chain = chain_key(c.origin, c.merkle_tree_hook);
+            let ranges = match &mut ranges {
+                Some((key, ranges)) if *key == chain => ranges,
+                slot => &slot.insert((chain, self.pruned(c.origin, c.merkle_tree_hook)?)).1,
+            };
+            if let Some((from, to)) = ranges.containing(c.index) {
+                return Err(ProtectionError::Pruned { origin: c.origin, index: c.index, from, to });
+            }
+            let cached = match &run {
+                Some((key, first, value)) if *key == chain => run_slot(*first, value, c.index),
+                _ => None,
+            };
+            let existing = match cached {
+                Some(slot) => Some(slot),
+                None => match self.signed_run_at(&chain, c.index)? {
+                    Some((first, value)) => {
+                        let slot = run_slot(first, &value, c.index);
+                        run = Some((chain, first, value));
+                        slot
                     }
-                    let key = record_key(c.origin, c.merkle_tree_hook, c.index);
-                    let value = record_value(c.root, checkpoint.message_id);
-                    let verdict = match tx.get(key)? {
-                        None => {
-                            tx.insert(&key[..], &value[..])?;
-                            Verdict::Recorded
-                        }
-                        Some(existing) if existing.as_ref() == value => Verdict::AlreadySigned,
-                        Some(existing) if existing.len() == 64 => {
-                            return Err(ConflictableTransactionError::Abort(
-                                ProtectionError::Conflict(Box::new(Conflict {
-                                    origin: c.origin,
-                                    index: c.index,
-                                    signed_root: B256::from_slice(&existing[..32]),
-                                    signed_message_id: B256::from_slice(&existing[32..]),
-                                    root: c.root,
-                                    message_id: checkpoint.message_id,
-                                })),
-                            ));
-                        }
-                        Some(_) => {
-                            return Err(ConflictableTransactionError::Abort(
-                                ProtectionError::Corrupt(format!(
-                                    "origin {} index {}",
-                                    c.origin, c.index
-                                )),
-                            ));
-                        }
-                    };
-                    verdicts.push(verdict);
+                    // Asked twice in this batch: the first is the record.
+                    None => new.get(&(chain, c.index)).copied(),
+                },
+            };
+            let value = record_value(c.root, checkpoint.message_id);
+            verdicts.push(match existing {
+                None => {
+                    new.insert((chain, c.index), value);
+                    Verdict::Recorded
                 }
-                Ok(verdicts)
-            })
-            .map_err(|e| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(source) => self.db_err(source),
-            })?;
-        if verdicts.contains(&Verdict::Recorded) {
+                Some(existing) if existing == value => Verdict::AlreadySigned,
+                Some(existing) => return Err(conflict(checkpoint, &existing)),
+            });
+        }
+        if !new.is_empty() {
+            let mut writes = sled::Batch::default();
+            for (chain, first, bytes) in runs_of(&new) {
+                writes.insert(&run_key(&chain, first)[..], bytes);
+            }
+            self.signed.apply_batch(writes).map_err(|e| self.db_err(e))?;
             self.db.flush().map_err(|e| self.db_err(e))?;
         }
         Ok(verdicts)
@@ -517,6 +613,7 @@ impl SigningProtection {
         if from >= to {
             return Ok(());
         }
+        let _writer = self.write_lock();
         let key = chain_key(origin, hook);
         self.pruned
             .transaction(|pruned| {
@@ -541,18 +638,60 @@ impl SigningProtection {
                 .insert(&record_key(origin, hook, to)[..], &last.to_be_bytes()[..])
                 .map_err(|e| self.db_err(e))?;
         }
-        for tree in [&self.signed, &self.published] {
-            loop {
-                let mut batch = sled::Batch::default();
-                let mut n = 0;
-                for entry in tree.range(range.clone()).keys().take(PRUNE_BATCH) {
-                    batch.remove(entry.map_err(|e| self.db_err(e))?);
-                    n += 1;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for entry in self.published.range(range.clone()).keys().take(PRUNE_BATCH) {
+                batch.remove(entry.map_err(|e| self.db_err(e))?);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            self.published.apply_batch(batch).map_err(|e| self.db_err(e))?;
+        }
+        self.prune_signed(&key, from, to)
+    }
+
+    /// Deletes the signed records of `from..to`: runs starting in it go,
+    /// each keeping its part past the range as a run at `to` (in the same
+    /// sled batch), and a run reaching into it from below keeps its parts
+    /// before and past it, so no index outside the range loses its record
+    /// at any point.
+    fn prune_signed(&self, chain: &[u8; 36], from: u32, to: u32) -> Result<(), ProtectionError> {
+        let tail = |first: u32, value: &[u8]| {
+            let at = (to - first) as usize * 64;
+            (at < value.len()).then(|| value[at..].to_vec())
+        };
+        let range = run_key(chain, from)..run_key(chain, to);
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for entry in self.signed.range(range.clone()).take(PRUNE_BATCH) {
+                let (key, value) = entry.map_err(|e| self.db_err(e))?;
+                let (first, _) = signed_run(&key, &value)?;
+                if let Some(rest) = tail(first, &value) {
+                    batch.insert(&run_key(chain, to)[..], rest);
                 }
-                if n == 0 {
-                    break;
-                }
-                tree.apply_batch(batch).map_err(|e| self.db_err(e))?;
+                batch.remove(key);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            self.signed.apply_batch(batch).map_err(|e| self.db_err(e))?;
+        }
+        if let Some(below) = from.checked_sub(1)
+            && let Some((first, value)) = self.signed_run_at(chain, below)?
+        {
+            let mut batch = sled::Batch::default();
+            if let Some(rest) = tail(first, &value) {
+                batch.insert(&run_key(chain, to)[..], rest);
+            }
+            let head = (from - first) as usize * 64;
+            if head < value.len() {
+                batch.insert(&run_key(chain, first)[..], &value[..head]);
+                self.signed.apply_batch(batch).map_err(|e| self.db_err(e))?;
             }
         }
         Ok(())
@@ -565,15 +704,11 @@ impl SigningProtection {
         hook: B256,
         index: u32,
     ) -> Result<Option<(B256, B256)>, ProtectionError> {
-        let Some(v) =
-            self.signed.get(record_key(origin, hook, index)).map_err(|e| self.db_err(e))?
-        else {
-            return Ok(None);
-        };
-        if v.len() != 64 {
-            return Err(ProtectionError::Corrupt(format!("origin {origin} index {index}")));
-        }
-        Ok(Some((B256::from_slice(&v[..32]), B256::from_slice(&v[32..]))))
+        let chain = chain_key(origin, hook);
+        let Some((first, value)) = self.signed_run_at(&chain, index)? else { return Ok(None) };
+        let slot = run_slot(first, &value, index)
+            .ok_or_else(|| ProtectionError::Corrupt(format!("origin {origin} index {index}")))?;
+        Ok(Some((B256::from_slice(&slot[..32]), B256::from_slice(&slot[32..]))))
     }
 
     /// Every record, for export.
@@ -581,16 +716,16 @@ impl SigningProtection {
         let mut records = Vec::new();
         for entry in self.signed.iter() {
             let (k, v) = entry.map_err(|e| self.db_err(e))?;
-            if k.len() != 40 || v.len() != 64 {
-                return Err(ProtectionError::Corrupt(alloy::hex::encode(&k)));
+            let (first, _) = signed_run(&k, &v)?;
+            for (index, slot) in (first..=u32::MAX).zip(v.chunks_exact(64)) {
+                records.push(SignedRecord {
+                    origin: u32::from_be_bytes([k[0], k[1], k[2], k[3]]),
+                    merkle_tree_hook: B256::from_slice(&k[4..36]),
+                    index,
+                    root: B256::from_slice(&slot[..32]),
+                    message_id: B256::from_slice(&slot[32..]),
+                });
             }
-            records.push(SignedRecord {
-                origin: u32::from_be_bytes([k[0], k[1], k[2], k[3]]),
-                merkle_tree_hook: B256::from_slice(&k[4..36]),
-                index: u32::from_be_bytes([k[36], k[37], k[38], k[39]]),
-                root: B256::from_slice(&v[..32]),
-                message_id: B256::from_slice(&v[32..]),
-            });
         }
         let mut pruned = Vec::new();
         for entry in self.pruned.iter() {
@@ -635,45 +770,53 @@ impl SigningProtection {
                 interchange.validator
             )));
         }
-        let added = (&self.signed, &self.pruned)
-            .transaction(|(tx, pruned)| {
-                let mut added = 0;
-                for p in &interchange.pruned {
-                    let key = chain_key(p.origin, p.merkle_tree_hook);
-                    let mut ranges = tx_pruned(pruned, &key)?;
-                    ranges.insert(p.from, p.to);
-                    pruned.insert(&key[..], ranges.encode())?;
+        let _writer = self.write_lock();
+        // Everything is checked before anything is written.
+        let mut ranges: HashMap<[u8; 36], PrunedRanges> = HashMap::new();
+        for p in &interchange.pruned {
+            self.ranges_in(&mut ranges, p.origin, p.merkle_tree_hook)?.insert(p.from, p.to);
+        }
+        let mut new: BTreeMap<([u8; 36], u32), [u8; 64]> = BTreeMap::new();
+        for r in &interchange.records {
+            let chain = chain_key(r.origin, r.merkle_tree_hook);
+            // Inside a pruned range everything is refused anyway.
+            if self
+                .ranges_in(&mut ranges, r.origin, r.merkle_tree_hook)?
+                .containing(r.index)
+                .is_some()
+            {
+                continue;
+            }
+            let existing = match self.signed_run_at(&chain, r.index)? {
+                Some((first, value)) => run_slot(first, &value, r.index),
+                None => new.get(&(chain, r.index)).copied(),
+            };
+            let value = record_value(r.root, r.message_id);
+            match existing {
+                None => drop(new.insert((chain, r.index), value)),
+                Some(existing) if existing == value => {}
+                Some(_) => {
+                    return Err(ProtectionError::Interchange(format!(
+                        "record for origin {} index {} conflicts with the one already here",
+                        r.origin, r.index
+                    )));
                 }
-                for r in &interchange.records {
-                    // Inside a pruned range everything is refused anyway.
-                    let key = chain_key(r.origin, r.merkle_tree_hook);
-                    if tx_pruned(pruned, &key)?.containing(r.index).is_some() {
-                        continue;
-                    }
-                    let key = record_key(r.origin, r.merkle_tree_hook, r.index);
-                    let value = record_value(r.root, r.message_id);
-                    match tx.get(key)? {
-                        None => {
-                            tx.insert(&key[..], &value[..])?;
-                            added += 1;
-                        }
-                        Some(existing) if existing.as_ref() == value => {}
-                        Some(_) => {
-                            return Err(ConflictableTransactionError::Abort(ProtectionError::Interchange(format!(
-                                "record for origin {} index {} conflicts with the one already here",
-                                r.origin, r.index
-                            ))));
-                        }
-                    }
-                }
-                Ok(added)
-            })
-            .map_err(|e| match e {
-                TransactionError::Abort(e) => e,
-                TransactionError::Storage(source) => self.db_err(source),
-            })?;
+            }
+        }
+        // The ranges first: a crash before the records leaves more refused,
+        // never less.
+        let mut pruned = sled::Batch::default();
+        for (key, r) in &ranges {
+            pruned.insert(&key[..], r.encode());
+        }
+        self.pruned.apply_batch(pruned).map_err(|e| self.db_err(e))?;
+        let mut records = sled::Batch::default();
+        for (chain, first, bytes) in runs_of(&new) {
+            records.insert(&run_key(&chain, first)[..], bytes);
+        }
+        self.signed.apply_batch(records).map_err(|e| self.db_err(e))?;
         self.db.flush().map_err(|e| self.db_err(e))?;
-        Ok(added)
+        Ok(new.len())
     }
 }
 
@@ -837,6 +980,63 @@ mod tests {
             q.check_and_record(&checkpoint(100, 1)),
             Err(ProtectionError::Pruned { from: 0, to: 290, .. })
         ));
+    }
+
+    #[test]
+    fn a_window_is_one_record_and_every_index_in_it_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let hook = B256::repeat_byte(0xaa);
+        let p = SigningProtection::open(dir.path()).unwrap();
+        // A window, newest first, as the validator signs it: one run.
+        let window: Vec<_> = (10..20).rev().map(|i| checkpoint(i, 1)).collect();
+        let verdicts = p.check_and_record_all(&window).unwrap();
+        assert!(verdicts.iter().all(|v| *v == Verdict::Recorded));
+        assert_eq!(p.signed.len(), 1, "one record for the window");
+        for i in 10..20 {
+            let expected = (B256::repeat_byte(1), B256::repeat_byte(i as u8));
+            assert_eq!(p.recorded(7, hook, i).unwrap(), Some(expected), "index {i}");
+        }
+        assert_eq!(p.recorded(7, hook, 9).unwrap(), None);
+        assert_eq!(p.recorded(7, hook, 20).unwrap(), None);
+        let again = p.check_and_record_all(&window).unwrap();
+        assert!(again.iter().all(|v| *v == Verdict::AlreadySigned));
+        // Another root inside the run is refused, with nothing of its batch kept.
+        let mixed = [checkpoint(20, 1), checkpoint(15, 2)];
+        assert!(matches!(
+            p.check_and_record_all(&mixed),
+            Err(ProtectionError::Conflict(c)) if c.index == 15 && c.signed_root == B256::repeat_byte(1)
+        ));
+        assert_eq!(p.recorded(7, hook, 20).unwrap(), None, "nothing of a refused batch");
+        // An index asked twice in one batch: the first is the record.
+        let twice = [checkpoint(25, 1), checkpoint(25, 2)];
+        assert!(matches!(p.check_and_record_all(&twice), Err(ProtectionError::Conflict(_))));
+        // An earlier validator's record of one index is a run of one.
+        let old = record_value(B256::repeat_byte(3), B256::repeat_byte(30));
+        p.signed.insert(&record_key(7, hook, 30)[..], &old[..]).unwrap();
+        assert_eq!(p.check_and_record(&checkpoint(30, 3)).unwrap(), Verdict::AlreadySigned);
+        assert!(p.check_and_record(&checkpoint(30, 4)).is_err());
+        assert_eq!(p.check_and_record(&checkpoint(31, 3)).unwrap(), Verdict::Recorded);
+        // Pruning the middle of a run keeps both of its ends.
+        p.prune(7, hook, 12, 15).unwrap();
+        for i in (10..12).chain(15..20) {
+            assert!(p.recorded(7, hook, i).unwrap().is_some(), "index {i} kept");
+        }
+        for i in 12..15 {
+            assert_eq!(p.recorded(7, hook, i).unwrap(), None, "index {i} pruned");
+        }
+        // Pruning from inside one run to inside the next.
+        p.prune(7, hook, 16, 31).unwrap();
+        assert!(p.recorded(7, hook, 15).unwrap().is_some());
+        assert!(p.recorded(7, hook, 31).unwrap().is_some());
+        assert_eq!(p.recorded(7, hook, 30).unwrap(), None);
+        // [10, 12), [15, 16) and 31 are left; an export lists every index.
+        assert_eq!(p.signed.len(), 3);
+        let exported = p.export(Address::repeat_byte(1)).unwrap();
+        let indexes: Vec<u32> = exported.records.iter().map(|r| r.index).collect();
+        assert_eq!(indexes, [10, 11, 15, 31]);
+        // A record that is not whole 64-byte slots is corrupt.
+        p.signed.insert(&record_key(7, hook, 40)[..], &[0u8; 65][..]).unwrap();
+        assert!(matches!(p.recorded(7, hook, 40), Err(ProtectionError::Corrupt(_))));
     }
 
     #[test]
