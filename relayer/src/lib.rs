@@ -165,14 +165,14 @@
 //!
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | CPU per message: relayer / validators / rest |
 //! |---|---:|---:|---:|---:|
-//! | drain, 10 000, batch on | **3 764–3 925** (2 runs; 3 300–3 997 in the third round) | | | 0.20–0.21 ms / – / – |
-//! | 10 000 at once, batch on | 1 935–2 148 (4 runs, median 2 015; the round's starting binary 1 801–2 054, median 1 918, alternating) | 3.8–4.1 s / 2.8–3.1 s | 4.4–4.8 s / 3.2–3.4 s | 0.20–0.23 / 0.39–0.41 / 0.28–0.31 ms |
+//! | drain, 10 000, batch on | **3 203–3 925** (4 runs; 3 300–3 997 in the third round) | | | 0.20–0.24 ms / – / – |
+//! | 10 000 at once, batch on | 1 849–2 159 (13 runs of this round's last two binaries, median 1 983; the round's starting binary 1 775–2 135, median 1 955, in 7 runs alternating with them) | 3.8–4.1 s / 2.9–3.0 s | 4.5–4.8 s / 3.3–3.4 s | 0.22–0.23 / 0.37–0.38 / 0.29–0.31 ms (the starting binary 0.19–0.25 / 0.39–0.42 / 0.34–0.38) |
 //! | 10 000 at once, batch off | 588–609 (third round) | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
 //! | 6 000 at 300/s, batch on | 311 (third round) | 673 ms / **569 ms** | 918 ms / 728 ms | 0.40 / 0.79 / 0.89 ms |
 //! | 6 000 at 600/s, batch on | 563 (third round) | 710 ms / **595 ms** | 923 ms / 726 ms | 0.39 / 0.68 / 0.73 ms |
-//! | 20 000 at 1 200/s, batch on | steady 1 219 (latency held: 688 → 749 ms) | 726 ms / **594 ms** | 954 ms / 724 ms | 0.27 / 0.45 / 0.41 ms |
-//! | 15 000 at 1 500/s, batch on | steady 1 525 (held: 753 → 789 ms) | 778 ms / **625 ms** | 991 ms / 867 ms | 0.25 / 0.43 / 0.36 ms |
-//! | 20 000 offered at 2 000/s, batch on | steady 1 494 and 1 938 (2 runs; latency grew 1 043 → 2 521 and 803 → 1 045 ms) | 0.9–1.9 s | 1.3–3.4 s | 0.22–0.25 / 0.40–0.44 / 0.32–0.35 ms |
+//! | 20 000 at 1 200/s, batch on | steady 1 190–1 219 (2 runs; latency held: 688 → 749 and 743 → 766 ms) | 726–751 ms / **594–624 ms** | 931–954 ms / 703–724 ms | 0.26–0.27 / 0.42–0.45 / 0.41 ms |
+//! | 15 000 at 1 500/s, batch on | steady 1 521–1 525 (2 runs; held: 753 → 789 and 745 → 797 ms) | 773–778 ms / **613–625 ms** | 991–1 099 ms / 867–946 ms | 0.25–0.26 / 0.41–0.43 / 0.36–0.37 ms |
+//! | 20 000 offered at 2 000/s, batch on | steady 1 388–1 938 (7 runs; the last binary 1 632–1 759 in 3; latency grew in every run, from 0.8–1.3 s in the first quarter to 1.0–2.7 s in the last) | 0.9–2.4 s | 1.3–4.0 s | 0.22–0.26 / 0.38–0.44 / 0.32–0.36 ms |
 //!
 //! Commands: `TMPDIR=/dev/shm BENCH_PENDING=0 BENCH_BATCH=drain cargo bench
 //! -p metalayer-relayer --bench relay`; `BENCH_BATCH=on` / `off` for the
@@ -196,25 +196,26 @@
 //! - RSS ≤ 256 MiB at 100 k pending: met (137.5 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
 //!   met from the dispatch's block at a sustained 300, 600, 1 200 and
-//!   1 500 msg/s (569, 595, 594 and 625 ms; from the send 673–778 ms,
-//!   which adds the wait for the origin's next block). Legs at 1 200/s
-//!   (p50): block mined → loaded 310 ms (the 250 ms reorg period, then the
-//!   indexer), loaded → prepared 60 ms, prepared → mined 207 ms. A burst
-//!   is mostly queueing.
+//!   1 500 msg/s (569, 595, 594–624 and 613–625 ms; from the send
+//!   673–778 ms, which adds the wait for the origin's next block). Legs at
+//!   1 200/s (p50): block mined → loaded 310–312 ms (the 250 ms reorg
+//!   period, then the indexer), loaded → prepared 56–60 ms, prepared →
+//!   mined 207–239 ms. A burst is mostly queueing.
 //! - ≥ 2 000 msg/s with batches: not met as a sustained rate. The relayer
-//!   alone drains a signed backlog at 3 764–3 925 msg/s using 0.20–0.21 ms
+//!   alone drains a signed backlog at 3 203–3 925 msg/s using 0.20–0.24 ms
 //!   of CPU per message. The whole network on these 2 cores (two nodes
 //!   taking dispatches and executing deliveries, ten validators each
 //!   signing and writing every checkpoint, the relayer) delivers a burst
-//!   of 10 000 at 1 935–2 148 msg/s (median 2 015), but a burst front-loads
-//!   the work; offered 2 000/s for ten seconds it keeps up in one run of
-//!   two (1 938/s, latency 803 → 1 045 ms) and falls behind in the other
-//!   (1 494/s, latency growing to 2.5 s), and it holds 1 500/s with its
-//!   latency flat. The CPU per message says why: about 0.9–1.0 ms
-//!   (relayer 0.2, validators 0.4 (five signatures, files and records per
-//!   message), nodes 0.3), so two cores carry about 2 000/s with nothing
-//!   to spare; at 2 000/s a paced run's smaller blocks cost more per
-//!   message than a burst's. At 30 M gas per 250 ms block, a message's
+//!   of 10 000 at 1 849–2 159 msg/s (median 1 983), but a burst
+//!   front-loads the work: offered 2 000/s for ten seconds its delivery
+//!   rate is 1 388–1 938/s and its latency grows in every run, while it
+//!   holds 1 200 and 1 500/s with its latency flat. The CPU per message
+//!   says why: about 0.86 ms in a burst (relayer 0.2, validators 0.37
+//!   (five signatures, files and records per message), nodes 0.3) and
+//!   0.95 paced at 2 000/s (smaller blocks cost more per message), so two
+//!   cores carry about 2 000/s with nothing to spare. This round cut it by
+//!   about a tenth (the starting binary: 0.95 in bursts); the burst median
+//!   moved from 1 955 to 1 983, within this machine's noise. At 30 M gas per 250 ms block, a message's
 //!   47 k gas of dispatch and about 30 k of batch delivery also cap a burst
 //!   of 10 000 at about 3 100 msg/s however fast the agents are.
 //! - A burst's shape (`BENCH_BLOCKS`, `BENCH_TIMELINE`, per-thread CPU
@@ -236,12 +237,19 @@
 //!   runs: the nodes executed every delivered message five times); the
 //!   validator keeps the ids of unpublished leaves in memory instead of
 //!   reading each from the store a second time to sign it (its store reads
-//!   fell from 4 % to under 1 % of its CPU); the relayer's index no longer
-//!   writes a message-id-to-nonce record nothing read. Where the rest of
-//!   a validator's CPU goes (profile of a 40 000-leaf backlog): signing
-//!   32 %, creating and renaming checkpoint files 20 % (mostly the kernel
-//!   creating tmpfs inodes), roots 13 % (32 keccak permutations a leaf),
-//!   the signing-protection records 9 %, storing insertions 6 %.
+//!   fell from 4 % to under 1 % of its CPU), and records what it signs as
+//!   one signing-protection record per window instead of one per index
+//!   (that record had been 9 % of its CPU): its CPU per checkpoint in
+//!   `cargo bench -p metalayer-validator` fell from 76 to 64–68 µs, and
+//!   per message in the relay bench from 0.39–0.42 to 0.36–0.38 ms; the
+//!   relayer's index no longer writes a message-id-to-nonce record nothing
+//!   read. Tried and dropped: sled batches instead of transactions for
+//!   indexed dispatches and insertions (no change beyond the noise), four
+//!   submit rounds in flight, 704-message prepare passes. Where the rest
+//!   of a validator's CPU goes (profile of a 40 000-leaf backlog before
+//!   the protection change): signing 32 %, creating and renaming
+//!   checkpoint files 20 % (mostly the kernel creating tmpfs inodes),
+//!   roots 13 % (32 keccak permutations a leaf), storing insertions 6 %.
 //! - What raised it in the third round: rollup-core's interval blocks had
 //!   come every 250 ms plus their building time (a burst's blocks averaged
 //!   about 300 ms) and now come every 250 ms from start to start;
