@@ -10,10 +10,15 @@
 //! The `queue` index orders each destination's stage by next attempt, then
 //! by origin and nonce, so "what is due" is a prefix scan that stops at the
 //! first entry in the future. Every change of an operation rewrites its
-//! record, moves its index entry and appends to its history in one sled
-//! transaction; loading new messages and moving the loader's cursor is one
-//! transaction too. A crash leaves each operation wholly before or wholly
-//! after a transition, and loading resumes where the cursor says.
+//! record and moves its index entry in one sled transaction; loading new
+//! messages and moving the loader's cursor is one transaction too. A crash
+//! leaves each operation wholly before or wholly after a transition, and
+//! loading resumes where the cursor says. History entries are appended
+//! right after the transaction that made them, in one sled batch: a crash
+//! between the two loses those entries, never a move. (Inside the
+//! transaction each entry cost a read of the history tree, as sled's
+//! transactional insert returns the value it replaces: with the JSON, a
+//! tenth of the relayer's CPU in a burst.)
 //!
 //! Metadata is not stored: a message in the submit stage keeps its metadata
 //! (about 1.3 kB for a MerkleRoot multisig, five times the rest of the
@@ -33,7 +38,7 @@ use std::{
 use alloy::primitives::{B256, Bytes};
 use sled::{
     Transactional,
-    transaction::{ConflictableTransactionError, TransactionError, TransactionalTree},
+    transaction::{ConflictableTransactionError, TransactionError},
 };
 
 use crate::{
@@ -186,29 +191,43 @@ impl QueueStore {
         next_nonce: u32,
     ) -> Result<usize, QueueError> {
         let seq = self.db.generate_id().map_err(|e| self.sled_err(e))?;
-        (&self.op, &self.queue, &self.history, &self.loader)
-            .transaction(|(op_t, queue_t, history_t, loader_t)| -> TxResult<usize> {
-                let mut added = 0;
+        let added = (&self.op, &self.queue, &self.loader)
+            .transaction(|(op_t, queue_t, loader_t)| -> TxResult<Vec<&PendingOp>> {
+                let mut added = Vec::new();
                 for op in ops {
                     if op_t.get(op.id.as_slice())?.is_some() {
                         continue;
                     }
                     op_t.insert(op.id.as_slice(), record::encode(op))?;
                     queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
-                    let entry = HistoryEntry {
-                        at_ms: now_ms(),
-                        stage: op.stage,
-                        reason: None,
-                        detail: "dispatched and indexed".into(),
-                        tx_hash: None,
-                    };
-                    append(history_t, op.id, seq, &entry)?;
-                    added += 1;
+                    added.push(op);
                 }
                 loader_t.insert(&origin.to_be_bytes()[..], &next_nonce.to_be_bytes()[..])?;
                 Ok(added)
             })
-            .map_err(|e| self.tx_err(e))
+            .map_err(|e| self.tx_err(e))?;
+        let at_ms = now_ms();
+        let mut history = sled::Batch::default();
+        for op in &added {
+            let entry = HistoryEntry {
+                at_ms,
+                stage: op.stage,
+                reason: None,
+                detail: "dispatched and indexed".into(),
+                tx_hash: None,
+            };
+            append(&mut history, op.id, seq, &entry);
+        }
+        self.write_history(history);
+        Ok(added.len())
+    }
+
+    /// Appends history entries of moves already stored: a failure loses
+    /// the entries, not the moves, so it is logged, not returned.
+    fn write_history(&self, entries: sled::Batch) {
+        if let Err(error) = self.history.apply_batch(entries) {
+            tracing::error!(path = %self.path, %error, "could not store history entries");
+        }
     }
 
     /// The operation for message `id` (in the submit stage, with the
@@ -318,10 +337,10 @@ impl QueueStore {
             };
             entries.push((seq, entry));
         }
-        (&self.op, &self.queue, &self.history)
-            .transaction(|(op_t, queue_t, history_t)| {
+        let answers = (&self.op, &self.queue)
+            .transaction(|(op_t, queue_t)| {
                 let mut out = Vec::with_capacity(chunk.len());
-                for ((op, expected, _), (seq, entry)) in chunk.iter().zip(&entries) {
+                for (op, expected, _) in chunk {
                     let stored = match op_t.get(op.id.as_slice())? {
                         Some(v) => match decode_placement(&v) {
                             Ok(stored) => stored,
@@ -352,12 +371,19 @@ impl QueueStore {
                     queue_t.remove(&placement_key(&stored)[..])?;
                     queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
                     op_t.insert(op.id.as_slice(), record::encode(op))?;
-                    append(history_t, op.id, *seq, entry)?;
                     out.push(Ok(()));
                 }
                 Ok(out)
             })
-            .map_err(|e| self.tx_err(e))
+            .map_err(|e| self.tx_err(e))?;
+        let mut history = sled::Batch::default();
+        for (((op, _, _), (seq, entry)), answer) in chunk.iter().zip(&entries).zip(&answers) {
+            if answer.is_ok() {
+                append(&mut history, op.id, *seq, entry);
+            }
+        }
+        self.write_history(history);
+        Ok(answers)
     }
 
     /// Up to `limit` operations of `destination` in `stage`, due at `now_ms`,
@@ -457,10 +483,9 @@ impl QueueStore {
     }
 }
 
-fn append(tree: &TransactionalTree, id: B256, seq: u64, entry: &HistoryEntry) -> TxResult<()> {
+fn append(history: &mut sled::Batch, id: B256, seq: u64, entry: &HistoryEntry) {
     let value = serde_json::to_vec(entry).unwrap_or_default();
-    tree.insert(history_key(id, seq), value)?;
-    Ok(())
+    history.insert(history_key(id, seq), value);
 }
 
 #[cfg(test)]
