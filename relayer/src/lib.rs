@@ -59,7 +59,8 @@
 //! ([`backoff`]), scaled by `backoff_scale`; at `max_retries` the message is
 //! parked. Parked and dropped messages stay visible and the operator API
 //! ([`api`]) retries them. Every move between queues is one sled
-//! transaction that also appends to the message's history.
+//! transaction; its entry in the message's history follows at once (a
+//! crash between them loses the entry, never the move).
 //!
 //! # Choices
 //!
@@ -166,13 +167,13 @@
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | CPU per message: relayer / validators / rest |
 //! |---|---:|---:|---:|---:|
 //! | drain, 10 000, batch on | **3 203–3 925** (4 runs; 3 300–3 997 in the third round) | | | 0.20–0.24 ms / – / – |
-//! | 10 000 at once, batch on | 1 849–2 159 (13 runs of this round's last two binaries, median 1 983; the round's starting binary 1 775–2 135, median 1 955, in 7 runs alternating with them) | 3.8–4.1 s / 2.9–3.0 s | 4.5–4.8 s / 3.3–3.4 s | 0.22–0.23 / 0.37–0.38 / 0.29–0.31 ms (the starting binary 0.19–0.25 / 0.39–0.42 / 0.34–0.38) |
+//! | 10 000 at once, batch on | 1 849–2 159 (16 runs of this round's last three binaries, median 2 015; the last 1 969–2 047 in 3; the round's starting binary 1 593–2 135, median 1 947, in 10 runs alternating with them) | 3.8–4.1 s / 2.9–3.0 s | 4.5–4.8 s / 3.3–3.4 s | 0.21–0.22 / 0.38 / 0.31 ms (the starting binary 0.19–0.26 / 0.39–0.45 / 0.34–0.42) |
 //! | 10 000 at once, batch off | 588–609 (third round) | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
 //! | 6 000 at 300/s, batch on | 311 (third round) | 673 ms / **569 ms** | 918 ms / 728 ms | 0.40 / 0.79 / 0.89 ms |
 //! | 6 000 at 600/s, batch on | 563 (third round) | 710 ms / **595 ms** | 923 ms / 726 ms | 0.39 / 0.68 / 0.73 ms |
 //! | 20 000 at 1 200/s, batch on | steady 1 190–1 219 (2 runs; latency held: 688 → 749 and 743 → 766 ms) | 726–751 ms / **594–624 ms** | 931–954 ms / 703–724 ms | 0.26–0.27 / 0.42–0.45 / 0.41 ms |
 //! | 15 000 at 1 500/s, batch on | steady 1 521–1 525 (2 runs; held: 753 → 789 and 745 → 797 ms) | 773–778 ms / **613–625 ms** | 991–1 099 ms / 867–946 ms | 0.25–0.26 / 0.41–0.43 / 0.36–0.37 ms |
-//! | 20 000 offered at 2 000/s, batch on | steady 1 388–1 938 (7 runs; the last binary 1 632–1 759 in 3; latency grew in every run, from 0.8–1.3 s in the first quarter to 1.0–2.7 s in the last) | 0.9–2.4 s | 1.3–4.0 s | 0.22–0.26 / 0.38–0.44 / 0.32–0.36 ms |
+//! | 20 000 offered at 2 000/s, batch on | steady 1 388–1 938 (9 runs; the last binary 1 617–1 718 in 2; latency grew in every run, from 0.8–1.3 s in the first quarter to 1.0–2.7 s in the last) | 0.9–2.4 s | 1.3–4.0 s | 0.22–0.26 / 0.38–0.44 / 0.32–0.37 ms |
 //!
 //! Commands: `TMPDIR=/dev/shm BENCH_PENDING=0 BENCH_BATCH=drain cargo bench
 //! -p metalayer-relayer --bench relay`; `BENCH_BATCH=on` / `off` for the
@@ -184,8 +185,9 @@
 //! `BENCH_TIMELINE=1` lists, per origin block, when its messages were
 //! loaded, first tried, prepared, mined in a destination block and seen
 //! mined; `BENCH_RPC=1` prints each node's JSON-RPC calls by method.
-//! Memory: **137.5 MiB** RSS of the `metalayer-relayer` binary holding
-//! 101 891 pending messages (141.9 MiB at 100 117 in the third round; no
+//! Memory: **134.5 MiB** RSS of the `metalayer-relayer` binary holding
+//! 101 251 pending messages (137.5 MiB at 101 891 earlier this round,
+//! 141.9 MiB at 100 117 in the third; no
 //! validator signing, so every message cycles through prepare;
 //! `BENCH_MESSAGES=2000 BENCH_BATCH=on cargo bench -p metalayer-relayer
 //! --bench relay`), with jemalloc
@@ -193,7 +195,7 @@
 //! system allocator when last measured.
 //!
 //! Goals:
-//! - RSS ≤ 256 MiB at 100 k pending: met (137.5 MiB).
+//! - RSS ≤ 256 MiB at 100 k pending: met (134.5 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
 //!   met from the dispatch's block at a sustained 300, 600, 1 200 and
 //!   1 500 msg/s (569, 595, 594–624 and 613–625 ms; from the send
@@ -206,16 +208,17 @@
 //!   of CPU per message. The whole network on these 2 cores (two nodes
 //!   taking dispatches and executing deliveries, ten validators each
 //!   signing and writing every checkpoint, the relayer) delivers a burst
-//!   of 10 000 at 1 849–2 159 msg/s (median 1 983), but a burst
+//!   of 10 000 at 1 849–2 159 msg/s (median 2 015), but a burst
 //!   front-loads the work: offered 2 000/s for ten seconds its delivery
 //!   rate is 1 388–1 938/s and its latency grows in every run, while it
 //!   holds 1 200 and 1 500/s with its latency flat. The CPU per message
-//!   says why: about 0.86 ms in a burst (relayer 0.2, validators 0.37
-//!   (five signatures, files and records per message), nodes 0.3) and
-//!   0.95 paced at 2 000/s (smaller blocks cost more per message), so two
-//!   cores carry about 2 000/s with nothing to spare. This round cut it by
-//!   about a tenth (the starting binary: 0.95 in bursts); the burst median
-//!   moved from 1 955 to 1 983, within this machine's noise. At 30 M gas per 250 ms block, a message's
+//!   says why: about 0.9 ms in a burst (relayer 0.21, validators 0.38
+//!   (five signatures, files and records per message), nodes 0.31) and
+//!   0.95–1.0 paced at 2 000/s (smaller blocks cost more per message), so
+//!   two cores carry about 2 000/s with nothing to spare. This round cut
+//!   it by about a tenth (the starting binary: 0.99–1.0 in the same
+//!   bursts); the burst median moved from 1 947 to 2 015, about this
+//!   machine's noise. At 30 M gas per 250 ms block, a message's
 //!   47 k gas of dispatch and about 30 k of batch delivery also cap a burst
 //!   of 10 000 at about 3 100 msg/s however fast the agents are.
 //! - A burst's shape (`BENCH_BLOCKS`, `BENCH_TIMELINE`, per-thread CPU
@@ -243,7 +246,10 @@
 //!   `cargo bench -p metalayer-validator` fell from 76 to 64–68 µs, and
 //!   per message in the relay bench from 0.39–0.42 to 0.36–0.38 ms; the
 //!   relayer's index no longer writes a message-id-to-nonce record nothing
-//!   read. Tried and dropped: sled batches instead of transactions for
+//!   read, and appends history entries after a move's transaction instead
+//!   of inside it (sled's transactional insert reads the value it
+//!   replaces: a tenth of the relayer's CPU; in drains its CPU per message
+//!   went from 0.20–0.27 to 0.17–0.22 ms). Tried and dropped: sled batches instead of transactions for
 //!   indexed dispatches and insertions (no change beyond the noise), four
 //!   submit rounds in flight, 704-message prepare passes. Where the rest
 //!   of a validator's CPU goes (profile of a 40 000-leaf backlog before
