@@ -166,7 +166,7 @@
 //!
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | CPU per message: relayer / validators / rest |
 //! |---|---:|---:|---:|---:|
-//! | drain, 10 000, batch on | **3 203–3 925** (4 runs; 3 300–3 997 in the third round) | | | 0.20–0.24 ms / – / – |
+//! | drain, 10 000, batch on | **3 394–4 216** (5 runs of the last binary; the one before it 2 955–4 011 in 5 alternating runs; 3 300–3 997 in the third round) | | | 0.17–0.22 ms / – / – |
 //! | 10 000 at once, batch on | 1 849–2 159 (16 runs of this round's last three binaries, median 2 015; the last 1 969–2 047 in 3; the round's starting binary 1 593–2 135, median 1 947, in 10 runs alternating with them) | 3.8–4.1 s / 2.9–3.0 s | 4.5–4.8 s / 3.3–3.4 s | 0.21–0.22 / 0.38 / 0.31 ms (the starting binary 0.19–0.26 / 0.39–0.45 / 0.34–0.42) |
 //! | 10 000 at once, batch off | 588–609 (third round) | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
 //! | 6 000 at 300/s, batch on | 311 (third round) | 673 ms / **569 ms** | 918 ms / 728 ms | 0.40 / 0.79 / 0.89 ms |
@@ -204,7 +204,7 @@
 //!   period, then the indexer), loaded → prepared 56–60 ms, prepared →
 //!   mined 207–239 ms. A burst is mostly queueing.
 //! - ≥ 2 000 msg/s with batches: not met as a sustained rate. The relayer
-//!   alone drains a signed backlog at 3 203–3 925 msg/s using 0.20–0.24 ms
+//!   alone drains a signed backlog at 3 394–4 216 msg/s using 0.17–0.22 ms
 //!   of CPU per message. The whole network on these 2 cores (two nodes
 //!   taking dispatches and executing deliveries, ten validators each
 //!   signing and writing every checkpoint, the relayer) delivers a burst
