@@ -273,9 +273,7 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
             segments[2].push(mined.saturating_sub(prepared));
         }
     }
-    for segment in &mut segments {
-        segment.sort_unstable();
-    }
+    let [seen_loaded, loaded_prepared, prepared_mined] = segments.map(median);
     if std::env::var("BENCH_TIMELINE").is_ok() {
         let blocks: HashMap<u32, HashMap<u64, u64>> = seen
             .iter()
@@ -286,7 +284,6 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
             .collect();
         print_timeline(&net, &relayer, &sent, &mined_origin, &blocks, first_sent).await;
     }
-    let median = |v: &Vec<u64>| v.get(v.len() / 2).copied().unwrap_or(0);
     let done = mined_at.iter().filter(|m| m.is_some()).count();
     let last = mined_at.iter().flatten().max().copied().unwrap_or(first_sent);
     let mut latencies: Vec<u64> = sent
@@ -315,10 +312,7 @@ async fn throughput(n: usize, batch: bool, relayer_runtime: &tokio::runtime::Han
         from_mined.len(),
     );
     println!(
-        "           p50 block seen → loaded {} ms, loaded → prepared {} ms, prepared → mined {} ms",
-        median(&segments[0]),
-        median(&segments[1]),
-        median(&segments[2]),
+        "           p50 block seen → loaded {seen_loaded} ms, loaded → prepared {loaded_prepared} ms, prepared → mined {prepared_mined} ms"
     );
     println!(
         "           blocks from the first dispatch to the last delivery: {}",
@@ -399,11 +393,7 @@ fn print_steady_state(sent: &[(B256, u64)], mined_at: &[Option<u64>]) {
         .collect();
     by_send.sort_unstable_by_key(|(t, _)| *t);
     let quarter = (by_send.len() / 4).max(1);
-    let p50 = |part: &[(u64, Option<u64>)]| {
-        let mut l: Vec<u64> = part.iter().filter_map(|(_, l)| *l).collect();
-        l.sort_unstable();
-        l.get(l.len() / 2).copied().unwrap_or(0)
-    };
+    let p50 = |part: &[(u64, Option<u64>)]| median(part.iter().filter_map(|(_, l)| *l).collect());
     println!(
         "           steady state ({:.1} s from {} s after the first dispatch to the last): {:.0} deliveries/s mined, {:.0} dispatches/s sent; p50 latency {} ms in the first quarter sent, {} ms in the last",
         secs,
@@ -413,6 +403,13 @@ fn print_steady_state(sent: &[(B256, u64)], mined_at: &[Option<u64>]) {
         p50(&by_send[..quarter]),
         p50(&by_send[by_send.len().saturating_sub(quarter)..]),
     );
+}
+
+/// The middle value of `values` (the upper of the two middle ones), 0 for
+/// none.
+fn median(mut values: Vec<u64>) -> u64 {
+    values.sort_unstable();
+    values.get(values.len() / 2).copied().unwrap_or(0)
 }
 
 /// Left out of a paced run's steady state: the pipeline filling.
@@ -431,10 +428,15 @@ async fn print_timeline(
     blocks: &HashMap<u32, HashMap<u64, u64>>,
     first_sent: u64,
 ) {
+    // Each message whose origin block was seen, read once.
+    let ops: Vec<(u64, metalayer_relayer::op::PendingOp)> = sent
+        .iter()
+        .zip(mined_origin)
+        .filter_map(|((id, _), origin)| Some(((*origin)?, relayer.ctx.queue.get(*id).ok()??)))
+        .collect();
     // Each delivery transaction's block time, from its receipt.
     let mut included: HashMap<B256, u64> = HashMap::new();
-    for (id, _) in sent {
-        let Ok(Some(op)) = relayer.ctx.queue.get(*id) else { continue };
+    for (_, op) in &ops {
         let (Some(hash), Some(chain)) =
             (op.tx_hash, net.chains.iter().find(|c| c.domain == op.destination))
         else {
@@ -451,11 +453,8 @@ async fn print_timeline(
         }
     }
     let mut by_block: std::collections::BTreeMap<(u64, u32), Vec<[u64; 6]>> = Default::default();
-    for ((id, _), origin) in sent.iter().zip(mined_origin) {
-        let (Some(block_at), Ok(Some(op))) = (origin, relayer.ctx.queue.get(*id)) else {
-            continue;
-        };
-        let history = relayer.ctx.queue.history(*id).unwrap_or_default();
+    for (block_at, op) in &ops {
+        let history = relayer.ctx.queue.history(op.id).unwrap_or_default();
         let at = |stage: Stage, last: bool| {
             let mut found = history.iter().filter(|h| h.stage == stage);
             let entry = if last { found.next_back() } else { found.next() };
@@ -479,14 +478,10 @@ async fn print_timeline(
             attempts,
         ]);
     }
-    for ((block_at, origin), mut rows) in by_block {
-        let median = |i: usize, rows: &mut Vec<[u64; 6]>| {
-            rows.sort_unstable_by_key(|r| r[i]);
-            rows[rows.len() / 2][i]
-        };
+    for ((block_at, origin), rows) in by_block {
         let n = rows.len();
         let [loaded, tried, prepared, in_block, mined, attempts] =
-            [0, 1, 2, 3, 4, 5].map(|i| median(i, &mut rows));
+            [0, 1, 2, 3, 4, 5].map(|i| median(rows.iter().map(|r| r[i]).collect()));
         eprintln!(
             "  {origin} block at {block_at} ms, {n} messages: loaded {loaded}, first tried {tried}, prepared {prepared}, in a block {in_block}, seen mined {mined} ms; {attempts} prepare entries"
         );

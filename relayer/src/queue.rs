@@ -325,18 +325,6 @@ impl QueueStore {
         &self,
         chunk: &[(PendingOp, Stage, String)],
     ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
-        let mut entries = Vec::with_capacity(chunk.len());
-        for (op, _, detail) in chunk {
-            let seq = self.db.generate_id().map_err(|e| self.sled_err(e))?;
-            let entry = HistoryEntry {
-                at_ms: now_ms(),
-                stage: op.stage,
-                reason: op.reason,
-                detail: detail.clone(),
-                tx_hash: op.tx_hash,
-            };
-            entries.push((seq, entry));
-        }
         let answers = (&self.op, &self.queue)
             .transaction(|(op_t, queue_t)| {
                 let mut out = Vec::with_capacity(chunk.len());
@@ -376,10 +364,23 @@ impl QueueStore {
                 Ok(out)
             })
             .map_err(|e| self.tx_err(e))?;
+        // The stored moves' history entries.
+        let at_ms = now_ms();
         let mut history = sled::Batch::default();
-        for (((op, _, _), (seq, entry)), answer) in chunk.iter().zip(&entries).zip(&answers) {
-            if answer.is_ok() {
-                append(&mut history, op.id, *seq, entry);
+        for ((op, _, detail), answer) in chunk.iter().zip(&answers) {
+            if answer.is_err() {
+                continue;
+            }
+            let entry = HistoryEntry {
+                at_ms,
+                stage: op.stage,
+                reason: op.reason,
+                detail: detail.clone(),
+                tx_hash: op.tx_hash,
+            };
+            match self.db.generate_id() {
+                Ok(seq) => append(&mut history, op.id, seq, &entry),
+                Err(error) => tracing::error!(id = %op.id, %error, "no history sequence number"),
             }
         }
         self.write_history(history);

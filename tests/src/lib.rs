@@ -1,6 +1,7 @@
 //! Support shared by the crates' integration tests and benches: the dev
 //! keys, validator keys, a rollup-core node on loopback with a funded
-//! provider, and a dispatch that returns the message the Mailbox emitted.
+//! provider, a dispatch that returns the message the Mailbox emitted, and a
+//! process's CPU time for benches.
 //!
 //! Everything here is for tests: failures panic with what went wrong.
 
@@ -73,4 +74,15 @@ pub async fn dispatch(
         .expect("Dispatch log");
     let event = Mailbox::Dispatch::decode_log(&log.inner).expect("Dispatch decodes");
     Message::decode(&event.data.message).expect("message decodes")
+}
+
+/// User plus system CPU seconds in a `/proc/.../stat` file (0 if unreadable).
+pub fn proc_cpu_seconds(stat_path: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(stat_path) else { return 0.0 };
+    let Some(close) = stat.rfind(')') else { return 0.0 };
+    // After the name: state is field 3, utime and stime fields 14 and 15.
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // The kernel's USER_HZ, 100 on every Linux target.
+    (field(14) + field(15)) as f64 / 100.0
 }

@@ -40,7 +40,7 @@ use metalayer_rollup::{
     rpc::RpcLimits,
     service::RunningNode,
 };
-use metalayer_tests::{dev, dev_provider, start_node};
+use metalayer_tests::{dev, dev_provider, proc_cpu_seconds, start_node};
 
 const DOMAIN: u32 = 31337;
 const SENDERS: u32 = 8;
@@ -172,16 +172,6 @@ struct Row {
     peak_rss_mib: f64,
 }
 
-/// CPU seconds (user + system) `pid` has used (Linux; `None` elsewhere).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // The kernel's USER_HZ, which is 100 on every Linux target.
-    Some(ticks / 100.0)
-}
-
 async fn run(n: usize) -> Row {
     let dir = tempfile::tempdir().expect("temp dir");
     // Large blocks keep the base fee low while the backlog is dispatched.
@@ -263,7 +253,7 @@ async fn run(n: usize) -> Row {
     if let Some((hwm, _)) = rss_kib(child.id()) {
         peak_kib = peak_kib.max(hwm);
     }
-    let cpu_secs = cpu_seconds(child.id()).unwrap_or(0.0);
+    let cpu_secs = proc_cpu_seconds(&format!("/proc/{}/stat", child.id()));
     // SIGINT stops the validator cleanly (a profiler wrapper then writes its report).
     let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
     let _ = child.wait();

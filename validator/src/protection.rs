@@ -272,18 +272,19 @@ fn tx_pruned(
 }
 
 fn record_key(origin: u32, hook: B256, index: u32) -> [u8; 40] {
-    let mut key = [0u8; 40];
-    key[..4].copy_from_slice(&origin.to_be_bytes());
-    key[4..36].copy_from_slice(hook.as_slice());
-    key[36..].copy_from_slice(&index.to_be_bytes());
-    key
+    run_key(&chain_key(origin, hook), index)
+}
+
+/// The first index of a run record's key (origin ‖ hook ‖ be32 first).
+fn run_first(key: &[u8]) -> Option<u32> {
+    let bytes: [u8; 4] = key.get(36..)?.try_into().ok()?;
+    Some(u32::from_be_bytes(bytes))
 }
 
 /// A published run's (first, last) index from its record.
 fn published_run(key: &[u8], value: &[u8]) -> Result<(u32, u32), ProtectionError> {
     let corrupt = || ProtectionError::Corrupt(format!("published run {}", alloy::hex::encode(key)));
-    let first = key.get(36..40).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
-    let first = first.ok_or_else(corrupt)?;
+    let first = run_first(key).ok_or_else(corrupt)?;
     let last = match value.len() {
         0 => first,
         4 => u32::from_be_bytes(value.try_into().map_err(|_| corrupt())?),
@@ -313,10 +314,10 @@ fn run_key(chain: &[u8; 36], index: u32) -> [u8; 40] {
 /// A signed run's first index and number of indexes, from its record.
 fn signed_run(key: &[u8], value: &[u8]) -> Result<(u32, u32), ProtectionError> {
     let corrupt = || ProtectionError::Corrupt(format!("signed run {}", alloy::hex::encode(key)));
-    if key.len() != 40 || value.is_empty() || !value.len().is_multiple_of(64) {
+    if value.is_empty() || !value.len().is_multiple_of(64) {
         return Err(corrupt());
     }
-    let first = u32::from_be_bytes(key[36..].try_into().map_err(|_| corrupt())?);
+    let first = run_first(key).ok_or_else(corrupt)?;
     let len = u32::try_from(value.len() / 64).map_err(|_| corrupt())?;
     // The run may end at the last index, not past it.
     if u64::from(first) + u64::from(len) > u64::from(u32::MAX) + 1 {
@@ -396,6 +397,18 @@ impl SigningProtection {
         })
     }
 
+    /// The record of `tree` (signed or published runs) with the greatest
+    /// first index at or below `index` under `chain`.
+    fn run_at_or_below(
+        &self,
+        tree: &sled::Tree,
+        chain: &[u8; 36],
+        index: u32,
+    ) -> Result<Option<(sled::IVec, sled::IVec)>, ProtectionError> {
+        let range = run_key(chain, 0)..=run_key(chain, index);
+        tree.range(range).next_back().transpose().map_err(|e| self.db_err(e))
+    }
+
     fn write_lock(&self) -> MutexGuard<'_, ()> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -407,9 +420,9 @@ impl SigningProtection {
         chain: &[u8; 36],
         index: u32,
     ) -> Result<Option<(u32, sled::IVec)>, ProtectionError> {
-        let range = run_key(chain, 0)..=run_key(chain, index);
-        let Some(entry) = self.signed.range(range).next_back() else { return Ok(None) };
-        let (key, value) = entry.map_err(|e| self.db_err(e))?;
+        let Some((key, value)) = self.run_at_or_below(&self.signed, chain, index)? else {
+            return Ok(None);
+        };
         let (first, len) = signed_run(&key, &value)?;
         Ok((u64::from(index) < u64::from(first) + u64::from(len)).then_some((first, value)))
     }
@@ -534,12 +547,8 @@ impl SigningProtection {
         hook: B256,
         index: u32,
     ) -> Result<Option<(u32, u32)>, ProtectionError> {
-        let range = record_key(origin, hook, 0)..=record_key(origin, hook, index);
-        match self.published.range(range).next_back() {
-            Some(entry) => {
-                let (k, v) = entry.map_err(|e| self.db_err(e))?;
-                published_run(&k, &v).map(Some)
-            }
+        match self.run_at_or_below(&self.published, &chain_key(origin, hook), index)? {
+            Some((k, v)) => published_run(&k, &v).map(Some),
             None => Ok(None),
         }
     }
@@ -806,8 +815,11 @@ impl SigningProtection {
         // The ranges first: a crash before the records leaves more refused,
         // never less.
         let mut pruned = sled::Batch::default();
-        for (key, r) in &ranges {
-            pruned.insert(&key[..], r.encode());
+        for p in &interchange.pruned {
+            let key = chain_key(p.origin, p.merkle_tree_hook);
+            if let Some(r) = ranges.get(&key) {
+                pruned.insert(&key[..], r.encode());
+            }
         }
         self.pruned.apply_batch(pruned).map_err(|e| self.db_err(e))?;
         let mut records = sled::Batch::default();

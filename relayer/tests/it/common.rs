@@ -354,16 +354,7 @@ impl ValidatorSlot {
     }
 }
 
-/// User plus system CPU seconds in a `/proc/.../stat` file (0 if unreadable).
-pub(crate) fn proc_cpu_seconds(stat_path: &str) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(stat_path) else { return 0.0 };
-    let Some(close) = stat.rfind(')') else { return 0.0 };
-    // After the name: state is field 3, utime and stime fields 14 and 15.
-    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-    let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    // The kernel's USER_HZ, 100 on every Linux target.
-    (field(14) + field(15)) as f64 / 100.0
-}
+pub(crate) use metalayer_tests::proc_cpu_seconds;
 
 /// The variable naming a validator configuration file: set, the relay
 /// bench runs that one validator ([`ValidatorSlot::start_process`]).
