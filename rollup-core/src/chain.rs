@@ -157,18 +157,18 @@ impl Chain {
         self.store.head()?.ok_or_else(|| StoreError::Corrupt("no head block".into()).into())
     }
 
-    /// The head block with its hash.
-    pub fn head(&self) -> Result<(B256, StoredBlock), NodeError> {
+    /// The head block's hash and header (its transactions not decoded).
+    pub fn head_header(&self) -> Result<(B256, Header), NodeError> {
         let n = self.head_number()?;
         self.store
-            .block(n)?
+            .header(n)?
             .ok_or_else(|| StoreError::Corrupt(format!("head block {n} missing")).into())
     }
 
     /// Parameters of the block that would follow the head at `timestamp`.
     pub fn next_block_params(&self, timestamp: u64) -> Result<BlockParams, NodeError> {
-        let (hash, parent) = self.head()?;
-        let h = &parent.header;
+        let (hash, h) = self.head_header()?;
+        let h = &h;
         Ok(BlockParams {
             number: h.number + 1,
             timestamp: timestamp.max(h.timestamp),
@@ -292,7 +292,7 @@ impl Chain {
     ) -> Result<Vec<(B256, StoredBlock, Vec<ReceiptEnvelope>)>, NodeError> {
         let mut removed = Vec::new();
         while self.head_number()? > number {
-            let hash = self.head()?.0;
+            let hash = self.head_header()?.0;
             let (block, receipts) = self.store.rollback_head()?;
             removed.push((hash, block, receipts));
         }

@@ -115,7 +115,7 @@ impl Node {
         let signers: Vec<PrivateKeySigner> = chain.genesis.dev_signers()?;
         let accounts = signers.iter().map(|s| s.address()).collect();
         let head_number = chain.head_number()?;
-        let next_base_fee = chain.next_base_fee_of(&chain.head()?.1.header);
+        let next_base_fee = chain.next_base_fee_of(&chain.head_header()?.1);
         let metrics = Metrics::new().map_err(|e| NodeError::Config(format!("metrics: {e}")))?;
         metrics.head.set(head_number as i64);
         let (tx, rx) = mpsc::channel();
@@ -363,8 +363,8 @@ impl Node {
     /// block (its receipt, its number) and then subscribed never hears of
     /// that block, as it did when the lock went first.
     fn announce(&self, chain: RwLockWriteGuard<'_, Chain>, event: ChainEvent, head: u64) {
-        if let Ok((_, tip)) = chain.head() {
-            self.next_base_fee.store(chain.next_base_fee_of(&tip.header), Ordering::Relaxed);
+        if let Ok((_, tip)) = chain.head_header() {
+            self.next_base_fee.store(chain.next_base_fee_of(&tip), Ordering::Relaxed);
         }
         let _ = self.events.send(event);
         self.head.send_replace(head);
@@ -431,7 +431,7 @@ impl Node {
 
     /// Forces the timestamp of the next block; it must not be below the head's.
     pub fn set_next_block_timestamp(&self, timestamp: u64) -> Result<(), NodeError> {
-        let head = self.chain().head()?.1.header.timestamp;
+        let head = self.chain().head_header()?.1.timestamp;
         if timestamp < head {
             return Err(NodeError::Invalid(format!(
                 "timestamp {timestamp} is below the head block's timestamp {head}"

@@ -162,6 +162,27 @@ impl ChainStore {
         Ok(Some((hash, block)))
     }
 
+    /// Block `number`'s hash and header, without decoding its
+    /// transactions: what `eth_call` at a block and the next block's
+    /// parameters need, where decoding the whole block (a few hundred
+    /// signed transactions) cost more than the call.
+    pub fn header(&self, number: u64) -> Result<Option<(B256, Header)>, StoreError> {
+        let Some(raw) = self.tree.get(key(P_BLOCK, &[&number.to_be_bytes()]))? else {
+            return Ok(None);
+        };
+        let corrupt = |e: alloy_rlp::Error| StoreError::Corrupt(format!("block {number}: {e}"));
+        let (hash, mut rest) = raw
+            .split_at_checked(32)
+            .ok_or_else(|| StoreError::Corrupt(format!("block {number}: short record")))?;
+        // The record is an RLP list whose first item is the header.
+        let list = alloy_rlp::Header::decode(&mut rest).map_err(corrupt)?;
+        if !list.list {
+            return Err(corrupt(alloy_rlp::Error::UnexpectedString));
+        }
+        let header = Header::decode(&mut rest).map_err(corrupt)?;
+        Ok(Some((B256::from_slice(hash), header)))
+    }
+
     /// Hash of block `number`.
     pub fn block_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
         let raw = self.tree.get(key(P_BLOCK, &[&number.to_be_bytes()]))?;
@@ -523,6 +544,38 @@ mod tests {
         store
             .commit_block(&BlockCommit { hash, block: &b, receipts: &[], changes })
             .expect("commits");
+    }
+
+    #[test]
+    fn a_header_reads_alone_as_the_whole_block_has_it() {
+        use alloy::consensus::{Signed, TxLegacy};
+        use alloy::primitives::Signature;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ChainStore::open(dir.path()).expect("opens");
+        let tx = TxLegacy { nonce: 7, gas_limit: 21_000, ..Default::default() };
+        let signed = Signed::new_unhashed(tx, Signature::test_signature());
+        let b = StoredBlock {
+            header: Header { number: 0, gas_used: 21_000, timestamp: 42, ..Default::default() },
+            txs: vec![TxEnvelope::Legacy(signed); 3],
+            senders: vec![Address::repeat_byte(1); 3],
+        };
+        let hash = b.header.hash_slow();
+        let changes = StateChanges::default();
+        store
+            .commit_block(&BlockCommit { hash, block: &b, receipts: &[], changes: &changes })
+            .expect("commits");
+        let (whole_hash, whole) = store.block(0).expect("reads").expect("stored");
+        assert_eq!(whole.txs.len(), 3);
+        let (header_hash, header) = store.header(0).expect("reads").expect("stored");
+        assert_eq!((header_hash, &header), (whole_hash, &whole.header));
+        assert_eq!(header.timestamp, 42);
+        assert!(store.header(1).expect("reads").is_none());
+        // A record whose body is not an RLP list is named as corrupt.
+        store.tree.insert(key(P_BLOCK, &[&5u64.to_be_bytes()]), vec![0x80; 40]).expect("writes");
+        let error = store.header(5).expect_err("not a list").to_string();
+        assert!(error.contains("block 5"), "{error}");
+        store.tree.insert(key(P_BLOCK, &[&6u64.to_be_bytes()]), vec![0; 10]).expect("writes");
+        assert!(store.header(6).expect_err("short").to_string().contains("short record"));
     }
 
     #[test]

@@ -295,16 +295,16 @@ fn run_call(
     let block = match at {
         None => chain.next_block_params(now())?,
         Some(n) => {
-            let (hash, b) = chain
+            let (hash, header) = chain
                 .store
-                .block(n)?
+                .header(n)?
                 .ok_or_else(|| err(SERVER, format!("header not found: block {n}")))?;
             crate::executor::BlockParams {
                 number: n,
-                timestamp: b.header.timestamp,
-                gas_limit: b.header.gas_limit,
-                base_fee: b.header.base_fee_per_gas.unwrap_or_default(),
-                beneficiary: b.header.beneficiary,
+                timestamp: header.timestamp,
+                gas_limit: header.gas_limit,
+                base_fee: header.base_fee_per_gas.unwrap_or_default(),
+                beneficiary: header.beneficiary,
                 prevrandao: hash,
             }
         }
