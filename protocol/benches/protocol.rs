@@ -181,8 +181,32 @@ fn summary() {
     let f = fixture();
     let prover = prover();
     let queries = historic_queries();
+    // A tree of 100,000 leaves, and the next eight: the roots a validator
+    // signs, one by one as `root()` gives them and eight at a time.
+    let base = {
+        let branch = std::array::from_fn(|level| leaf(1_000_000 + level as u32));
+        MerkleTree::from_parts(branch, 100_000).expect("below the maximum")
+    };
+    let next: Vec<B256> = (0..8).map(leaf).collect();
     type Op<'a> = Box<dyn FnMut(usize) + 'a>;
     let mut contenders: Vec<(&str, Op<'_>)> = vec![
+        (
+            "8 roots, one by one",
+            Box::new(|_| {
+                let mut tree = base.clone();
+                for l in &next {
+                    black_box(tree.insert(*l).ok());
+                    black_box(tree.root());
+                }
+            }),
+        ),
+        (
+            "8 roots, together",
+            Box::new(|_| {
+                let mut tree = base.clone();
+                black_box(tree.insert_with_roots(&next).ok());
+            }),
+        ),
         ("merkle insert (incremental tree)", {
             let mut tree = MerkleTree::new();
             Box::new(move |i| {
@@ -266,6 +290,11 @@ fn summary() {
         let ratio = if peer.is_nan() { String::from("-") } else { format!("{:.2}x", peer / ns[k]) };
         println!("{name:<36} {:>14.0} {ratio:>12}", 1e9 / ns[k]);
     }
+    println!(
+        "roots together (eight-lane Keccak {}): {:.2}x one by one",
+        if metalayer_protocol::merkle::eight_lane_keccak() { "on" } else { "off: no AVX-512" },
+        by_name("8 roots, one by one") / by_name("8 roots, together")
+    );
     let goal = by_name("recover (libsecp256k1)") / by_name("recover (ours)");
     println!(
         "recovery goal >= 0.80x libsecp256k1: {goal:.2}x ({})",

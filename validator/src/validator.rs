@@ -519,34 +519,37 @@ impl Validator {
         mut tree: MerkleTree,
         end: u64,
     ) -> Result<Vec<CheckpointWithMessageId>, ValidatorError> {
-        let mut out = Vec::with_capacity(end.saturating_sub(tree.count()) as usize);
-        while tree.count() < end {
-            let index = tree.count() as u32;
-            let (from, ids) = &self.recent_ids;
-            let kept = tree.count().checked_sub(*from).and_then(|i| ids.get(i as usize));
-            let message_id = match kept {
+        let first = tree.count();
+        let mut ids = Vec::with_capacity(end.saturating_sub(first) as usize);
+        for leaf in first..end {
+            let (from, kept) = &self.recent_ids;
+            let message_id = match leaf.checked_sub(*from).and_then(|i| kept.get(i as usize)) {
                 Some(id) => *id,
                 None => {
                     self.store
-                        .insertion(self.origin.domain, index)?
+                        .insertion(self.origin.domain, leaf as u32)?
                         .ok_or(StoreError::Corrupt {
                             tree: "insertion",
-                            reason: format!("leaf {index} was in the tree but is no longer stored"),
+                            reason: format!("leaf {leaf} was in the tree but is no longer stored"),
                         })?
                         .message_id
                 }
             };
-            tree.insert(message_id).map_err(|_| ValidatorError::TreeFull)?;
-            out.push(CheckpointWithMessageId {
+            ids.push(message_id);
+        }
+        let roots = tree.insert_with_roots(&ids).map_err(|_| ValidatorError::TreeFull)?;
+        let mut out: Vec<CheckpointWithMessageId> = (first..end)
+            .zip(ids.into_iter().zip(roots))
+            .map(|(leaf, (message_id, root))| CheckpointWithMessageId {
                 checkpoint: Checkpoint {
                     merkle_tree_hook: self.hook32,
                     origin: self.origin.domain,
-                    root: tree.root(),
-                    index,
+                    root,
+                    index: leaf as u32,
                 },
                 message_id,
-            });
-        }
+            })
+            .collect();
         out.reverse();
         Ok(out)
     }

@@ -7,6 +7,7 @@
 //! every complete node ([`MerkleProver`]).
 
 mod batch;
+mod lanes;
 mod prover;
 mod tree;
 
@@ -15,6 +16,7 @@ use std::sync::OnceLock;
 use alloy_primitives::{B256, keccak256};
 
 pub use batch::{BatchProof, BatchProofError};
+pub use lanes::eight_lane_keccak;
 pub use prover::{MerkleProver, ProofError};
 pub use tree::{MerkleTree, TreeFullError};
 

@@ -2,7 +2,10 @@
 
 use alloy_primitives::B256;
 
-use super::{MAX_LEAVES, TREE_DEPTH, hash_pair, zero_hashes};
+use super::{MAX_LEAVES, TREE_DEPTH, hash_pair, lanes::keccak64_x8, zero_hashes};
+
+/// Roots computed together by [`MerkleTree::insert_with_roots`].
+const LANES: usize = 8;
 
 /// The tree already holds [`MAX_LEAVES`] leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +73,46 @@ impl MerkleTree {
         unreachable!("a tree below MAX_LEAVES always stores the new node")
     }
 
+    /// Appends `leaves` and returns the root after each, as [`Self::root`]
+    /// after each [`Self::insert`] would, eight roots at a time (see
+    /// [`super::lanes`]). Nothing is appended if they do not all fit.
+    pub fn insert_with_roots(&mut self, leaves: &[B256]) -> Result<Vec<B256>, TreeFullError> {
+        if self.count + leaves.len() as u64 > MAX_LEAVES {
+            return Err(TreeFullError);
+        }
+        let zero = zero_hashes();
+        let mut roots = Vec::with_capacity(leaves.len());
+        for chunk in leaves.chunks(LANES) {
+            // Each lane's tree as of its leaf; lanes past the chunk's end
+            // repeat its last tree and are not read.
+            let mut states = [(self.branch, self.count); LANES];
+            for (lane, leaf) in chunk.iter().enumerate() {
+                self.insert(*leaf)?;
+                states[lane] = (self.branch, self.count);
+            }
+            let last = states[chunk.len() - 1];
+            states[chunk.len()..].fill(last);
+            let mut nodes = [B256::ZERO; LANES];
+            for (level, zero) in zero.iter().take(TREE_DEPTH).enumerate() {
+                let inputs: [[u8; 64]; LANES] = std::array::from_fn(|lane| {
+                    let (branch, count) = &states[lane];
+                    let (left, right) = if (count >> level) & 1 == 1 {
+                        (&branch[level], &nodes[lane])
+                    } else {
+                        (&nodes[lane], zero)
+                    };
+                    let mut input = [0u8; 64];
+                    input[..32].copy_from_slice(left.as_slice());
+                    input[32..].copy_from_slice(right.as_slice());
+                    input
+                });
+                nodes = keccak64_x8(&inputs);
+            }
+            roots.extend_from_slice(&nodes[..chunk.len()]);
+        }
+        Ok(roots)
+    }
+
     /// The current root.
     pub fn root(&self) -> B256 {
         let zero = zero_hashes();
@@ -94,6 +137,41 @@ impl MerkleTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roots_computed_together_equal_one_root_after_each_insert() {
+        let leaf = |i: u64| alloy_primitives::keccak256(i.to_be_bytes());
+        // Batches of every length around the lane count, from trees of
+        // several shapes (empty, odd, a power of two).
+        for start in [0u64, 1, 7, 8, 64, 1000] {
+            for len in [0usize, 1, 7, 8, 9, 17, 40] {
+                let mut one_by_one = MerkleTree::new();
+                for i in 0..start {
+                    one_by_one.insert(leaf(i)).unwrap();
+                }
+                let mut together = one_by_one.clone();
+                let leaves: Vec<B256> = (start..start + len as u64).map(leaf).collect();
+                let expected: Vec<B256> = leaves
+                    .iter()
+                    .map(|l| {
+                        one_by_one.insert(*l).unwrap();
+                        one_by_one.root()
+                    })
+                    .collect();
+                assert_eq!(together.insert_with_roots(&leaves).unwrap(), expected, "{start}+{len}");
+                assert_eq!(together, one_by_one, "{start}+{len}");
+            }
+        }
+    }
+
+    #[test]
+    fn roots_together_refuse_a_batch_that_overfills_and_append_nothing() {
+        let mut tree = MerkleTree::from_parts([B256::ZERO; TREE_DEPTH], MAX_LEAVES - 2).unwrap();
+        let before = tree.clone();
+        assert_eq!(tree.insert_with_roots(&[B256::ZERO; 3]), Err(TreeFullError));
+        assert_eq!(tree, before);
+        assert_eq!(tree.insert_with_roots(&[B256::ZERO; 2]).unwrap().len(), 2);
+    }
 
     #[test]
     fn empty_tree_has_the_known_root_and_no_checkpoint() {
