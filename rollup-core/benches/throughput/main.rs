@@ -3,7 +3,8 @@
 //! awaited to receipts) against this node, anvil and a hardhat 2.x node, all
 //! on loopback with instant mining; then execution throughput in-process
 //! against bare revm on the same transactions, with the state root's cost per
-//! block. Peers that are not installed are skipped with a note.
+//! block, and the state root per block as one storage grows. Peers that are
+//! not installed are skipped with a note.
 //!
 //! Run: `cargo bench -p metalayer-rollup --bench throughput` (N from
 //! `BENCH_TXS`, default 1000; peers from `npm ci` in `benches/peers`;
@@ -12,6 +13,7 @@
 mod execution;
 mod peers;
 mod rpc;
+mod state_root;
 mod workload;
 
 use std::path::Path;
@@ -104,4 +106,5 @@ fn main() {
         }
         Err(e) => println!("  failed: {e}"),
     }
+    state_root::run();
 }
