@@ -380,12 +380,31 @@ impl Validator {
             return Ok(Tick::Unchanged);
         }
         self.last_complete = None;
-        let count = self.client.call_quorum(hook, &MerkleTreeHook::countCall {}, block).await?;
-        if count == 0 {
-            return Ok(Tick::EmptyTree);
-        }
-        let latest =
-            self.client.call_quorum(hook, &MerkleTreeHook::latestCheckpointCall {}, block).await?;
+        // `latestCheckpoint()` reverts on an empty tree: the count tells the
+        // two apart while the local tree is empty. Once it has leaves, the
+        // chain's tree has them too at every block read since, so one call
+        // a block is enough; if it fails, the count tells a tree a reorg
+        // emptied from a failing endpoint.
+        let checkpoint = MerkleTreeHook::latestCheckpointCall {};
+        let latest = if self.tree.count() == 0 {
+            let count = self.client.call_quorum(hook, &MerkleTreeHook::countCall {}, block).await?;
+            if count == 0 {
+                return Ok(Tick::EmptyTree);
+            }
+            self.client.call_quorum(hook, &checkpoint, block).await?
+        } else {
+            match self.client.call_quorum(hook, &checkpoint, block).await {
+                Ok(latest) => latest,
+                Err(error) => {
+                    let count =
+                        self.client.call_quorum(hook, &MerkleTreeHook::countCall {}, block).await?;
+                    if count == 0 {
+                        return Ok(Tick::EmptyTree);
+                    }
+                    return Err(error.into());
+                }
+            }
+        };
         let (root, index) = (latest._0, latest._1);
         self.metrics
             .latest_checkpoint

@@ -284,14 +284,23 @@ async fn the_tree_is_read_where_the_indexer_has_read_and_an_unchanged_block_only
     let storage = Arc::new(LocalStorage::new(state.join("checkpoints")).unwrap());
     let mut checking =
         net.validator_with(validator_key(2), 0, &state, "recheck_ms = 0", storage).await;
+    let eth_calls =
+        || net.node.node.metrics.rpc_seconds.with_label_values(&["eth_call"]).get_sample_count();
     net.dispatch(b"one").await;
     index_all(&trusting).await;
     index_all(&checking).await;
     assert_eq!(trusting.tick().await.unwrap(), Tick::Published(0));
+    // An empty local tree reads the count and the latest checkpoint; one
+    // with leaves reads the latest checkpoint alone.
+    let before = eth_calls();
     assert_eq!(checking.tick().await.unwrap(), Tick::Published(0));
+    assert_eq!(eth_calls() - before, 2);
     // The same indexed block: read again only without a recheck time.
+    let before = eth_calls();
     assert_eq!(trusting.tick().await.unwrap(), Tick::Unchanged);
+    assert_eq!(eth_calls() - before, 0);
     assert_eq!(checking.tick().await.unwrap(), Tick::Published(0));
+    assert_eq!(eth_calls() - before, 1);
     // A new block is read once the indexer has read it, not before.
     net.dispatch(b"two").await;
     assert_eq!(trusting.tick().await.unwrap(), Tick::Unchanged);
