@@ -150,8 +150,8 @@
 //! paced run (`BENCH_RATE`) sends a slice every 50 ms on the clock.
 //!
 //! Runs on the 2-core machine, which every part of the bench shares
-//! (2026-11-29, fourth round; batch off from the third, 300 and 600/s
-//! from the third), with `TMPDIR=/dev/shm`: the validators'
+//! (2026-11-29, fifth round; 1 200/s from the fourth; batch off, 300 and
+//! 600/s from the third), with `TMPDIR=/dev/shm`: the validators'
 //! checkpoint directories then live in memory. On this machine's `/tmp`
 //! (ext4, its inode allocator slowed by the files earlier runs created and
 //! deleted) creating checkpoint files took a fifth of all CPU and the same
@@ -166,27 +166,32 @@
 //!
 //! | run | delivered/s | p50 (from send / block) | p99 (send / block) | CPU per message: relayer / validators / rest |
 //! |---|---:|---:|---:|---:|
-//! | drain, 10 000, batch on | **3 394–4 216** (5 runs of the last binary; the one before it 2 955–4 011 in 5 alternating runs; 3 300–3 997 in the third round) | | | 0.17–0.22 ms / – / – |
-//! | 10 000 at once, batch on | 1 849–2 159 (16 runs of this round's last three binaries, median 2 015; the last 1 969–2 047 in 3; the round's starting binary 1 593–2 135, median 1 947, in 10 runs alternating with them) | 3.8–4.1 s / 2.9–3.0 s | 4.5–4.8 s / 3.3–3.4 s | 0.21–0.22 / 0.38 / 0.31 ms (the starting binary 0.19–0.26 / 0.39–0.45 / 0.34–0.42) |
+//! | drain, 10 000, batch on | **4 077–4 527** (2 runs; 3 394–4 216 in the fourth round) | | | 0.15–0.17 ms / – / – |
+//! | 10 000 at once, batch on | 1 916–2 304 (3 runs; 1 849–2 159, median 2 015, in the fourth round) | 3.5–4.1 s / 2.4–2.9 s | 4.0–4.9 s / 2.9–3.3 s | 0.17–0.21 / 0.34–0.36 / 0.28–0.32 ms (fourth round 0.21–0.22 / 0.38 / 0.31) |
 //! | 10 000 at once, batch off | 588–609 (third round) | 12.8 s / 11.8 s | 15.7 s / 13.7 s | 0.55 / 0.58 / 1.77 ms |
 //! | 6 000 at 300/s, batch on | 311 (third round) | 673 ms / **569 ms** | 918 ms / 728 ms | 0.40 / 0.79 / 0.89 ms |
 //! | 6 000 at 600/s, batch on | 563 (third round) | 710 ms / **595 ms** | 923 ms / 726 ms | 0.39 / 0.68 / 0.73 ms |
 //! | 20 000 at 1 200/s, batch on | steady 1 190–1 219 (2 runs; latency held: 688 → 749 and 743 → 766 ms) | 726–751 ms / **594–624 ms** | 931–954 ms / 703–724 ms | 0.26–0.27 / 0.42–0.45 / 0.41 ms |
-//! | 15 000 at 1 500/s, batch on | steady 1 521–1 525 (2 runs; held: 753 → 789 and 745 → 797 ms) | 773–778 ms / **613–625 ms** | 991–1 099 ms / 867–946 ms | 0.25–0.26 / 0.41–0.43 / 0.36–0.37 ms |
-//! | 20 000 offered at 2 000/s, batch on | steady 1 388–1 938 (9 runs; the last binary 1 617–1 718 in 2; latency grew in every run, from 0.8–1.3 s in the first quarter to 1.0–2.7 s in the last) | 0.9–2.4 s | 1.3–4.0 s | 0.22–0.26 / 0.38–0.44 / 0.32–0.37 ms |
+//! | 15 000 at 1 500/s, batch on | steady 1 530 (held: 694 → 726 ms; 1 521–1 525 in the fourth round) | 717 ms / **587 ms** | 961 ms / 729 ms | 0.19 / 0.35 / 0.30 ms (fourth round 0.25–0.26 / 0.41–0.43 / 0.36–0.37) |
+//! | 20 000 at 2 000/s, batch on | steady **1 991 and 1 988** (2 runs; held: 773 → 794 and 737 → 784 ms; the fourth round's binaries 1 388–1 938 in 9 runs, latency growing in every one) | 760–797 ms / **628–643 ms** | 975–1 099 ms / 885–910 ms | 0.18–0.20 / 0.33–0.36 / 0.28–0.31 ms (fourth round 0.22–0.26 / 0.38–0.44 / 0.32–0.37) |
+//! | 40 000 at 2 000/s, batch on | steady **2 003** (latency 734 → 833 ms) | 809 ms / **664 ms** | 1 150 ms / 958 ms | 0.20 / 0.35 / 0.30 ms |
+//! | 22 000 at 2 200/s, batch on | steady 2 069 (latency grew: 757 → 1 117 ms) | 934 ms / 809 ms | 1 404 ms / 1 205 ms | 0.20 / 0.34 / 0.30 ms |
+//! | 120 000 at 2 000/s, batch on | steady 1 708 and 1 795 (latency grew to 5.5–7.0 s by the last quarter; the binary before the queue's re-keying 1 130–1 694) | | | 0.22–0.23 / 0.37 / 0.34 ms |
 //!
 //! Commands: `TMPDIR=/dev/shm BENCH_PENDING=0 BENCH_BATCH=drain cargo bench
 //! -p metalayer-relayer --bench relay`; `BENCH_BATCH=on` / `off` for the
 //! bursts; `BENCH_RATE=300` (or 600) `BENCH_MESSAGES=6000`,
-//! `BENCH_RATE=1500 BENCH_MESSAGES=15000` and `BENCH_RATE=1200` (or 2000)
-//! `BENCH_MESSAGES=20000` with `BENCH_BATCH=on` for the paced runs.
+//! `BENCH_RATE=1500 BENCH_MESSAGES=15000`, `BENCH_RATE=1200` (or 2000)
+//! `BENCH_MESSAGES=20000`, `BENCH_RATE=2000 BENCH_MESSAGES=40000` (or
+//! 120000) and `BENCH_RATE=2200 BENCH_MESSAGES=22000` with `BENCH_BATCH=on`
+//! for the paced runs.
 //! `BENCH_BLOCKS=1` lists every block mined during a throughput run with
 //! how full it was and the node's execution and root times;
 //! `BENCH_TIMELINE=1` lists, per origin block, when its messages were
 //! loaded, first tried, prepared, mined in a destination block and seen
 //! mined; `BENCH_RPC=1` prints each node's JSON-RPC calls by method.
-//! Memory: **134.5 MiB** RSS of the `metalayer-relayer` binary holding
-//! 101 251 pending messages (137.5 MiB at 101 891 earlier this round,
+//! Memory: **129.2 MiB** RSS of the `metalayer-relayer` binary holding
+//! 100 254 pending messages (134.5 MiB at 101 251 in the fourth round,
 //! 141.9 MiB at 100 117 in the third; no
 //! validator signing, so every message cycles through prepare;
 //! `BENCH_MESSAGES=2000 BENCH_BATCH=on cargo bench -p metalayer-relayer
@@ -195,33 +200,53 @@
 //! system allocator when last measured.
 //!
 //! Goals:
-//! - RSS ≤ 256 MiB at 100 k pending: met (134.5 MiB).
+//! - RSS ≤ 256 MiB at 100 k pending: met (129.2 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
-//!   met from the dispatch's block at a sustained 300, 600, 1 200 and
-//!   1 500 msg/s (569, 595, 594–624 and 613–625 ms; from the send
-//!   673–778 ms, which adds the wait for the origin's next block). Legs at
+//!   met from the dispatch's block at a sustained 300, 600, 1 200, 1 500
+//!   and 2 000 msg/s (569, 595, 594–624, 587 and 628–664 ms; from the send
+//!   673–809 ms, which adds the wait for the origin's next block). Legs at
 //!   1 200/s (p50): block mined → loaded 310–312 ms (the 250 ms reorg
 //!   period, then the indexer), loaded → prepared 56–60 ms, prepared →
 //!   mined 207–239 ms. A burst is mostly queueing.
-//! - ≥ 2 000 msg/s with batches: not met as a sustained rate. The relayer
-//!   alone drains a signed backlog at 3 394–4 216 msg/s using 0.17–0.22 ms
-//!   of CPU per message. The whole network on these 2 cores (two nodes
-//!   taking dispatches and executing deliveries, ten validators each
-//!   signing and writing every checkpoint, the relayer) delivers a burst
-//!   of 10 000 at 1 849–2 159 msg/s (median 2 015), but a burst
-//!   front-loads the work: offered 2 000/s for ten seconds its delivery
-//!   rate is 1 388–1 938/s and its latency grows in every run, while it
-//!   holds 1 200 and 1 500/s with its latency flat. The CPU per message
-//!   says why: about 0.9 ms in a burst (relayer 0.21, validators 0.38
-//!   (five signatures, files and records per message), nodes 0.31) and
-//!   0.95–1.0 paced at 2 000/s (smaller blocks cost more per message), so
-//!   two cores carry about 2 000/s with nothing to spare. This round cut
-//!   it by about a tenth (the starting binary: 0.99–1.0 in the same
-//!   bursts); the burst median moved from 1 947 to 2 015, about this
-//!   machine's noise. At 30 M gas per 250 ms block, a message's
-//!   47 k gas of dispatch and about 30 k of batch delivery also cap a burst
-//!   of 10 000 at about 3 100 msg/s however fast the agents are.
-//! - A burst's shape (`BENCH_BLOCKS`, `BENCH_TIMELINE`, per-thread CPU
+//! - ≥ 2 000 msg/s with batches: met as a sustained rate for 20 000 and
+//!   40 000 messages offered at 2 000/s (steady 1 988–2 003/s, latency
+//!   flat), and nearly at 2 200/s (2 069/s, latency growing by a third);
+//!   not yet for a minute (120 000 messages: 1 708–1 795/s, latency growing
+//!   to 5–7 s), as every part's CPU per message still grows with its
+//!   stores (below). The whole network's CPU per message, on these 2 cores
+//!   that carry two nodes taking dispatches and executing deliveries, ten
+//!   validators each signing and writing every checkpoint, and the relayer:
+//!   0.79–0.87 ms at 2 000/s this round, 0.92–1.0 in the fourth. The relayer
+//!   alone drains a signed backlog at 4 077–4 527 msg/s using 0.15–0.17 ms
+//!   per message. At 30 M gas per 250 ms block, a message's 47 k gas of
+//!   dispatch and about 30 k of batch delivery cap a burst of 10 000 at
+//!   about 3 100 msg/s however fast the agents are.
+//! - What changed in the fifth round (each measured in paced runs
+//!   alternating with the binary before it): rollup-core reads a block's
+//!   header without decoding its transactions for `eth_call` and the next
+//!   block's parameters (nodes 0.32 against 0.33–0.38 ms per message); the
+//!   validator computes a window's roots eight at a time with an eight-lane
+//!   AVX-512 Keccak (validators 0.34–0.36 against 0.38–0.40; 56–60 µs of
+//!   CPU per checkpoint in the validator bench against 64.5–65.8); the
+//!   relayer writes a move's history line into the record the move
+//!   rewrites instead of a history tree keyed by message id (relayer
+//!   0.17–0.20 against 0.22–0.25); a caught-up indexer reads the contract's
+//!   count once per final block instead of at every 50 ms poll (those reads
+//!   were nine in ten of the nodes' `eth_call`s; total 0.79–0.87 against
+//!   0.92–0.95 ms); the validator reads `latestCheckpoint()` alone once its
+//!   tree has leaves; rollup-core hashes a large storage by cached buckets
+//!   (the Mailbox's `deliveries` map had made every block's root slower
+//!   than the last: 26 % of the miner's time 40 000 messages in); the
+//!   relayer's records are keyed by origin and nonce (keyed by message id,
+//!   the tree's pages were all hot and, past the 32 MiB cache, read back
+//!   from disk: in 120 000-message runs the relayer's CPU per message fell
+//!   from 0.32–0.34 to 0.22–0.23 ms).
+//! - What still grows over a long run (profiles 10 s and 50 s into a
+//!   120 000-message run): the validators' pruning of old insertions and
+//!   sled's background writes (their CPU per message 0.34 → 0.37 ms), the
+//!   nodes' sled stores (0.28 → 0.34 ms), the relayer's agent store
+//!   (insertions and the `leaf_by_id` index, keyed by message id).
+//! - A burst's shape in the fourth round (`BENCH_BLOCKS`, `BENCH_TIMELINE`, per-thread CPU
 //!   from `/proc` every 250 ms): for the first 2.5 s the validators use
 //!   1.0–1.8 of the 2 cores and the relayer 0.25–0.35, and each chain's
 //!   blocks are full of dispatches (638 of 47 k gas per 30 M block, the
