@@ -146,7 +146,7 @@ fn placement_key(p: &Placement) -> [u8; 21] {
 }
 
 fn decode_placement(bytes: &[u8]) -> Result<Placement, QueueError> {
-    record::placement(bytes).map_err(|reason| QueueError::Corrupt { tree: "op", reason })
+    record::placement(bytes).map_err(|reason| QueueError::Corrupt { tree: "ops", reason })
 }
 
 fn stage_prefix(destination: u32, stage: Stage) -> [u8; 5] {
@@ -171,7 +171,7 @@ fn index_entry(key: &[u8], id: &[u8]) -> Result<(u64, u32, u32, B256), QueueErro
 }
 
 fn decode_op(bytes: &[u8]) -> Result<PendingOp, QueueError> {
-    record::decode(bytes).map_err(|reason| QueueError::Corrupt { tree: "op", reason })
+    record::decode(bytes).map_err(|reason| QueueError::Corrupt { tree: "ops", reason })
 }
 
 impl QueueStore {
@@ -559,8 +559,8 @@ impl QueueStore {
             })
             .collect::<Result<Vec<HistoryEntry>, _>>()?;
         let Some(value) = self.record(id)? else { return Ok(lines) };
-        let (dropped, mut kept) =
-            record::history(&value).map_err(|reason| QueueError::Corrupt { tree: "op", reason })?;
+        let (dropped, mut kept) = record::history(&value)
+            .map_err(|reason| QueueError::Corrupt { tree: "ops", reason })?;
         if dropped > 0 && kept.len() > 1 {
             let next = &kept[1];
             let note = HistoryEntry {
@@ -839,7 +839,7 @@ mod tests {
             .collect();
         let answers = store.transition_all(&moves).unwrap();
         assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
-        assert!(matches!(answers[1], Err(QueueError::Corrupt { tree: "op", .. })), "{answers:?}");
+        assert!(matches!(answers[1], Err(QueueError::Corrupt { tree: "ops", .. })), "{answers:?}");
         assert_eq!(store.len(2, Stage::Submit), 2);
     }
 

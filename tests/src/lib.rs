@@ -1,7 +1,7 @@
 //! Support shared by the crates' integration tests and benches: the dev
 //! keys, validator keys, a rollup-core node on loopback with a funded
-//! provider, a dispatch that returns the message the Mailbox emitted, and a
-//! process's CPU time for benches.
+//! provider, the core stack most tests deploy, a dispatch that returns the
+//! message the Mailbox emitted, and a process's CPU time for benches.
 //!
 //! Everything here is for tests: failures panic with what went wrong.
 
@@ -14,7 +14,7 @@ use alloy::{
     signers::local::{MnemonicBuilder, PrivateKeySigner},
     sol_types::SolEvent,
 };
-use metalayer_contracts::bindings::Mailbox;
+use metalayer_contracts::{CoreConfig, bindings::Mailbox};
 use metalayer_protocol::{LocalSigner, Message, Signer, address_to_bytes32};
 use metalayer_rollup::{
     genesis::DEV_MNEMONIC, node::NodeConfig, rpc::RpcLimits, service::RunningNode,
@@ -33,6 +33,21 @@ pub fn validator_key(n: u8) -> B256 {
 /// The address of [`validator_key`] `n`.
 pub fn validator_address(n: u8) -> Address {
     LocalSigner::from_bytes(&validator_key(n)).expect("key").address()
+}
+
+/// The core stack of `local_domain` secured by `validators` at threshold
+/// 1 with the default ISM, owned by dev account 0 (also the IGP's
+/// beneficiary), with no remote gas configured.
+pub fn core_config(local_domain: u32, validators: Vec<Address>) -> CoreConfig {
+    CoreConfig {
+        local_domain,
+        owner: dev(0).address(),
+        beneficiary: dev(0).address(),
+        validators,
+        threshold: 1,
+        default_ism: Default::default(),
+        remote_gas: vec![],
+    }
 }
 
 /// Starts a node serving JSON-RPC on a free loopback port.

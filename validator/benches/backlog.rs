@@ -29,7 +29,7 @@ use alloy::{
     sol_types::SolCall,
 };
 use metalayer_contracts::{
-    CoreConfig, CoreDeployment,
+    CoreDeployment,
     bindings::{Mailbox, MerkleTreeHook},
     deploy_core,
 };
@@ -185,20 +185,10 @@ async fn run(n: usize) -> Row {
     let node = start_node(config_node, RpcLimits::default()).await;
     let provider = dev_provider(&node);
     let validator = LocalSigner::from_bytes(&B256::repeat_byte(0x42)).expect("key").address();
-    let core = deploy_core(
-        provider.clone(),
-        &CoreConfig {
-            local_domain: DOMAIN,
-            owner: dev(0).address(),
-            beneficiary: dev(0).address(),
-            validators: vec![validator],
-            threshold: 1,
-            default_ism: Default::default(),
-            remote_gas: vec![],
-        },
-    )
-    .await
-    .expect("core deploys");
+    let core =
+        deploy_core(provider.clone(), &metalayer_tests::core_config(DOMAIN, vec![validator]))
+            .await
+            .expect("core deploys");
     let fill = Instant::now();
     fill_backlog(&provider, &core, n).await;
     let fill_secs = fill.elapsed().as_secs_f64();

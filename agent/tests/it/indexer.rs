@@ -10,13 +10,13 @@ use metalayer_agent::{
     indexer::{EventKind, Indexer, IndexerConfig, IndexerMetrics, RECHECK, Step},
     store::AgentStore,
 };
-use metalayer_contracts::{CoreConfig, deploy_core};
+use metalayer_contracts::deploy_core;
 use metalayer_rollup::{
     genesis::Genesis,
     node::{MiningMode, NodeConfig},
     rpc::RpcLimits,
 };
-use metalayer_tests::{dev, dev_provider, dispatch, start_node};
+use metalayer_tests::{core_config, dev, dev_provider, dispatch, start_node};
 use prometheus::Registry;
 
 const DOMAIN: u32 = 31337;
@@ -41,20 +41,8 @@ async fn skipped_logs_are_caught_by_the_count_read_once_per_final_block() {
     };
     let node = start_node(config, RpcLimits::default()).await;
     let provider = dev_provider(&node);
-    let core = deploy_core(
-        provider.clone(),
-        &CoreConfig {
-            local_domain: DOMAIN,
-            owner: dev(0).address(),
-            beneficiary: dev(0).address(),
-            validators: vec![dev(1).address()],
-            threshold: 1,
-            default_ism: Default::default(),
-            remote_gas: vec![],
-        },
-    )
-    .await
-    .unwrap();
+    let core =
+        deploy_core(provider.clone(), &core_config(DOMAIN, vec![dev(1).address()])).await.unwrap();
     let client = ChainClient::connect(
         "alpha",
         &[node.http_url()],

@@ -12,7 +12,7 @@ use metalayer_agent::{
     indexer::Step,
     storage::{CheckpointStorage, LocalStorage},
 };
-use metalayer_contracts::{CoreConfig, CoreDeployment, deploy_core};
+use metalayer_contracts::{CoreDeployment, deploy_core};
 use metalayer_protocol::{B256, LocalSigner, Message};
 use metalayer_rollup::{
     genesis::Genesis,
@@ -53,20 +53,9 @@ pub(crate) async fn net_with_limits(validators: Vec<Address>, limits: RpcLimits)
     let provider = metalayer_tests::dev_provider(&node);
     let chain_id = provider.get_chain_id().await.expect("chain id");
     assert_eq!(chain_id, u64::from(DOMAIN), "the tests assume domain = chain id");
-    let core = deploy_core(
-        provider.clone(),
-        &CoreConfig {
-            local_domain: DOMAIN,
-            owner: dev(0).address(),
-            beneficiary: dev(0).address(),
-            validators,
-            threshold: 1,
-            default_ism: Default::default(),
-            remote_gas: vec![],
-        },
-    )
-    .await
-    .expect("core deploys");
+    let core = deploy_core(provider.clone(), &metalayer_tests::core_config(DOMAIN, validators))
+        .await
+        .expect("core deploys");
     Net { node, dir, core, provider }
 }
 
