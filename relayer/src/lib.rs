@@ -176,7 +176,7 @@
 //! | 20 000 at 2 000/s, batch on | steady **1 991 and 1 988** (2 runs; held: 773 → 794 and 737 → 784 ms; the fourth round's binaries 1 388–1 938 in 9 runs, latency growing in every one) | 760–797 ms / **628–643 ms** | 975–1 099 ms / 885–910 ms | 0.18–0.20 / 0.33–0.36 / 0.28–0.31 ms (fourth round 0.22–0.26 / 0.38–0.44 / 0.32–0.37) |
 //! | 40 000 at 2 000/s, batch on | steady **2 003** (latency 734 → 833 ms) | 809 ms / **664 ms** | 1 150 ms / 958 ms | 0.20 / 0.35 / 0.30 ms |
 //! | 22 000 at 2 200/s, batch on | steady 2 069 (latency grew: 757 → 1 117 ms) | 934 ms / 809 ms | 1 404 ms / 1 205 ms | 0.20 / 0.34 / 0.30 ms |
-//! | 120 000 at 2 000/s, batch on | steady 1 708 and 1 795 (latency grew to 5.5–7.0 s by the last quarter; the binary before the queue's re-keying 1 130–1 694) | | | 0.22–0.23 / 0.37 / 0.34 ms |
+//! | 120 000 at 2 000/s, batch on | steady 1 708–1 824 (3 runs; latency grew to 4.3–7.0 s by the last quarter; the binary before the queue's re-keying 1 130–1 694) | | | 0.20–0.23 / 0.37 / 0.32–0.34 ms |
 //!
 //! Commands: `TMPDIR=/dev/shm BENCH_PENDING=0 BENCH_BATCH=drain cargo bench
 //! -p metalayer-relayer --bench relay`; `BENCH_BATCH=on` / `off` for the
@@ -211,8 +211,8 @@
 //! - ≥ 2 000 msg/s with batches: met as a sustained rate for 20 000 and
 //!   40 000 messages offered at 2 000/s (steady 1 988–2 003/s, latency
 //!   flat), and nearly at 2 200/s (2 069/s, latency growing by a third);
-//!   not yet for a minute (120 000 messages: 1 708–1 795/s, latency growing
-//!   to 5–7 s), as every part's CPU per message still grows with its
+//!   not yet for a minute (120 000 messages: 1 708–1 824/s, latency growing
+//!   to 4–7 s), as every part's CPU per message still grows with its
 //!   stores (below). The whole network's CPU per message, on these 2 cores
 //!   that carry two nodes taking dispatches and executing deliveries, ten
 //!   validators each signing and writing every checkpoint, and the relayer:
