@@ -209,6 +209,9 @@ impl AgentStore {
         let name = path.display().to_string();
         let err = |source| StoreError::Sled { path: name.clone(), source };
         let db = open_sled(path, options.cache_bytes).map_err(err)?;
+        // Stores written before the message-id-to-nonce index was dropped
+        // still hold it: nothing reads it, so its space is given back.
+        db.drop_tree("nonce_by_id").map_err(err)?;
         let tree = |t: &str| db.open_tree(t).map_err(err);
         Ok(Self {
             dispatch: tree("dispatch")?,
@@ -359,7 +362,10 @@ impl AgentStore {
             let mut n = 0;
             for entry in self.insertion.range(range.clone()).take(TX_EVENTS) {
                 let (k, v) = entry.map_err(|e| self.sled_err(e))?;
-                if let Some(id) = v.get(..32) {
+                // The id index's entries go too, where it is kept.
+                if self.leaf_by_id.is_some()
+                    && let Some(id) = v.get(..32)
+                {
                     ids.remove(key(domain, id));
                 }
                 insertions.remove(k);
@@ -524,6 +530,21 @@ fn read_total(tree: &TransactionalTree, k: &[u8]) -> TxResult<GasPaymentTotal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_earlier_stores_unread_nonce_index_is_dropped_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = open_sled(dir.path(), 1 << 20).unwrap();
+            db.open_tree("nonce_by_id").unwrap().insert(b"k", b"v").unwrap();
+            db.open_tree("dispatch").unwrap().insert(b"kept", b"v").unwrap();
+            db.flush().unwrap();
+        }
+        let store = AgentStore::open(dir.path()).unwrap();
+        let names = store.db.tree_names();
+        assert!(!names.iter().any(|n| n.as_ref() == b"nonce_by_id"), "{names:?}");
+        assert_eq!(store.dispatch.get(b"kept").unwrap().as_deref(), Some(&b"v"[..]));
+    }
 
     #[test]
     fn a_database_whose_lock_is_released_a_moment_later_opens() {

@@ -210,14 +210,15 @@ impl QueueStore {
         let mut count = 0usize;
         for entry in self.op.iter() {
             let (id, value) = entry.map_err(|e| self.sled_err(e))?;
-            let placement = match (<[u8; 32]>::try_from(id.as_ref()), decode_placement(&value)) {
-                (Ok(_), Ok(p)) => p,
-                (_, Err(error)) => {
-                    tracing::error!(path = %self.path, id = %alloy::primitives::hex::encode(&id), %error, "earlier record left unmoved");
+            let key = alloy::primitives::hex::encode(&id);
+            let placement = match decode_placement(&value) {
+                Ok(placement) if id.len() == 32 => placement,
+                Ok(_) => {
+                    tracing::error!(path = %self.path, %key, "earlier record with a key that is not a message id left unmoved");
                     continue;
                 }
-                (Err(_), _) => {
-                    tracing::error!(path = %self.path, key = %alloy::primitives::hex::encode(&id), "earlier record with a key that is not a message id left unmoved");
+                Err(error) => {
+                    tracing::error!(path = %self.path, %key, %error, "earlier record left unmoved");
                     continue;
                 }
             };

@@ -167,8 +167,8 @@ impl Chain {
 
     /// Parameters of the block that would follow the head at `timestamp`.
     pub fn next_block_params(&self, timestamp: u64) -> Result<BlockParams, NodeError> {
-        let (hash, h) = self.head_header()?;
-        let h = &h;
+        let (hash, header) = self.head_header()?;
+        let h = &header;
         Ok(BlockParams {
             number: h.number + 1,
             timestamp: timestamp.max(h.timestamp),
@@ -291,8 +291,15 @@ impl Chain {
         number: u64,
     ) -> Result<Vec<(B256, StoredBlock, Vec<ReceiptEnvelope>)>, NodeError> {
         let mut removed = Vec::new();
-        while self.head_number()? > number {
-            let hash = self.head_header()?.0;
+        loop {
+            let head = self.head_number()?;
+            if head <= number {
+                break;
+            }
+            let hash = self
+                .store
+                .block_hash(head)?
+                .ok_or_else(|| StoreError::Corrupt(format!("head block {head} missing")))?;
             let (block, receipts) = self.store.rollback_head()?;
             removed.push((hash, block, receipts));
         }

@@ -150,16 +150,22 @@ impl ChainStore {
 
     /// Block by number, with its hash.
     pub fn block(&self, number: u64) -> Result<Option<(B256, StoredBlock)>, StoreError> {
+        let Some((hash, raw)) = self.block_record(number)? else { return Ok(None) };
+        let block = StoredBlock::decode(&mut &raw[32..])
+            .map_err(|e| StoreError::Corrupt(format!("block {number}: {e}")))?;
+        Ok(Some((hash, block)))
+    }
+
+    /// Block `number`'s stored record (its hash, then the RLP block), with
+    /// the hash read.
+    fn block_record(&self, number: u64) -> Result<Option<(B256, sled::IVec)>, StoreError> {
         let Some(raw) = self.tree.get(key(P_BLOCK, &[&number.to_be_bytes()]))? else {
             return Ok(None);
         };
         if raw.len() < 32 {
             return Err(StoreError::Corrupt(format!("block {number}: short record")));
         }
-        let hash = B256::from_slice(&raw[..32]);
-        let block = StoredBlock::decode(&mut &raw[32..])
-            .map_err(|e| StoreError::Corrupt(format!("block {number}: {e}")))?;
-        Ok(Some((hash, block)))
+        Ok(Some((B256::from_slice(&raw[..32]), raw)))
     }
 
     /// Block `number`'s hash and header, without decoding its
@@ -167,20 +173,16 @@ impl ChainStore {
     /// parameters need, where decoding the whole block (a few hundred
     /// signed transactions) cost more than the call.
     pub fn header(&self, number: u64) -> Result<Option<(B256, Header)>, StoreError> {
-        let Some(raw) = self.tree.get(key(P_BLOCK, &[&number.to_be_bytes()]))? else {
-            return Ok(None);
-        };
+        let Some((hash, raw)) = self.block_record(number)? else { return Ok(None) };
         let corrupt = |e: alloy_rlp::Error| StoreError::Corrupt(format!("block {number}: {e}"));
-        let (hash, mut rest) = raw
-            .split_at_checked(32)
-            .ok_or_else(|| StoreError::Corrupt(format!("block {number}: short record")))?;
-        // The record is an RLP list whose first item is the header.
+        // The block is an RLP list whose first item is the header.
+        let mut rest = &raw[32..];
         let list = alloy_rlp::Header::decode(&mut rest).map_err(corrupt)?;
         if !list.list {
             return Err(corrupt(alloy_rlp::Error::UnexpectedString));
         }
         let header = Header::decode(&mut rest).map_err(corrupt)?;
-        Ok(Some((B256::from_slice(hash), header)))
+        Ok(Some((hash, header)))
     }
 
     /// Hash of block `number`.

@@ -139,14 +139,13 @@ impl BucketedStorage {
     }
 }
 
-/// The least (or greatest) 32-byte key with `depth`-nibble prefix `prefix`.
+/// The least (or greatest) 32-byte key with `depth`-nibble prefix `prefix`
+/// (`depth` at most [`MAX_BUCKET_DEPTH`]).
 fn bucket_bound(prefix: u32, depth: usize, high: bool) -> B256 {
-    let mut key = if high { B256::repeat_byte(0xff) } else { B256::ZERO };
     let shift = 32 - 4 * depth;
-    let top = u32::from_be_bytes([key[0], key[1], key[2], key[3]]);
-    let keep = if shift == 32 { 0 } else { top & ((1u32 << shift) - 1) };
-    let top = (prefix << shift) | keep;
-    key[..4].copy_from_slice(&top.to_be_bytes());
+    let (mut key, rest) =
+        if high { (B256::repeat_byte(0xff), u32::MAX >> (32 - shift)) } else { (B256::ZERO, 0) };
+    key[..4].copy_from_slice(&((prefix << shift) | rest).to_be_bytes());
     key
 }
 
@@ -211,15 +210,17 @@ impl StateTrie {
                 }
                 hashed.push(hs);
             }
-            // A storage first seen now, or wiped, has every bucket hashed
-            // again: no list of writes for it.
-            if *wiped || !self.dirty.contains(&h) && !self.roots.contains_key(&h) {
+            // The writes since the last root, kept to rehash only their
+            // buckets. None kept (every bucket hashed again) for a storage
+            // first seen now, or wiped, or already marked so this block.
+            let first_since_root = !self.dirty.contains(&h);
+            if *wiped || (first_since_root && !self.roots.contains_key(&h)) {
                 self.written.remove(&h);
                 self.buckets.remove(&h);
+            } else if first_since_root {
+                self.written.insert(h, hashed);
             } else if let Some(list) = self.written.get_mut(&h) {
                 list.extend(hashed);
-            } else if !self.dirty.contains(&h) {
-                self.written.insert(h, hashed);
             }
             self.dirty.insert(h);
         }
