@@ -123,6 +123,7 @@ impl Chain {
                     .insert(*address, (false, a.storage.iter().map(|(k, v)| (*k, *v)).collect()));
             }
         }
+        let prior = self.trie.prior(&changes);
         self.trie.apply(&changes);
         let header = Header {
             state_root: self.trie.root(),
@@ -138,6 +139,7 @@ impl Chain {
             block: &block,
             receipts: &[],
             changes: &changes,
+            prior: &prior,
         })?;
         Ok(())
     }
@@ -226,6 +228,7 @@ impl Chain {
             let roots = (calculate_transaction_root(&txs), calculate_receipt_root(&receipts));
             (receipts, bloom, txs, roots)
         };
+        let prior = self.trie.prior(&changes);
         let trie = &mut self.trie;
         let built = if exec.included.len() >= PARALLEL_RECEIPTS {
             std::thread::scope(|s| {
@@ -263,7 +266,13 @@ impl Chain {
         let senders = exec.included.iter().map(|t| t.sender).collect();
         let block = StoredBlock { header, txs, senders };
         let hash = block.header.hash_slow();
-        let commit = BlockCommit { hash, block: &block, receipts: &receipts, changes: &changes };
+        let commit = BlockCommit {
+            hash,
+            block: &block,
+            receipts: &receipts,
+            changes: &changes,
+            prior: &prior,
+        };
         if let Err(e) = self.store.commit_block(&commit) {
             // The trie already holds the block's changes: rebuild it from what is on disk.
             self.trie = StateTrie::load(&self.store)?;

@@ -11,6 +11,17 @@ pub enum StoreError {
     /// A stored record could not be decoded.
     #[error("chain store corrupt: {0}")]
     Corrupt(String),
+    /// A file of the store could not be read or written.
+    #[error("chain store: {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Why a transaction was refused by the pool (messages worded as geth words them).

@@ -49,6 +49,7 @@
 //! beside other benches); whole blocks (execution, roots, sled commit and
 //! flush) run at about 27–29k tx/s.
 
+pub mod bodies;
 pub mod chain;
 pub mod config;
 pub mod error;

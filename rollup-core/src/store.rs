@@ -1,30 +1,45 @@
-//! The chain store: blocks, receipts, the log index, accounts, storage, code
-//! and per-block change sets, all in one sled tree under key prefixes.
+//! The chain store: headers, the log and transaction indexes, accounts,
+//! storage, code and state history in one sled tree under key prefixes;
+//! each block's transactions, receipts and change set in the append-only
+//! [body file](crate::bodies), pointed at from the block's sled record.
 //!
 //! One tree (rather than one per kind) because sled applies a `Batch` on a
-//! single tree atomically: a block and every index and state write it implies
-//! land together, or not at all, and `flush` makes them durable before the
-//! block is announced.
+//! single tree atomically: a block's pointer and every index and state write
+//! it implies land together, or not at all, and `flush` makes them durable
+//! before the block is announced. The body file is flushed before that
+//! batch, so a committed pointer never points at bytes that were not
+//! written.
+//!
+//! Stores written before the body file keep their blocks, receipts and
+//! change sets as sled records (`b`, `r` and `c` keys): those are still
+//! read and rolled back; new blocks go to the file.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use alloy::consensus::{Header, ReceiptEnvelope, TxEnvelope};
 use alloy::primitives::map::{AddressHashMap, B256HashMap, HashMap as FastMap};
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy_rlp::{Decodable, Encodable, RlpDecodable, RlpEncodable};
 
+use crate::bodies::{BodyFile, Span};
 use crate::error::StoreError;
 
+/// A block's pointer record: hash, where its parts lie, then its header.
+const P_BODY: u8 = b'B';
+/// A block as stored before the body file: hash, then the RLP block.
 const P_BLOCK: u8 = b'b';
 const P_HASH: u8 = b'n';
 const P_TX: u8 = b't';
+/// A block's receipts as stored before the body file.
 const P_RECEIPTS: u8 = b'r';
 const P_LOG_ADDR: u8 = b'L';
 const P_LOG_TOPIC: u8 = b'T';
 const P_ACCOUNT: u8 = b'A';
 const P_STORAGE: u8 = b'S';
 const P_CODE: u8 = b'C';
+/// A block's change set as stored before the body file.
 const P_CHANGES: u8 = b'c';
 const P_HIST_ACCOUNT: u8 = b'a';
 const P_HIST_STORAGE: u8 = b's';
@@ -86,6 +101,19 @@ pub struct StateChanges {
     pub codes: B256HashMap<Bytes>,
 }
 
+/// What a block's changes overwrite, as the state stood before the block:
+/// the record of each changed account, and the non-zero value of each
+/// written slot (every slot, for a wiped storage). Built from the
+/// in-memory state by [`StateTrie::prior`](crate::trie::StateTrie::prior),
+/// so a commit reads nothing back from disk to write the history.
+#[derive(Clone, Debug, Default)]
+pub struct PriorState {
+    /// Each changed account's record (`None`: it did not exist).
+    pub accounts: AddressHashMap<Option<AccountData>>,
+    /// Per account with storage writes, the non-zero values they replace.
+    pub storage: AddressHashMap<FastMap<U256, U256>>,
+}
+
 /// Everything one block commit writes.
 #[derive(Debug)]
 pub struct BlockCommit<'a> {
@@ -97,6 +125,8 @@ pub struct BlockCommit<'a> {
     pub receipts: &'a [ReceiptEnvelope],
     /// State changes of the block.
     pub changes: &'a StateChanges,
+    /// The state the changes overwrite.
+    pub prior: &'a PriorState,
 }
 
 /// The sled-backed chain and state store.
@@ -104,6 +134,57 @@ pub struct BlockCommit<'a> {
 pub struct ChainStore {
     db: sled::Db,
     tree: sled::Tree,
+    bodies: Arc<BodyFile>,
+}
+
+/// A block's pointer record, read: its hash, where its block, receipts
+/// and change set lie in the body file, and its RLP header.
+struct Pointer {
+    hash: B256,
+    block: Span,
+    receipts: Span,
+    changes: Span,
+    raw: sled::IVec,
+}
+
+/// Bytes of a pointer record before the header: hash, first offset, three
+/// lengths, three CRCs.
+const POINTER_FIXED: usize = 32 + 8 + 3 * 4 + 3 * 4;
+
+impl Pointer {
+    fn encode(hash: B256, [block, receipts, changes]: [Span; 3], header: &Header) -> Vec<u8> {
+        let mut out = Vec::with_capacity(POINTER_FIXED + header.length());
+        out.extend_from_slice(hash.as_slice());
+        out.extend_from_slice(&block.offset.to_be_bytes());
+        for span in [block, receipts, changes] {
+            out.extend_from_slice(&span.len.to_be_bytes());
+        }
+        for span in [block, receipts, changes] {
+            out.extend_from_slice(&span.crc.to_be_bytes());
+        }
+        header.encode(&mut out);
+        out
+    }
+
+    fn decode(number: u64, raw: sled::IVec) -> Result<Self, StoreError> {
+        if raw.len() < POINTER_FIXED {
+            return Err(StoreError::Corrupt(format!("block {number}: short pointer record")));
+        }
+        let word = |at: usize| u32::from_be_bytes([raw[at], raw[at + 1], raw[at + 2], raw[at + 3]]);
+        let mut offset = u64_at(&raw[32..], "pointer")?;
+        let mut spans = [Span::default(); 3];
+        for (i, span) in spans.iter_mut().enumerate() {
+            *span = Span { offset, len: word(40 + 4 * i), crc: word(52 + 4 * i) };
+            offset = span.end();
+        }
+        let [block, receipts, changes] = spans;
+        Ok(Self { hash: B256::from_slice(&raw[..32]), block, receipts, changes, raw })
+    }
+
+    fn header(&self, number: u64) -> Result<Header, StoreError> {
+        Header::decode(&mut &self.raw[POINTER_FIXED..])
+            .map_err(|e| StoreError::Corrupt(format!("header of block {number}: {e}")))
+    }
 }
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -124,11 +205,28 @@ fn u64_at(bytes: &[u8], what: &str) -> Result<u64, StoreError> {
 }
 
 impl ChainStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`: the sled database and, in
+    /// it, the body file, cut back to what the head block's pointer covers.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(dir).cache_capacity(256 << 20).open()?;
         let tree = db.open_tree("chain")?;
-        Ok(Self { db, tree })
+        let head = tree.get(KEY_HEAD)?.map(|v| u64_at(&v, "head")).transpose()?;
+        let committed = match head {
+            Some(number) => match tree.get(key(P_BODY, &[&number.to_be_bytes()]))? {
+                Some(raw) => Pointer::decode(number, raw)?.changes.end(),
+                None => 0,
+            },
+            None => 0,
+        };
+        let bodies = Arc::new(BodyFile::open(dir, committed)?);
+        Ok(Self { db, tree, bodies })
+    }
+
+    fn pointer(&self, number: u64) -> Result<Option<Pointer>, StoreError> {
+        self.tree
+            .get(key(P_BODY, &[&number.to_be_bytes()]))?
+            .map(|raw| Pointer::decode(number, raw))
+            .transpose()
     }
 
     /// A metadata record.
@@ -150,14 +248,20 @@ impl ChainStore {
 
     /// Block by number, with its hash.
     pub fn block(&self, number: u64) -> Result<Option<(B256, StoredBlock)>, StoreError> {
-        let Some((hash, raw)) = self.block_record(number)? else { return Ok(None) };
-        let block = StoredBlock::decode(&mut &raw[32..])
+        let (hash, raw) = match self.pointer(number)? {
+            Some(p) => (p.hash, self.bodies.read(p.block, &format!("block {number}"))?),
+            None => match self.block_record(number)? {
+                Some((hash, raw)) => (hash, raw[32..].to_vec()),
+                None => return Ok(None),
+            },
+        };
+        let block = StoredBlock::decode(&mut raw.as_slice())
             .map_err(|e| StoreError::Corrupt(format!("block {number}: {e}")))?;
         Ok(Some((hash, block)))
     }
 
-    /// Block `number`'s stored record (its hash, then the RLP block), with
-    /// the hash read.
+    /// Block `number`'s record as stored before the body file (its hash,
+    /// then the RLP block), with the hash read.
     fn block_record(&self, number: u64) -> Result<Option<(B256, sled::IVec)>, StoreError> {
         let Some(raw) = self.tree.get(key(P_BLOCK, &[&number.to_be_bytes()]))? else {
             return Ok(None);
@@ -173,6 +277,9 @@ impl ChainStore {
     /// parameters need, where decoding the whole block (a few hundred
     /// signed transactions) cost more than the call.
     pub fn header(&self, number: u64) -> Result<Option<(B256, Header)>, StoreError> {
+        if let Some(p) = self.pointer(number)? {
+            return Ok(Some((p.hash, p.header(number)?)));
+        }
         let Some((hash, raw)) = self.block_record(number)? else { return Ok(None) };
         let corrupt = |e: alloy_rlp::Error| StoreError::Corrupt(format!("block {number}: {e}"));
         // The block is an RLP list whose first item is the header.
@@ -187,7 +294,11 @@ impl ChainStore {
 
     /// Hash of block `number`.
     pub fn block_hash(&self, number: u64) -> Result<Option<B256>, StoreError> {
-        let raw = self.tree.get(key(P_BLOCK, &[&number.to_be_bytes()]))?;
+        let nb = number.to_be_bytes();
+        let raw = match self.tree.get(key(P_BODY, &[&nb]))? {
+            Some(raw) => Some(raw),
+            None => self.tree.get(key(P_BLOCK, &[&nb]))?,
+        };
         Ok(raw.filter(|r| r.len() >= 32).map(|r| B256::from_slice(&r[..32])))
     }
 
@@ -209,10 +320,14 @@ impl ChainStore {
 
     /// Receipts of block `number`.
     pub fn receipts(&self, number: u64) -> Result<Vec<ReceiptEnvelope>, StoreError> {
-        let Some(raw) = self.tree.get(key(P_RECEIPTS, &[&number.to_be_bytes()]))? else {
-            return Ok(Vec::new());
+        let raw = match self.pointer(number)? {
+            Some(p) => self.bodies.read(p.receipts, &format!("receipts of block {number}"))?,
+            None => match self.tree.get(key(P_RECEIPTS, &[&number.to_be_bytes()]))? {
+                Some(raw) => raw.to_vec(),
+                None => return Ok(Vec::new()),
+            },
         };
-        Vec::<ReceiptEnvelope>::decode(&mut raw.as_ref())
+        Vec::<ReceiptEnvelope>::decode(&mut raw.as_slice())
             .map_err(|e| StoreError::Corrupt(format!("receipts of block {number}: {e}")))
     }
 
@@ -347,31 +462,26 @@ impl ChainStore {
         Ok(())
     }
 
-    /// Writes a block, its receipts, indexes and state changes as one atomic,
-    /// flushed batch, and moves the head to it.
+    /// Writes a block, its receipts, indexes and state changes: the block's
+    /// parts to the body file, flushed, then everything else as one atomic,
+    /// flushed sled batch that also moves the head to it.
     pub fn commit_block(&self, commit: &BlockCommit<'_>) -> Result<(), StoreError> {
         let number = commit.block.header.number;
         let nb = number.to_be_bytes();
         let mut batch = sled::Batch::default();
-        let mut raw = commit.hash.to_vec();
-        commit.block.encode(&mut raw);
-        batch.insert(key(P_BLOCK, &[&nb]), raw);
         batch.insert(key(P_HASH, &[commit.hash.as_slice()]), &nb);
         for (i, tx) in commit.block.txs.iter().enumerate() {
             let mut loc = nb.to_vec();
             loc.extend_from_slice(&(i as u64).to_be_bytes());
             batch.insert(key(P_TX, &[tx.tx_hash().as_slice()]), loc);
         }
-        let mut receipts = Vec::new();
-        commit.receipts.to_vec().encode(&mut receipts);
-        batch.insert(key(P_RECEIPTS, &[&nb]), receipts);
         for (k, _) in log_index_keys(commit.receipts, number) {
             batch.insert(k, &[]);
         }
         let mut changed_accounts = Vec::new();
         let mut changed_slots = Vec::new();
         for (address, new) in &commit.changes.accounts {
-            let old = self.account(*address)?;
+            let old = commit.prior.accounts.get(address).copied().flatten();
             let hist = old.map(|a| a.encode().to_vec()).unwrap_or_default();
             batch.insert(key(P_HIST_ACCOUNT, &[address.as_slice(), &nb]), hist);
             changed_accounts.push(*address);
@@ -381,18 +491,17 @@ impl ChainStore {
                 None => batch.remove(k),
             }
         }
+        let none = FastMap::default();
         for (address, (wiped, slots)) in &commit.changes.storage {
+            let prior = commit.prior.storage.get(address).unwrap_or(&none);
             let mut writes: HashMap<U256, U256> = HashMap::new();
             if *wiped {
-                for e in self.tree.scan_prefix(key(P_STORAGE, &[address.as_slice()])) {
-                    let (k, _) = e?;
-                    writes.insert(U256::from_be_slice(&k[21..]), U256::ZERO);
-                }
+                writes.extend(prior.keys().map(|slot| (*slot, U256::ZERO)));
             }
             writes.extend(slots.iter().map(|(k, v)| (*k, *v)));
             for (slot, value) in writes {
                 let s = slot.to_be_bytes::<32>();
-                let old = self.storage(*address, slot)?;
+                let old = prior.get(&slot).copied().unwrap_or_default();
                 if old == value {
                     continue;
                 }
@@ -412,7 +521,14 @@ impl ChainStore {
         for (hash, code) in &commit.changes.codes {
             batch.insert(key(P_CODE, &[hash.as_slice()]), code.as_ref());
         }
-        batch.insert(key(P_CHANGES, &[&nb]), encode_changeset(&changed_accounts, &changed_slots));
+        let mut block = Vec::new();
+        commit.block.encode(&mut block);
+        let mut receipts = Vec::new();
+        alloy_rlp::encode_list::<_, ReceiptEnvelope>(commit.receipts, &mut receipts);
+        let changes = encode_changeset(&changed_accounts, &changed_slots);
+        let spans = self.bodies.append([&block, &receipts, &changes])?;
+        batch
+            .insert(key(P_BODY, &[&nb]), Pointer::encode(commit.hash, spans, &commit.block.header));
         batch.insert(KEY_HEAD, &nb);
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
@@ -432,10 +548,17 @@ impl ChainStore {
             .block(number)?
             .ok_or_else(|| StoreError::Corrupt(format!("head block {number} missing")))?;
         let receipts = self.receipts(number)?;
-        let raw_changes = self
-            .tree
-            .get(key(P_CHANGES, &[&nb]))?
-            .ok_or_else(|| StoreError::Corrupt(format!("change set of block {number} missing")))?;
+        let pointer = self.pointer(number)?;
+        let raw_changes = match &pointer {
+            Some(p) => self.bodies.read(p.changes, &format!("change set of block {number}"))?,
+            None => self
+                .tree
+                .get(key(P_CHANGES, &[&nb]))?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("change set of block {number} missing"))
+                })?
+                .to_vec(),
+        };
         let (accounts, slots) = decode_changeset(&raw_changes)?;
         let mut batch = sled::Batch::default();
         for address in accounts {
@@ -468,12 +591,16 @@ impl ChainStore {
             batch.remove(key(P_TX, &[tx.tx_hash().as_slice()]));
         }
         batch.remove(key(P_HASH, &[hash.as_slice()]));
-        batch.remove(key(P_BLOCK, &[&nb]));
-        batch.remove(key(P_RECEIPTS, &[&nb]));
-        batch.remove(key(P_CHANGES, &[&nb]));
+        for prefix in [P_BODY, P_BLOCK, P_RECEIPTS, P_CHANGES] {
+            batch.remove(key(prefix, &[&nb]));
+        }
         batch.insert(KEY_HEAD, &(number - 1).to_be_bytes());
         self.tree.apply_batch(batch)?;
         self.db.flush()?;
+        // Nothing points at the block's parts any more: cut them off.
+        if let Some(p) = pointer {
+            self.bodies.truncate(p.block.offset)?;
+        }
         Ok((block, receipts))
     }
 }
@@ -534,45 +661,187 @@ fn decode_changeset(raw: &[u8]) -> Result<ChangeSet, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::primitives::{KECCAK256_EMPTY, address};
+    use crate::bodies::BODY_FILE;
+    use crate::trie::StateTrie;
+    use alloy::consensus::{Receipt, Signed, TxLegacy};
+    use alloy::primitives::{KECCAK256_EMPTY, Log, Signature, address};
 
-    fn commit(store: &ChainStore, number: u64, changes: &StateChanges) {
-        let b = StoredBlock {
-            header: Header { number, ..Default::default() },
-            txs: vec![],
-            senders: vec![],
+    fn block(number: u64, txs: usize) -> StoredBlock {
+        let tx = |nonce| {
+            let tx = TxLegacy { nonce, gas_limit: 21_000, ..Default::default() };
+            TxEnvelope::Legacy(Signed::new_unhashed(tx, Signature::test_signature()))
         };
+        StoredBlock {
+            header: Header { number, timestamp: 40 + number, ..Default::default() },
+            txs: (0..txs as u64).map(|i| tx(number * 100 + i)).collect(),
+            senders: vec![Address::repeat_byte(1); txs],
+        }
+    }
+
+    fn receipts(number: u64, count: usize) -> Vec<ReceiptEnvelope> {
+        let log =
+            Log::new_unchecked(Address::repeat_byte(9), vec![B256::repeat_byte(7)], Bytes::new());
+        let receipt = |i: usize| Receipt {
+            status: true.into(),
+            cumulative_gas_used: 21_000 * (i as u64 + 1) + number,
+            logs: vec![log.clone()],
+        };
+        (0..count).map(|i| ReceiptEnvelope::Legacy(receipt(i).with_bloom())).collect()
+    }
+
+    /// Commits `b` as the chain does: the history from the state as loaded.
+    fn commit_with(
+        store: &ChainStore,
+        b: &StoredBlock,
+        r: &[ReceiptEnvelope],
+        changes: &StateChanges,
+    ) {
+        let prior = StateTrie::load(store).expect("loads").prior(changes);
         let hash = b.header.hash_slow();
         store
-            .commit_block(&BlockCommit { hash, block: &b, receipts: &[], changes })
+            .commit_block(&BlockCommit { hash, block: b, receipts: r, changes, prior: &prior })
             .expect("commits");
+    }
+
+    fn commit(store: &ChainStore, number: u64, changes: &StateChanges) {
+        commit_with(store, &block(number, 0), &[], changes);
+    }
+
+    fn body_file_len(dir: &Path) -> u64 {
+        std::fs::metadata(dir.join(BODY_FILE)).expect("stat").len()
+    }
+
+    #[test]
+    fn blocks_and_receipts_read_back_from_the_body_file_and_rollback_cuts_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ChainStore::open(dir.path()).expect("opens");
+        commit_with(&store, &block(0, 2), &receipts(0, 2), &StateChanges::default());
+        let after_genesis = body_file_len(dir.path());
+        commit_with(&store, &block(1, 3), &receipts(1, 3), &StateChanges::default());
+        assert!(body_file_len(dir.path()) > after_genesis);
+        let (hash, b) = store.block(1).expect("reads").expect("stored");
+        assert_eq!(hash, block(1, 3).header.hash_slow());
+        assert_eq!(b.txs, block(1, 3).txs);
+        assert_eq!(store.receipts(1).expect("reads"), receipts(1, 3));
+        assert_eq!(store.block_hash(1).expect("reads"), Some(hash));
+        let tx1 = *block(1, 3).txs[2].tx_hash();
+        assert_eq!(store.tx_location(tx1).expect("reads"), Some((1, 2)));
+        drop(store);
+
+        // Reopened: the same blocks, and the next lands after them.
+        let store = ChainStore::open(dir.path()).expect("reopens");
+        assert_eq!(store.receipts(0).expect("reads"), receipts(0, 2));
+        store.rollback_head().expect("rolls back");
+        assert_eq!(body_file_len(dir.path()), after_genesis, "block 1's parts are cut off");
+        assert!(store.block(1).expect("reads").is_none());
+        assert_eq!(store.tx_location(tx1).expect("reads"), None);
+        commit_with(&store, &block(1, 1), &receipts(1, 1), &StateChanges::default());
+        assert_eq!(store.block(1).expect("reads").expect("stored").1.txs, block(1, 1).txs);
+        assert_eq!(store.block(0).expect("reads").expect("stored").1.txs, block(0, 2).txs);
+    }
+
+    #[test]
+    fn bytes_appended_before_a_crash_are_cut_off_and_lost_ones_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let committed = {
+            let store = ChainStore::open(dir.path()).expect("opens");
+            commit_with(&store, &block(0, 2), &receipts(0, 2), &StateChanges::default());
+            let committed = body_file_len(dir.path());
+            // The parts of a block whose sled batch never committed.
+            store.bodies.append([b"block", b"receipts", b"changes"]).expect("appends");
+            assert_eq!(body_file_len(dir.path()), committed + 20);
+            committed
+        };
+        let store = ChainStore::open(dir.path()).expect("reopens");
+        assert_eq!(body_file_len(dir.path()), committed);
+        assert_eq!(store.receipts(0).expect("reads"), receipts(0, 2));
+        commit_with(&store, &block(1, 1), &receipts(1, 1), &StateChanges::default());
+        assert_eq!(store.block(1).expect("reads").expect("stored").1.txs, block(1, 1).txs);
+        drop(store);
+
+        // A file shorter than the blocks pointed at is refused, by name.
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(BODY_FILE))
+            .expect("opens the file");
+        file.set_len(committed).expect("cuts");
+        let error = ChainStore::open(dir.path()).expect_err("lost bytes").to_string();
+        assert!(error.contains(BODY_FILE) && error.contains("reach byte"), "{error}");
+    }
+
+    #[test]
+    fn a_store_from_before_the_body_file_reads_and_rolls_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let a = address!("0x00000000000000000000000000000000000000aa");
+        let slot = U256::from(3);
+        {
+            // Block 0 and 1 as the earlier layout wrote them.
+            let store = ChainStore::open(dir.path()).expect("opens");
+            for number in 0..2u64 {
+                let (b, r) = (block(number, 2), receipts(number, 2));
+                let nb = number.to_be_bytes();
+                let mut raw = b.header.hash_slow().to_vec();
+                b.encode(&mut raw);
+                store.tree.insert(key(P_BLOCK, &[&nb]), raw).expect("writes");
+                let mut rr = Vec::new();
+                r.encode(&mut rr);
+                store.tree.insert(key(P_RECEIPTS, &[&nb]), rr).expect("writes");
+                for (k, _) in log_index_keys(&r, number) {
+                    store.tree.insert(k, &[]).expect("writes");
+                }
+                let slots = if number == 1 { vec![(a, slot)] } else { vec![] };
+                let changes = encode_changeset(&[], &slots);
+                store.tree.insert(key(P_CHANGES, &[&nb]), changes).expect("writes");
+                store.tree.insert(KEY_HEAD, &nb).expect("writes");
+            }
+            let s = slot.to_be_bytes::<32>();
+            store
+                .tree
+                .insert(key(P_STORAGE, &[a.as_slice(), &s]), &U256::from(8).to_be_bytes::<32>())
+                .expect("writes");
+            store
+                .tree
+                .insert(key(P_HIST_STORAGE, &[a.as_slice(), &s, &1u64.to_be_bytes()]), &[0u8; 32])
+                .expect("writes");
+        }
+        let store = ChainStore::open(dir.path()).expect("reopens");
+        assert_eq!(body_file_len(dir.path()), 0);
+        assert_eq!(store.block(1).expect("reads").expect("stored").1.txs, block(1, 2).txs);
+        assert_eq!(store.header(1).expect("reads").expect("stored").1.timestamp, 41);
+        assert_eq!(store.receipts(1).expect("reads"), receipts(1, 2));
+        // A new block goes to the body file, on top of the earlier ones.
+        let mut c2 = StateChanges::default();
+        c2.storage.insert(a, (false, [(slot, U256::from(9))].into_iter().collect()));
+        commit_with(&store, &block(2, 1), &receipts(2, 1), &c2);
+        assert!(body_file_len(dir.path()) > 0);
+        assert_eq!(store.storage_at(a, slot, 1).expect("reads"), U256::from(8));
+        assert_eq!(store.storage(a, slot).expect("reads"), U256::from(9));
+        // Both layouts roll back.
+        store.rollback_head().expect("rolls back block 2");
+        assert_eq!(body_file_len(dir.path()), 0);
+        assert_eq!(store.storage(a, slot).expect("reads"), U256::from(8));
+        store.rollback_head().expect("rolls back block 1");
+        assert_eq!(store.storage(a, slot).expect("reads"), U256::ZERO);
+        assert!(store.block(1).expect("reads").is_none());
+        assert!(store.tree.get(key(P_RECEIPTS, &[&1u64.to_be_bytes()])).expect("reads").is_none());
+        assert_eq!(store.head().expect("reads"), Some(0));
     }
 
     #[test]
     fn a_header_reads_alone_as_the_whole_block_has_it() {
-        use alloy::consensus::{Signed, TxLegacy};
-        use alloy::primitives::Signature;
         let dir = tempfile::tempdir().expect("temp dir");
         let store = ChainStore::open(dir.path()).expect("opens");
-        let tx = TxLegacy { nonce: 7, gas_limit: 21_000, ..Default::default() };
-        let signed = Signed::new_unhashed(tx, Signature::test_signature());
-        let b = StoredBlock {
-            header: Header { number: 0, gas_used: 21_000, timestamp: 42, ..Default::default() },
-            txs: vec![TxEnvelope::Legacy(signed); 3],
-            senders: vec![Address::repeat_byte(1); 3],
-        };
-        let hash = b.header.hash_slow();
-        let changes = StateChanges::default();
-        store
-            .commit_block(&BlockCommit { hash, block: &b, receipts: &[], changes: &changes })
-            .expect("commits");
+        commit_with(&store, &block(0, 3), &[], &StateChanges::default());
         let (whole_hash, whole) = store.block(0).expect("reads").expect("stored");
         assert_eq!(whole.txs.len(), 3);
         let (header_hash, header) = store.header(0).expect("reads").expect("stored");
         assert_eq!((header_hash, &header), (whole_hash, &whole.header));
-        assert_eq!(header.timestamp, 42);
+        assert_eq!(header.timestamp, 40);
         assert!(store.header(1).expect("reads").is_none());
-        // A record whose body is not an RLP list is named as corrupt.
+        // A pointer record cut short is named as corrupt.
+        store.tree.insert(key(P_BODY, &[&4u64.to_be_bytes()]), vec![0; 40]).expect("writes");
+        assert!(store.header(4).expect_err("short").to_string().contains("short pointer record"));
+        // A record of the earlier layout whose body is not an RLP list is named as corrupt.
         store.tree.insert(key(P_BLOCK, &[&5u64.to_be_bytes()]), vec![0x80; 40]).expect("writes");
         let error = store.header(5).expect_err("not a list").to_string();
         assert!(error.contains("block 5"), "{error}");

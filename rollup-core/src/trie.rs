@@ -22,7 +22,7 @@ use alloy_trie::{EMPTY_ROOT_HASH, HashBuilder, Nibbles, TrieAccount};
 
 use crate::error::StoreError;
 use crate::store::AccountData;
-use crate::store::{ChainStore, StateChanges};
+use crate::store::{ChainStore, PriorState, StateChanges};
 
 /// In-memory copy of the latest state: ordered by hashed key for the trie
 /// (with cached storage roots), and by plain key for the EVM's reads, so
@@ -166,6 +166,29 @@ impl StateTrie {
             trie.dirty.insert(h);
         }
         Ok(trie)
+    }
+
+    /// What `changes` overwrite in the state as it stands (before
+    /// [`apply`](Self::apply)ing them): the history a commit records.
+    pub fn prior(&self, changes: &StateChanges) -> PriorState {
+        let accounts = changes
+            .accounts
+            .keys()
+            .map(|address| (*address, self.plain_accounts.get(address).copied()))
+            .collect();
+        let mut storage = AddressHashMap::default();
+        for (address, (wiped, slots)) in &changes.storage {
+            let old = match self.plain_storage.get(address) {
+                Some(plain) if *wiped => plain.clone(),
+                Some(plain) => slots
+                    .keys()
+                    .filter_map(|slot| plain.get(slot).map(|value| (*slot, *value)))
+                    .collect(),
+                None => FastMap::default(),
+            };
+            storage.insert(*address, old);
+        }
+        PriorState { accounts, storage }
     }
 
     /// Applies a block's state changes.
