@@ -17,7 +17,7 @@ use crate::error::{NodeError, StoreError};
 use crate::executor::{BlockParams, ExecutedTx, execute_block};
 use crate::genesis::Genesis;
 use crate::state::{CodeCache, StateDb};
-use crate::store::{AccountData, BlockCommit, ChainStore, StateChanges, StoredBlock};
+use crate::store::{AccountData, BlockCommit, ChainStore, PriorState, StateChanges, StoredBlock};
 use crate::trie::StateTrie;
 
 /// Blocks with at least this many transactions build their receipts on a
@@ -57,6 +57,9 @@ pub struct BlockRecord {
 
 /// Recent blocks kept decoded: receipt polling reads them over and over.
 const RECENT_BLOCKS: usize = 256;
+/// How many of the newest blocks' overwritten state is kept in memory
+/// (16 s of 250 ms blocks; a few megabytes when blocks are full).
+const HISTORY_BLOCKS: usize = 64;
 
 /// The chain store plus the in-memory trie and the genesis parameters.
 #[derive(Debug)]
@@ -69,6 +72,10 @@ pub struct Chain {
     pub codes: CodeCache,
     trie: StateTrie,
     recent: BTreeMap<u64, Arc<BlockRecord>>,
+    /// What each of the newest blocks mined since opening overwrote, up to
+    /// [`HISTORY_BLOCKS`], keyed by block: reads at those blocks (agents
+    /// read a few blocks behind the head) are served from memory.
+    history: BTreeMap<u64, PriorState>,
 }
 
 impl Chain {
@@ -93,8 +100,14 @@ impl Chain {
             }
         };
         let trie = StateTrie::load(&store)?;
-        let mut chain =
-            Self { store, genesis, codes: CodeCache::default(), trie, recent: BTreeMap::new() };
+        let mut chain = Self {
+            store,
+            genesis,
+            codes: CodeCache::default(),
+            trie,
+            recent: BTreeMap::new(),
+            history: BTreeMap::new(),
+        };
         if chain.store.head()?.is_none() {
             chain.commit_genesis()?;
         }
@@ -189,10 +202,25 @@ impl Chain {
 
     /// Latest state (`None`) or the state at the end of block `at`.
     pub fn state(&self, at: Option<u64>) -> StateDb<'_> {
+        let codes = self.codes.clone();
         match at {
-            None => StateDb::latest(&self.store, &self.trie, self.codes.clone()),
-            Some(_) => StateDb::new(&self.store, at, self.codes.clone()),
+            None => StateDb::latest(&self.store, &self.trie, codes),
+            Some(n) => match self.newer_than(n) {
+                Some(newer) => StateDb::recent(&self.store, &self.trie, newer, codes),
+                None => StateDb::new(&self.store, at, codes),
+            },
         }
+    }
+
+    /// What each block after `n` up to the head overwrote, oldest first, if
+    /// memory holds all of them. The history's newest block is the head:
+    /// it is added as each block is mined and cut back by a rollback.
+    fn newer_than(&self, n: u64) -> Option<Vec<&PriorState>> {
+        let (&first, _) = self.history.first_key_value()?;
+        if n.checked_add(1)? < first {
+            return None;
+        }
+        Some(self.history.range(n + 1..).map(|(_, prior)| prior).collect())
     }
 
     /// Builds, executes and commits the next block: `overrides` first (dev
@@ -283,6 +311,10 @@ impl Chain {
         while self.recent.len() > RECENT_BLOCKS {
             self.recent.pop_first();
         }
+        self.history.insert(block.header.number, prior);
+        while self.history.len() > HISTORY_BLOCKS {
+            self.history.pop_first();
+        }
         Ok(MinedBlock {
             hash,
             block,
@@ -315,6 +347,7 @@ impl Chain {
         if !removed.is_empty() {
             self.trie = StateTrie::load(&self.store)?;
             self.recent.split_off(&(number + 1));
+            self.history.split_off(&(number + 1));
         }
         Ok(removed)
     }

@@ -14,7 +14,7 @@ use revm::state::{Account, AccountInfo};
 use revm::{Database, DatabaseCommit};
 
 use crate::error::StoreError;
-use crate::store::{AccountData, ChainStore, StateChanges};
+use crate::store::{AccountData, ChainStore, PriorState, StateChanges};
 use crate::trie::StateTrie;
 
 impl DBErrorMarker for StoreError {}
@@ -44,7 +44,11 @@ pub struct StateDb<'a> {
     store: &'a ChainStore,
     /// In-memory latest state; reads of the latest state go here, not to disk.
     latest: Option<&'a StateTrie>,
-    /// `None` reads the latest state; `Some(n)` the state at the end of block n.
+    /// With `latest`: what each block after the one read overwrote, oldest
+    /// first (empty for the latest state).
+    newer: Vec<&'a PriorState>,
+    /// Without `latest`: `None` reads the latest state from the store,
+    /// `Some(n)` the state at the end of block n.
     at: Option<u64>,
     codes: CodeCache,
     /// Code this view already used: no lock on the shared cache after the first use.
@@ -59,6 +63,7 @@ impl<'a> StateDb<'a> {
         Self {
             store,
             latest: None,
+            newer: Vec::new(),
             at,
             codes,
             local_codes: Default::default(),
@@ -68,9 +73,22 @@ impl<'a> StateDb<'a> {
 
     /// A database over the latest state served from the in-memory copy.
     pub fn latest(store: &'a ChainStore, latest: &'a StateTrie, codes: CodeCache) -> Self {
+        Self::recent(store, latest, Vec::new(), codes)
+    }
+
+    /// A database over the state at the end of a recent block, served from
+    /// memory: the latest state, and `newer`, what each block after it
+    /// overwrote, oldest first.
+    pub fn recent(
+        store: &'a ChainStore,
+        latest: &'a StateTrie,
+        newer: Vec<&'a PriorState>,
+        codes: CodeCache,
+    ) -> Self {
         Self {
             store,
             latest: Some(latest),
+            newer,
             at: None,
             codes,
             local_codes: Default::default(),
@@ -83,8 +101,14 @@ impl<'a> StateDb<'a> {
         if let Some(acc) = self.overlay.accounts.get(&address) {
             return Ok(*acc);
         }
+        if let Some(latest) = self.latest {
+            // The first later block that changed it holds its value here.
+            match self.newer.iter().find_map(|prior| prior.accounts.get(&address)) {
+                Some(old) => return Ok(*old),
+                None => return Ok(latest.account(&address)),
+            }
+        }
         match self.at {
-            None if self.latest.is_some() => Ok(self.latest.and_then(|l| l.account(&address))),
             None => self.store.account(address),
             Some(n) => self.store.account_at(address, n),
         }
@@ -100,10 +124,13 @@ impl<'a> StateDb<'a> {
                 return Ok(U256::ZERO);
             }
         }
+        if let Some(latest) = self.latest {
+            // The first later block that wrote it holds its value here (a
+            // slot a wipe cleared is listed with the wipe's block).
+            let old = self.newer.iter().find_map(|prior| prior.storage.get(&address)?.get(&slot));
+            return Ok(old.copied().unwrap_or_else(|| latest.storage(&address, &slot)));
+        }
         match self.at {
-            None if self.latest.is_some() => {
-                Ok(self.latest.map(|l| l.storage(&address, &slot)).unwrap_or_default())
-            }
             None => self.store.storage(address, slot),
             Some(n) => self.store.storage_at(address, slot, n),
         }

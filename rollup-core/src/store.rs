@@ -102,15 +102,18 @@ pub struct StateChanges {
 }
 
 /// What a block's changes overwrite, as the state stood before the block:
-/// the record of each changed account, and the non-zero value of each
-/// written slot (every slot, for a wiped storage). Built from the
+/// the record of each changed account, and the value of each written slot
+/// (and, for a wiped storage, of every slot it held). Built from the
 /// in-memory state by [`StateTrie::prior`](crate::trie::StateTrie::prior),
-/// so a commit reads nothing back from disk to write the history.
+/// so a commit reads nothing back from disk to write the history; the
+/// chain also keeps the newest blocks' to serve reads at recent blocks
+/// from memory.
 #[derive(Clone, Debug, Default)]
 pub struct PriorState {
     /// Each changed account's record (`None`: it did not exist).
     pub accounts: AddressHashMap<Option<AccountData>>,
-    /// Per account with storage writes, the non-zero values they replace.
+    /// Per account with storage writes, the value each written slot had
+    /// (zero included) and, for a wiped storage, each slot it held.
     pub storage: AddressHashMap<FastMap<U256, U256>>,
 }
 

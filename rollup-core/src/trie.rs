@@ -178,14 +178,15 @@ impl StateTrie {
             .collect();
         let mut storage = AddressHashMap::default();
         for (address, (wiped, slots)) in &changes.storage {
-            let old = match self.plain_storage.get(address) {
+            let plain = self.plain_storage.get(address);
+            let mut old: FastMap<U256, U256> = match plain {
                 Some(plain) if *wiped => plain.clone(),
-                Some(plain) => slots
-                    .keys()
-                    .filter_map(|slot| plain.get(slot).map(|value| (*slot, *value)))
-                    .collect(),
-                None => FastMap::default(),
+                _ => FastMap::default(),
             };
+            for slot in slots.keys() {
+                let value = plain.and_then(|p| p.get(slot)).copied().unwrap_or_default();
+                old.insert(*slot, value);
+            }
             storage.insert(*address, old);
         }
         PriorState { accounts, storage }

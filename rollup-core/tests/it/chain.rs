@@ -350,3 +350,120 @@ fn a_sender_left_out_of_a_full_block_keeps_its_later_nonces_for_the_next() -> Te
     assert_eq!(hashes(&second), vec![*a0.0.tx_hash(), *a1.0.tx_hash()]);
     Ok(())
 }
+
+/// Reads at the newest blocks are served from the state the chain keeps in
+/// memory; they must agree with the store's history, before and after a
+/// rollback, and with a reopened chain (which reads the store).
+#[test]
+fn state_at_recent_blocks_agrees_with_the_stored_history() -> TestResult {
+    use metalayer_rollup::chain::Chain;
+    use metalayer_rollup::genesis::Genesis;
+    use metalayer_rollup::state::StateDb;
+    use metalayer_rollup::store::{AccountData, StateChanges};
+
+    let dir = tempfile::tempdir()?;
+    let mut chain = Chain::open(dir.path(), Genesis::default())?;
+    let (a, b) = (Address::repeat_byte(0xaa), Address::repeat_byte(0xbb));
+    let account = |nonce| AccountData {
+        nonce,
+        balance: U256::from(nonce * 3),
+        code_hash: alloy::primitives::KECCAK256_EMPTY,
+    };
+    let write = |address, wiped, slots: &[(u64, u64)]| {
+        let slots = slots.iter().map(|(s, v)| (U256::from(*s), U256::from(*v))).collect();
+        (address, (wiped, slots))
+    };
+    let blocks: Vec<StateChanges> = vec![
+        // 1: a gets an account and two slots.
+        StateChanges {
+            accounts: [(a, Some(account(1)))].into_iter().collect(),
+            storage: [write(a, false, &[(1, 5), (2, 6)])].into_iter().collect(),
+            ..Default::default()
+        },
+        // 2: one of a's slots rewritten; b created with a slot.
+        StateChanges {
+            accounts: [(b, Some(account(4)))].into_iter().collect(),
+            storage: [write(a, false, &[(1, 7)]), write(b, false, &[(1, 1)])].into_iter().collect(),
+            ..Default::default()
+        },
+        // 3: a slot deleted.
+        StateChanges {
+            storage: [write(a, false, &[(2, 0)])].into_iter().collect(),
+            ..Default::default()
+        },
+        // 4: a's storage wiped, one slot written after.
+        StateChanges {
+            accounts: [(a, Some(account(2)))].into_iter().collect(),
+            storage: [write(a, true, &[(3, 9)])].into_iter().collect(),
+            ..Default::default()
+        },
+        // 5: b deleted with its storage.
+        StateChanges {
+            accounts: [(b, None)].into_iter().collect(),
+            storage: [write(b, true, &[])].into_iter().collect(),
+            ..Default::default()
+        },
+    ];
+    for (i, changes) in blocks.into_iter().enumerate() {
+        chain.mine(10 + i as u64, Bytes::new(), Some(changes), vec![])?;
+    }
+    type View = Vec<(Option<AccountData>, Vec<U256>)>;
+    let read = |db: &StateDb<'_>| -> Result<View, metalayer_rollup::error::StoreError> {
+        let mut out = Vec::new();
+        for address in [a, b] {
+            let slots =
+                (0..4).map(|s| db.slot(address, U256::from(s))).collect::<Result<_, _>>()?;
+            out.push((db.account(address)?, slots));
+        }
+        Ok(out)
+    };
+    let mut seen = Vec::new();
+    for n in 0..=6 {
+        let memory = read(&chain.state(Some(n)))?;
+        let stored = read(&StateDb::new(&chain.store, Some(n), Default::default()))?;
+        assert_eq!(memory, stored, "state at block {n}");
+        seen.push(memory);
+    }
+    let slot = |n: usize, who: usize, s: usize| seen[n][who].1[s];
+    assert_eq!(
+        (slot(1, 0, 1), slot(1, 0, 2), slot(2, 0, 1)),
+        (U256::from(5), U256::from(6), U256::from(7))
+    );
+    assert_eq!((slot(2, 0, 2), slot(3, 0, 2)), (U256::from(6), U256::ZERO), "deleted at 3");
+    assert_eq!(
+        (slot(3, 0, 1), slot(4, 0, 1), slot(4, 0, 3)),
+        (U256::from(7), U256::ZERO, U256::from(9)),
+        "wiped at 4"
+    );
+    assert_eq!(
+        (seen[4][1].0, seen[5][1].0, slot(4, 1, 1), slot(5, 1, 1)),
+        (Some(account(4)), None, U256::from(1), U256::ZERO)
+    );
+    assert_eq!(seen[0][0], (None, vec![U256::ZERO; 4]), "nothing at genesis");
+
+    // A rollback drops the newest blocks' kept state with them.
+    chain.rollback_to(3)?;
+    let rewrite = StateChanges {
+        storage: [write(a, false, &[(1, 11)])].into_iter().collect(),
+        ..Default::default()
+    };
+    chain.mine(20, Bytes::new(), Some(rewrite), vec![])?;
+    for n in 0..=4 {
+        let memory = read(&chain.state(Some(n)))?;
+        let stored = read(&StateDb::new(&chain.store, Some(n), Default::default()))?;
+        assert_eq!(memory, stored, "state at block {n} after the rollback");
+        if n < 4 {
+            assert_eq!(memory, seen[n as usize], "block {n} is unchanged by the rollback");
+        }
+    }
+    assert_eq!(read(&chain.state(Some(4)))?[0].1[1], U256::from(11));
+    let after = (0..=4).map(|n| read(&chain.state(Some(n)))).collect::<Result<Vec<_>, _>>()?;
+    drop(chain);
+
+    // Reopened, the chain keeps no history in memory and reads the store.
+    let chain = Chain::open(dir.path(), Genesis::default())?;
+    for (n, expected) in after.iter().enumerate() {
+        assert_eq!(&read(&chain.state(Some(n as u64)))?, expected, "block {n} after reopening");
+    }
+    Ok(())
+}
