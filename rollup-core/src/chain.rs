@@ -167,6 +167,14 @@ impl Chain {
         Ok(Some(Arc::new(BlockRecord { hash, block, receipts })))
     }
 
+    /// Block `number`'s logs bloom, without reading its receipts.
+    pub fn logs_bloom(&self, number: u64) -> Result<Option<Bloom>, NodeError> {
+        if let Some(r) = self.recent.get(&number) {
+            return Ok(Some(r.block.header.logs_bloom));
+        }
+        Ok(self.store.header(number)?.map(|(_, header)| header.logs_bloom))
+    }
+
     /// The head block number.
     pub fn head_number(&self) -> Result<u64, NodeError> {
         self.store.head()?.ok_or_else(|| StoreError::Corrupt("no head block".into()).into())

@@ -416,8 +416,13 @@ impl ChainStore {
         })
     }
 
-    /// Blocks in `from..=to` with a log from one of `addresses` (all blocks if empty)
-    /// and, for each topic position with a non-empty set, a log carrying one of its topics.
+    /// Blocks in `from..=to` with a log from one of `addresses` and, if
+    /// `topics`' first position is a non-empty set, a log whose first topic
+    /// (its event signature) is one of them; `None` if neither narrows the
+    /// range. Later topic positions are not indexed (each indexed event
+    /// argument, message ids among them, would be a sled insert at a
+    /// random key for every log): callers check them against each
+    /// candidate block's bloom, then its logs.
     pub fn candidate_log_blocks(
         &self,
         addresses: &[Address],
@@ -433,7 +438,10 @@ impl ChainStore {
             }
             sets.push(set);
         }
-        for position in topics.iter().filter(|t| !t.is_empty()) {
+        // Stores written before kept every position under the same prefix:
+        // their blocks come up for a topic-0 value seen elsewhere too,
+        // which the caller's check of the logs sorts out.
+        for position in topics.iter().take(1).filter(|t| !t.is_empty()) {
             let mut set = BTreeSet::new();
             for t in position {
                 self.index_range(P_LOG_TOPIC, t.as_slice(), from, to, &mut set)?;
@@ -614,7 +622,7 @@ fn log_index_keys(receipts: &[ReceiptEnvelope], number: u64) -> Vec<(Vec<u8>, ()
     for r in receipts {
         for log in r.logs() {
             keys.push((key(P_LOG_ADDR, &[log.address.as_slice(), &nb]), ()));
-            for t in log.topics() {
+            if let Some(t) = log.topics().first() {
                 keys.push((key(P_LOG_TOPIC, &[t.as_slice(), &nb]), ()));
             }
         }

@@ -478,14 +478,21 @@ pub(super) fn logs(c: &RpcCtx, filter: &Filter, after: Option<u64>) -> RpcResult
         Some(set) => set.into_iter().collect(),
         None => (from..=to).collect(),
     };
+    // A block's bloom rules out most blocks that lack an address or a
+    // topic (topics past the first are not indexed) before its receipts
+    // are read.
+    let address_bloom = filter.address_bloom_filter();
+    let topic_blooms = filter.topics_bloom_filter();
     let mut out = Vec::new();
     for n in blocks {
+        let Some(bloom) = chain.logs_bloom(n)? else { continue };
+        if !address_bloom.matches(bloom) || !topic_blooms.iter().all(|t| t.matches(bloom)) {
+            continue;
+        }
         let Some(r) = chain.record(n)? else { continue };
-        if !r.block.header.logs_bloom.is_zero() || addresses.is_empty() {
-            for log in block_logs(r.hash, &r.block, &r.receipts, false) {
-                if filter.matches_address(log.address()) && filter.matches_topics(log.topics()) {
-                    out.push(log);
-                }
+        for log in block_logs(r.hash, &r.block, &r.receipts, false) {
+            if filter.matches_address(log.address()) && filter.matches_topics(log.topics()) {
+                out.push(log);
             }
         }
         if out.len() > c.limits.max_logs {
