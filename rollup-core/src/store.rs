@@ -541,7 +541,13 @@ impl ChainStore {
         batch
             .insert(key(P_BODY, &[&nb]), Pointer::encode(commit.hash, spans, &commit.block.header));
         batch.insert(KEY_HEAD, &nb);
-        self.tree.apply_batch(batch)?;
+        if let Err(e) = self.tree.apply_batch(batch) {
+            // Nothing points at the parts: the next block goes where they
+            // began. (After a failed flush the batch may still reach disk,
+            // so its parts stay.)
+            self.bodies.truncate(spans[0].offset)?;
+            return Err(e.into());
+        }
         self.db.flush()?;
         Ok(())
     }
