@@ -246,6 +246,28 @@
 //!   sled's background writes (their CPU per message 0.34 → 0.37 ms), the
 //!   nodes' sled stores (0.28 → 0.34 ms), the relayer's agent store
 //!   (insertions and the `leaf_by_id` index, keyed by message id).
+//! - Sixth round, the nodes (rollup-core's README has the details). A
+//!   profile 40 s into a 120 000-message run put two thirds of the miner's
+//!   time in the sled commit, most of it sled rewriting leaves that held
+//!   whole blocks and receipts (as blob files). Blocks, receipts and change
+//!   sets now go to an append-only body file; the history a commit records
+//!   comes from the in-memory state instead of sled reads; reads at the 64
+//!   newest blocks (the agents' `eth_call`s a block behind the head) are
+//!   served from memory instead of sled range scans; logs are indexed by
+//!   address and event signature only (each message id had been a sled
+//!   insert at a random key). In-process block building: 23 381–26 454
+//!   dispatches/s against 18 285–19 163. In relay runs alternating with
+//!   the round's starting binary, the nodes' and bench's CPU per message:
+//!   0.30–0.31 against 0.32–0.35 ms (40 000 messages, body file alone),
+//!   0.34–0.39 against 0.37–0.46 ms (120 000 messages, 3 pairs). Delivery
+//!   rates of 120 000-message runs that day were 900–1 688/s for both
+//!   binaries, the starting binary included, against 1 708–1 824/s the
+//!   round before: this machine (a microVM) gives each page the guest
+//!   touches anew to the host's allocator, and a 120 000-message run
+//!   creates 600 000 checkpoint files and 3 GB in `/dev/shm`
+//!   (`clear_page_erms` and `copy_folio_from_iter_atomic` were a fifth of
+//!   the miner's time and a tenth of the validators'); rates swung by half
+//!   within the hour, so only the alternating pairs compare.
 //! - A burst's shape in the fourth round (`BENCH_BLOCKS`, `BENCH_TIMELINE`, per-thread CPU
 //!   from `/proc` every 250 ms): for the first 2.5 s the validators use
 //!   1.0–1.8 of the 2 cores and the relayer 0.25–0.35, and each chain's
