@@ -10,14 +10,17 @@
 //! ([`node`]; instantly, or on an interval) asks the pool for executable
 //! transactions, highest tip first, and [`chain::Chain`] executes them with
 //! revm ([`executor`]) over a [`state::StateDb`], which reads the latest state
-//! from memory (or past state from sled) and collects writes in an overlay.
+//! and the state at the 64 newest blocks from memory (older state from
+//! sled) and collects writes in an overlay.
 //! The overlay's changes go to the in-memory [`trie::StateTrie`] for the state
 //! root while, for blocks of 16 transactions or more, a second thread builds
 //! the receipts (blooms hashed after execution, not during it) and the
-//! transactions and receipts roots, as Ethereum does; then [`store::ChainStore::commit_block`] writes the block,
-//! receipts, log index, state, code and the block's change set in one sled
-//! batch and flushes it. Only then can readers see the block and are
-//! subscribers told about it.
+//! transactions and receipts roots, as Ethereum does; then
+//! [`store::ChainStore::commit_block`] appends the block, its receipts and
+//! its change set to the [body file](bodies) and flushes it, then writes the
+//! block's pointer and header, the log and transaction indexes, state and
+//! code in one sled batch and flushes that. Only then can readers see the
+//! block and are subscribers told about it.
 //!
 //! # Choices
 //!
@@ -30,11 +33,17 @@
 //!   moment leaves either the old head or the new one, never a half-written
 //!   block, and nothing a client saw is lost. Under load the miner puts every
 //!   pending transaction into the next block, so one flush serves many.
+//!   Block bodies, receipts and change sets are appended to a file beside
+//!   it (as reth keeps them in static files), flushed before the batch that
+//!   points at them; reopening cuts off whatever no block points at.
 //! - Each block records the previous values of everything it changed (its
 //!   change set, indexed by account and block), which serves state queries at
-//!   past blocks and rollback for `evm_revert` and `anvil_reorg`.
-//! - Logs are indexed by (address, block) and (topic, block), so `eth_getLogs`
-//!   reads only blocks that can match.
+//!   past blocks and rollback for `evm_revert` and `anvil_reorg`. The newest
+//!   64 blocks' are also kept in memory, for the reads agents make a block
+//!   or two behind the head.
+//! - Logs are indexed by (address, block) and (event signature, block), so
+//!   `eth_getLogs` reads only blocks that can match; later topics are
+//!   matched through each candidate block's bloom, then its logs.
 //! - The pool lives in memory, as in anvil: pending transactions do not
 //!   survive a restart; mined ones always do.
 //!

@@ -103,10 +103,8 @@ impl<'a> StateDb<'a> {
         }
         if let Some(latest) = self.latest {
             // The first later block that changed it holds its value here.
-            match self.newer.iter().find_map(|prior| prior.accounts.get(&address)) {
-                Some(old) => return Ok(*old),
-                None => return Ok(latest.account(&address)),
-            }
+            let old = self.newer.iter().find_map(|prior| prior.accounts.get(&address));
+            return Ok(old.copied().unwrap_or_else(|| latest.account(&address)));
         }
         match self.at {
             None => self.store.account(address),

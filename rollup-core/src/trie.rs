@@ -6,7 +6,7 @@
 //! root: a block recomputes only the storage roots of the accounts it touched,
 //! then feeds every account leaf, already in trie order, to a `HashBuilder`.
 //!
-//! A large storage is hashed by buckets ([`BucketedStorage`]): the subtrie
+//! A large storage is hashed by buckets (`BucketedStorage`): the subtrie
 //! under each `d`-nibble prefix of the hashed slots is hashed alone and
 //! cached, and a block rehashes only the buckets its writes fell in. The
 //! Mailbox's `deliveries` map gains a slot per message delivered, so
