@@ -261,9 +261,10 @@
 //!   CPU per message: 0.29–0.30 against 0.31–0.35 ms (20 000 messages;
 //!   steady 2 022 and 2 002/s with latency held, against 1 808 and 2 064),
 //!   0.30–0.31 against 0.32–0.35 ms (40 000, body file alone), 0.33–0.39
-//!   against 0.37–0.46 ms (120 000, 6 pairs; steady 1 521 against 1 210/s
-//!   in the last). 2 000/s for a whole minute is still not met: delivery
-//!   rates of 120 000-message runs that day were 900–1 688/s for both
+//!   against 0.37–0.46 ms (120 000, 7 pairs; steady 1 521 and 1 749
+//!   against 1 210 and 1 134/s in the last two). 2 000/s for a whole
+//!   minute is still not met: delivery rates of 120 000-message runs that
+//!   day were 900–1 749/s for both
 //!   binaries, the starting binary included, against 1 708–1 824/s the
 //!   round before; this machine (a microVM) gives each page the guest
 //!   touches anew to the host's allocator, and a 120 000-message run
