@@ -162,17 +162,17 @@ impl Chain {
         if let Some(r) = self.recent.get(&number) {
             return Ok(Some(r.clone()));
         }
-        let Some((hash, block)) = self.store.block(number)? else { return Ok(None) };
-        let receipts = self.store.receipts(number)?;
+        let Some((hash, block, receipts)) = self.store.record(number)? else { return Ok(None) };
         Ok(Some(Arc::new(BlockRecord { hash, block, receipts })))
     }
 
-    /// Block `number`'s logs bloom, without reading its receipts.
-    pub fn logs_bloom(&self, number: u64) -> Result<Option<Bloom>, NodeError> {
+    /// Block `number`'s hash and header, from the newest blocks in memory
+    /// or, without decoding its transactions, from the store.
+    pub fn header(&self, number: u64) -> Result<Option<(B256, Header)>, NodeError> {
         if let Some(r) = self.recent.get(&number) {
-            return Ok(Some(r.block.header.logs_bloom));
+            return Ok(Some((r.hash, r.block.header.clone())));
         }
-        Ok(self.store.header(number)?.map(|(_, header)| header.logs_bloom))
+        Ok(self.store.header(number)?)
     }
 
     /// The head block number.
@@ -183,9 +183,7 @@ impl Chain {
     /// The head block's hash and header (its transactions not decoded).
     pub fn head_header(&self) -> Result<(B256, Header), NodeError> {
         let n = self.head_number()?;
-        self.store
-            .header(n)?
-            .ok_or_else(|| StoreError::Corrupt(format!("head block {n} missing")).into())
+        self.header(n)?.ok_or_else(|| StoreError::Corrupt(format!("head block {n} missing")).into())
     }
 
     /// Parameters of the block that would follow the head at `timestamp`.
@@ -345,12 +343,7 @@ impl Chain {
             if head <= number {
                 break;
             }
-            let hash = self
-                .store
-                .block_hash(head)?
-                .ok_or_else(|| StoreError::Corrupt(format!("head block {head} missing")))?;
-            let (block, receipts) = self.store.rollback_head()?;
-            removed.push((hash, block, receipts));
+            removed.push(self.store.rollback_head()?);
         }
         if !removed.is_empty() {
             self.trie = StateTrie::load(&self.store)?;

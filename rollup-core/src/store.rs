@@ -213,12 +213,8 @@ impl ChainStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new().path(dir).cache_capacity(256 << 20).open()?;
         let tree = db.open_tree("chain")?;
-        let head = tree.get(KEY_HEAD)?.map(|v| u64_at(&v, "head")).transpose()?;
-        let committed = match head {
-            Some(number) => match tree.get(key(P_BODY, &[&number.to_be_bytes()]))? {
-                Some(raw) => Pointer::decode(number, raw)?.changes.end(),
-                None => 0,
-            },
+        let committed = match head_in(&tree)? {
+            Some(number) => pointer_in(&tree, number)?.map_or(0, |p| p.changes.end()),
             None => 0,
         };
         let bodies = Arc::new(BodyFile::open(dir, committed)?);
@@ -226,10 +222,7 @@ impl ChainStore {
     }
 
     fn pointer(&self, number: u64) -> Result<Option<Pointer>, StoreError> {
-        self.tree
-            .get(key(P_BODY, &[&number.to_be_bytes()]))?
-            .map(|raw| Pointer::decode(number, raw))
-            .transpose()
+        pointer_in(&self.tree, number)
     }
 
     /// A metadata record.
@@ -246,12 +239,34 @@ impl ChainStore {
 
     /// Number of the head block, or `None` for an empty store.
     pub fn head(&self) -> Result<Option<u64>, StoreError> {
-        self.tree.get(KEY_HEAD)?.map(|v| u64_at(&v, "head")).transpose()
+        head_in(&self.tree)
     }
 
     /// Block by number, with its hash.
     pub fn block(&self, number: u64) -> Result<Option<(B256, StoredBlock)>, StoreError> {
-        let (hash, raw) = match self.pointer(number)? {
+        self.block_at(number, self.pointer(number)?.as_ref())
+    }
+
+    /// Block by number with its hash and receipts, its pointer read once.
+    pub fn record(
+        &self,
+        number: u64,
+    ) -> Result<Option<(B256, StoredBlock, Vec<ReceiptEnvelope>)>, StoreError> {
+        let pointer = self.pointer(number)?;
+        let Some((hash, block)) = self.block_at(number, pointer.as_ref())? else {
+            return Ok(None);
+        };
+        Ok(Some((hash, block, self.receipts_at(number, pointer.as_ref())?)))
+    }
+
+    /// Block `number` as `pointer` (read by the caller) places it, or as
+    /// stored before the body file if it has none.
+    fn block_at(
+        &self,
+        number: u64,
+        pointer: Option<&Pointer>,
+    ) -> Result<Option<(B256, StoredBlock)>, StoreError> {
+        let (hash, raw) = match pointer {
             Some(p) => (p.hash, self.bodies.read(p.block, &format!("block {number}"))?),
             None => match self.block_record(number)? {
                 Some((hash, raw)) => (hash, raw[32..].to_vec()),
@@ -323,7 +338,15 @@ impl ChainStore {
 
     /// Receipts of block `number`.
     pub fn receipts(&self, number: u64) -> Result<Vec<ReceiptEnvelope>, StoreError> {
-        let raw = match self.pointer(number)? {
+        self.receipts_at(number, self.pointer(number)?.as_ref())
+    }
+
+    fn receipts_at(
+        &self,
+        number: u64,
+        pointer: Option<&Pointer>,
+    ) -> Result<Vec<ReceiptEnvelope>, StoreError> {
+        let raw = match pointer {
             Some(p) => self.bodies.read(p.receipts, &format!("receipts of block {number}"))?,
             None => match self.tree.get(key(P_RECEIPTS, &[&number.to_be_bytes()]))? {
                 Some(raw) => raw.to_vec(),
@@ -553,19 +576,19 @@ impl ChainStore {
     }
 
     /// Removes the head block and restores the state before it, atomically.
-    /// Returns the removed block and its receipts.
-    pub fn rollback_head(&self) -> Result<(StoredBlock, Vec<ReceiptEnvelope>), StoreError> {
+    /// Returns the removed block's hash, the block and its receipts.
+    pub fn rollback_head(&self) -> Result<(B256, StoredBlock, Vec<ReceiptEnvelope>), StoreError> {
         let number =
             self.head()?.ok_or_else(|| StoreError::Corrupt("no head to roll back".into()))?;
         if number == 0 {
             return Err(StoreError::Corrupt("cannot roll back the genesis block".into()));
         }
         let nb = number.to_be_bytes();
-        let (hash, block) = self
-            .block(number)?
-            .ok_or_else(|| StoreError::Corrupt(format!("head block {number} missing")))?;
-        let receipts = self.receipts(number)?;
         let pointer = self.pointer(number)?;
+        let (hash, block) = self
+            .block_at(number, pointer.as_ref())?
+            .ok_or_else(|| StoreError::Corrupt(format!("head block {number} missing")))?;
+        let receipts = self.receipts_at(number, pointer.as_ref())?;
         let raw_changes = match &pointer {
             Some(p) => self.bodies.read(p.changes, &format!("change set of block {number}"))?,
             None => self
@@ -618,8 +641,18 @@ impl ChainStore {
         if let Some(p) = pointer {
             self.bodies.truncate(p.block.offset)?;
         }
-        Ok((block, receipts))
+        Ok((hash, block, receipts))
     }
+}
+
+fn head_in(tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
+    tree.get(KEY_HEAD)?.map(|v| u64_at(&v, "head")).transpose()
+}
+
+fn pointer_in(tree: &sled::Tree, number: u64) -> Result<Option<Pointer>, StoreError> {
+    tree.get(key(P_BODY, &[&number.to_be_bytes()]))?
+        .map(|raw| Pointer::decode(number, raw))
+        .transpose()
 }
 
 fn log_index_keys(receipts: &[ReceiptEnvelope], number: u64) -> Vec<(Vec<u8>, ())> {
@@ -741,6 +774,10 @@ mod tests {
         assert_eq!(b.txs, block(1, 3).txs);
         assert_eq!(store.receipts(1).expect("reads"), receipts(1, 3));
         assert_eq!(store.block_hash(1).expect("reads"), Some(hash));
+        let (record_hash, record_block, record_receipts) =
+            store.record(1).expect("reads").expect("stored");
+        assert_eq!((record_hash, &record_block.txs), (hash, &b.txs));
+        assert_eq!(record_receipts, receipts(1, 3));
         let tx1 = *block(1, 3).txs[2].tx_hash();
         assert_eq!(store.tx_location(tx1).expect("reads"), Some((1, 2)));
         drop(store);
@@ -748,7 +785,8 @@ mod tests {
         // Reopened: the same blocks, and the next lands after them.
         let store = ChainStore::open(dir.path()).expect("reopens");
         assert_eq!(store.receipts(0).expect("reads"), receipts(0, 2));
-        store.rollback_head().expect("rolls back");
+        let (removed, _, removed_receipts) = store.rollback_head().expect("rolls back");
+        assert_eq!((removed, removed_receipts), (hash, receipts(1, 3)));
         assert_eq!(body_file_len(dir.path()), after_genesis, "block 1's parts are cut off");
         assert!(store.block(1).expect("reads").is_none());
         assert_eq!(store.tx_location(tx1).expect("reads"), None);

@@ -296,7 +296,6 @@ fn run_call(
         None => chain.next_block_params(now())?,
         Some(n) => {
             let (hash, header) = chain
-                .store
                 .header(n)?
                 .ok_or_else(|| err(SERVER, format!("header not found: block {n}")))?;
             crate::executor::BlockParams {
@@ -485,7 +484,7 @@ pub(super) fn logs(c: &RpcCtx, filter: &Filter, after: Option<u64>) -> RpcResult
     let topic_blooms = filter.topics_bloom_filter();
     let mut out = Vec::new();
     for n in blocks {
-        let Some(bloom) = chain.logs_bloom(n)? else { continue };
+        let Some(bloom) = chain.header(n)?.map(|(_, header)| header.logs_bloom) else { continue };
         if !address_bloom.matches(bloom) || !topic_blooms.iter().all(|t| t.matches(bloom)) {
             continue;
         }
