@@ -199,8 +199,10 @@ impl QueueStore {
     /// Moves records of the earlier layout (keyed by message id alone) into
     /// `ops` and `ids`, then removes them from `op`. Run before anything
     /// else touches the store, so a crash midway leaves records that are
-    /// moved again, identical, at the next open. A record whose placement
-    /// cannot be read stays where it is, logged.
+    /// moved again at the next open. A record already under its new key is
+    /// kept, not overwritten: if the removal from `op` was lost in a crash
+    /// after the relayer had moved the operation on, the old copy is stale.
+    /// A record whose placement cannot be read stays where it is, logged.
     fn move_earlier_records(&self) -> Result<(), QueueError> {
         if self.op.is_empty() {
             return Ok(());
@@ -223,7 +225,10 @@ impl QueueStore {
                 }
             };
             let id = B256::from_slice(&id);
-            ops.insert(&op_key(placement.origin, placement.nonce, &id)[..], value);
+            let new_key = op_key(placement.origin, placement.nonce, &id);
+            if !self.ops.contains_key(&new_key[..]).map_err(|e| self.sled_err(e))? {
+                ops.insert(&new_key[..], value);
+            }
             ids.insert(id.as_slice(), &origin_nonce(placement.origin, placement.nonce)[..]);
             moved.remove(id.as_slice());
             count += 1;
@@ -232,6 +237,7 @@ impl QueueStore {
         self.ids.apply_batch(ids).map_err(|e| self.sled_err(e))?;
         self.db.flush().map_err(|e| self.sled_err(e))?;
         self.op.apply_batch(moved).map_err(|e| self.sled_err(e))?;
+        self.db.flush().map_err(|e| self.sled_err(e))?;
         tracing::info!(path = %self.path, count, "moved queue records to the origin-and-nonce layout");
         Ok(())
     }
@@ -825,6 +831,28 @@ mod tests {
             store.transition(&back, Stage::Submit, "back").unwrap();
             store.flush().unwrap();
         }
+    }
+
+    #[test]
+    fn a_stale_earlier_copy_does_not_overwrite_the_record_moved_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = op(0, 2);
+        {
+            let store = QueueStore::open(dir.path()).unwrap();
+            store.load(1, std::slice::from_ref(&o), 1).unwrap();
+            // The earlier layout's copy, still in prepare, as left by a
+            // crash that lost its removal ...
+            let stale = store.ops.get(&key_of(&o)[..]).unwrap().unwrap();
+            store.op.insert(o.id.as_slice(), stale).unwrap();
+            // ... after the relayer had moved the operation on.
+            let submit = PendingOp { stage: Stage::Submit, ..o.clone() };
+            store.transition(&submit, Stage::Prepare, "prepared").unwrap();
+            store.flush().unwrap();
+        }
+        let store = QueueStore::open(dir.path()).unwrap();
+        assert_eq!(store.get(o.id).unwrap().unwrap().stage, Stage::Submit);
+        assert_eq!(store.history(o.id).unwrap().len(), 2);
+        assert!(store.op.is_empty(), "the stale copy is removed");
     }
 
     #[test]
