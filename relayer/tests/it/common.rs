@@ -96,6 +96,7 @@ impl Chain {
                 let mut genesis = Genesis {
                     chain_id: u64::from(domain),
                     gas_limit: options.block_gas_limit,
+                    base_fee: options.base_fee,
                     ..Genesis::default()
                 };
                 genesis.preinstall_multicall3();
@@ -393,6 +394,8 @@ pub(crate) struct NetOptions {
     pub(crate) block_ms: u64,
     /// Block gas limit of both chains.
     pub(crate) block_gas_limit: u64,
+    /// Genesis base fee of both chains (wei).
+    pub(crate) base_fee: u64,
 }
 
 impl Default for NetOptions {
@@ -402,6 +405,7 @@ impl Default for NetOptions {
             tampering: vec![],
             block_ms: 100,
             block_gas_limit: 30_000_000,
+            base_fee: Genesis::default().base_fee,
         }
     }
 }

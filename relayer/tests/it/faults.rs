@@ -1,5 +1,6 @@
-//! Faults around the relayer: a flaky destination RPC, a delivery reorged
-//! out of the destination, and `kill -9` of the relayer binary mid-burst.
+//! Faults around the relayer: a flaky destination RPC, a delivery stuck
+//! behind better-paying transactions, a delivery reorged out of the
+//! destination, and `kill -9` of the relayer binary mid-burst.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -10,13 +11,22 @@ use std::{
     time::Duration,
 };
 
+use alloy::{
+    eips::eip2718::Encodable2718,
+    network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
+    providers::Provider,
+    rpc::types::{Filter, TransactionRequest},
+    sol_types::SolEvent,
+};
 use axum::{Router, body::Bytes, http::StatusCode, response::IntoResponse, routing::post};
+use metalayer_contracts::bindings::Mailbox;
 use metalayer_relayer::op::{Reason, Stage};
+use metalayer_tests::dev;
 use tokio::net::TcpListener;
 
 use crate::{
     GATE,
-    common::{Net, NetOptions, PATIENCE, assert_delivered_once},
+    common::{Chain, Net, NetOptions, PATIENCE, assert_delivered_once},
 };
 
 /// A JSON-RPC proxy to `upstream` that answers every other request with
@@ -82,6 +92,88 @@ async fn a_destination_rpc_failing_every_other_request_still_delivers_everything
         relayer.wait_for(m.id(), Stage::Delivered).await;
     }
     assert!(seen.load(Ordering::SeqCst) > 20, "the relayer did not go through the proxy");
+    relayer.kill().await;
+    net.shutdown().await;
+}
+
+/// Sends `n` transactions from dev account `key` to `chain`, each paying
+/// `price` a gas and using half the block's gas: a contract creation whose
+/// code reads memory at 4 GiB, out of gas at once, so it uses its whole
+/// limit. Two fill a block, and a lower-paying transaction waits behind
+/// them. Returns the sender.
+async fn fill_blocks(chain: &Chain, key: u32, n: u64, price: u128) -> alloy::primitives::Address {
+    let signer = dev(key);
+    let wallet = EthereumWallet::from(signer.clone());
+    let p = &chain.provider;
+    let base = p.get_transaction_count(signer.address()).pending().await.expect("nonce");
+    let half = p
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .expect("block")
+        .expect("latest block")
+        .header
+        .gas_limit
+        / 2;
+    // PUSH4 0xffffffff MLOAD
+    let code = vec![0x63, 0xff, 0xff, 0xff, 0xff, 0x51];
+    for i in 0..n {
+        let tx = TransactionRequest::default()
+            .with_from(signer.address())
+            .with_deploy_code(code.clone())
+            .with_nonce(base + i)
+            .with_gas_limit(half)
+            .with_gas_price(price)
+            .with_chain_id(u64::from(chain.domain));
+        let raw = NetworkTransactionBuilder::<Ethereum>::build(tx, &wallet)
+            .await
+            .expect("signed")
+            .encoded_2718();
+        let _ = p.send_raw_transaction(&raw).await.expect("filler pooled");
+    }
+    signer.address()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_stuck_behind_better_paying_transactions_is_re_sent_at_a_higher_price() {
+    let _gate = GATE.acquire().await.expect("gate");
+    // A zero base fee stays within a few wei of zero however full the
+    // blocks: the prices below keep their order for the whole test.
+    let mut net = Net::new(NetOptions { base_fee: 0, ..NetOptions::default() }).await;
+    net.start_validators(0..5).await;
+    let [a, b] = &net.chains;
+    let message = a.dispatch(b, b"stuck").await;
+    net.wait_signed(0, message.nonce).await;
+    // The relayer offers 1.1 times the node's suggested price and raises
+    // it by a quarter each time: the fillers' 1.5 times outbid its first
+    // offer and its first raise, not its second.
+    let suggested = b.provider.get_gas_price().await.expect("gas price");
+    let filler_price = suggested * 3 / 2;
+    const FILLERS: u64 = 400;
+    let filler = fill_blocks(b, 7, FILLERS, filler_price).await;
+    let toml = net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 500");
+    let relayer = net.relayer_from_toml(&toml).await;
+    assert_delivered_once(b, std::slice::from_ref(&message)).await;
+    // Two fillers a 100 ms block: they would keep the blocks full for 20 s.
+    let fillers_mined = b.provider.get_transaction_count(filler).await.expect("filler nonce");
+    assert!(
+        fillers_mined < FILLERS,
+        "every filler was mined before the delivery: it was never raised past them"
+    );
+    let escalations = relayer.metric("metalayer_transaction_escalations_total", "chain=\"beta\"");
+    assert!(escalations >= 2.0, "{escalations} escalations");
+    let filter = Filter::new()
+        .address(b.core.mailbox)
+        .event_signature(Mailbox::ProcessId::SIGNATURE_HASH)
+        .topic1(message.id())
+        .from_block(0);
+    let logs = b.provider.get_logs(&filter).await.expect("logs");
+    let hash = logs[0].transaction_hash.expect("delivery transaction");
+    let receipt = b.provider.get_transaction_receipt(hash).await.expect("receipt").expect("mined");
+    assert!(
+        receipt.effective_gas_price > filler_price,
+        "delivered at {} a gas, fillers pay {filler_price}",
+        receipt.effective_gas_price
+    );
     relayer.kill().await;
     net.shutdown().await;
 }
