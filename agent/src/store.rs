@@ -6,7 +6,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `dispatch` | domain ‖ be32 nonce | be64 block ‖ message bytes |
-//! | `insertion` | domain ‖ be32 leaf index | message id ‖ be64 block |
+//! | `insertion` | domain ‖ be32 first leaf index | a run: message id ‖ be64 block of that leaf and each one after it |
 //! | `leaf_by_id` | domain ‖ message id | be32 leaf index (optional) |
 //! | `gas_payment` | domain ‖ message id ‖ be32 destination | be256 payment ‖ be256 gas amount (sums) |
 //! | `gas_payment_seen` | domain ‖ tx hash ‖ be64 log index | empty (each log counted once) |
@@ -16,6 +16,15 @@
 //! `leaf_by_id` is kept unless [`StoreOptions::leaf_ids`] is off: the
 //! validator never looks a leaf up by message id.
 //!
+//! Insertions are stored as runs: a record keyed by its first leaf holds
+//! that leaf's 40 bytes and those of each consecutive leaf after it, so an
+//! indexer step is a sled insert per [`TX_EVENTS`] leaves, not one per leaf
+//! (every insert copies a sled leaf node, and pruning removes what was
+//! inserted: per leaf, those were a tenth of a busy validator's CPU). Runs
+//! never overlap: a run written over stored leaves (an indexer re-reading
+//! blocks) is merged with the runs it overlaps, its own values winning. A
+//! 40-byte record, as stores before runs held every leaf, is a run of one.
+//!
 //! Indexed events are written in transactions of at most [`TX_EVENTS`]
 //! events, the cursor that follows them together with the last: a crash
 //! leaves the cursor at or behind the stored events, never ahead, and
@@ -24,7 +33,11 @@
 //! transactions keep memory flat: sled holds every node version a
 //! transaction supersedes until the transaction ends.
 
-use std::path::Path;
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use alloy::primitives::{B256, U256};
 use metalayer_protocol::Message;
@@ -135,6 +148,10 @@ pub struct AgentStore {
     gas_payment_seen: sled::Tree,
     cursor: sled::Tree,
     contiguous: sled::Tree,
+    /// Held while insertion runs are read and rewritten: a run's merge
+    /// reads the runs it overlaps (a range lookup, which a sled
+    /// transaction cannot do), then writes.
+    insertion_writer: Arc<Mutex<()>>,
 }
 
 /// How a store is opened. Open a directory always with the same options.
@@ -198,6 +215,71 @@ fn be32(bytes: &[u8], tree: &'static str) -> Result<u32, StoreError> {
     })
 }
 
+/// Bytes of one leaf in an insertion run: message id ‖ be64 block.
+const LEAF_BYTES: usize = 40;
+
+/// Most leaves in one insertion run record; a merge that joins more is
+/// written as several runs.
+const RUN_LEAVES: usize = 1024;
+
+/// An insertion run's first leaf and number of leaves, from its record.
+fn insertion_run(key: &[u8], value: &[u8]) -> Result<(u32, u32), StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { tree: "insertion", reason };
+    let first = key
+        .get(4..)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(|| corrupt(format!("key of {} bytes, expected 8", key.len())))?;
+    if value.is_empty() || !value.len().is_multiple_of(LEAF_BYTES) {
+        return Err(corrupt(format!(
+            "run at leaf {first} of {} bytes, not a multiple of {LEAF_BYTES}",
+            value.len()
+        )));
+    }
+    let len = u32::try_from(value.len() / LEAF_BYTES)
+        .ok()
+        .filter(|len| u64::from(first) + u64::from(*len) <= u64::from(u32::MAX) + 1)
+        .ok_or_else(|| corrupt(format!("run at leaf {first} runs past the last leaf")))?;
+    Ok((first, len))
+}
+
+/// Leaf `index` of the run starting at `first`; the caller has checked
+/// that the run holds it.
+fn run_leaf(first: u32, value: &[u8], index: u32) -> Insertion {
+    let at = (index - first) as usize * LEAF_BYTES;
+    let leaf = &value[at..at + LEAF_BYTES];
+    let mut block = [0u8; 8];
+    block.copy_from_slice(&leaf[32..]);
+    Insertion { index, message_id: B256::from_slice(&leaf[..32]), block: u64::from_be_bytes(block) }
+}
+
+/// One leaf's bytes in a run.
+fn leaf_bytes(id: &B256, block: u64) -> [u8; LEAF_BYTES] {
+    let mut leaf = [0u8; LEAF_BYTES];
+    leaf[..32].copy_from_slice(id.as_slice());
+    leaf[32..].copy_from_slice(&block.to_be_bytes());
+    leaf
+}
+
+/// Consecutive leaves (index → bytes) as runs of at most [`RUN_LEAVES`]:
+/// (first, bytes).
+fn runs_of(leaves: &BTreeMap<u32, [u8; LEAF_BYTES]>) -> Vec<(u32, Vec<u8>)> {
+    let mut runs: Vec<(u32, Vec<u8>)> = Vec::new();
+    for (index, leaf) in leaves {
+        match runs.last_mut() {
+            Some((first, bytes))
+                if bytes.len() < RUN_LEAVES * LEAF_BYTES
+                    && u64::from(*first) + (bytes.len() / LEAF_BYTES) as u64
+                        == u64::from(*index) =>
+            {
+                bytes.extend_from_slice(leaf);
+            }
+            _ => runs.push((*index, leaf.to_vec())),
+        }
+    }
+    runs
+}
+
 impl AgentStore {
     /// Opens (or creates) the store in directory `path` with every index.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -221,6 +303,7 @@ impl AgentStore {
             gas_payment_seen: tree("gas_payment_seen")?,
             cursor: tree("cursor")?,
             contiguous: tree("contiguous")?,
+            insertion_writer: Arc::default(),
             path: name.clone(),
             db,
         })
@@ -297,64 +380,155 @@ impl AgentStore {
         insertions: &[Insertion],
         cursor: (&str, u64),
     ) -> Result<(), StoreError> {
-        let write = |insertion: &TransactionalTree,
-                     by_id: Option<&TransactionalTree>,
-                     cur: &TransactionalTree,
-                     run: &[Insertion],
-                     last: bool|
-         -> TxResult<()> {
-            for i in run {
-                let mut value = i.message_id.to_vec();
-                value.extend_from_slice(&i.block.to_be_bytes());
-                let index = i.index.to_be_bytes();
-                insertion.insert(key(domain, &index), value)?;
-                if let Some(by_id) = by_id {
-                    by_id.insert(key(domain, i.message_id.as_slice()), &index)?;
-                }
-            }
-            if last {
-                cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
-            }
-            Ok(())
-        };
+        let _writer = self.insertion_writer.lock().unwrap_or_else(PoisonError::into_inner);
         in_runs(insertions, |run, last| {
+            let (removed, written) = self.merge_insertions(domain, run)?;
+            let write = |insertion: &TransactionalTree,
+                         by_id: Option<&TransactionalTree>,
+                         cur: &TransactionalTree|
+             -> TxResult<()> {
+                for first in &removed {
+                    insertion.remove(key(domain, &first.to_be_bytes()))?;
+                }
+                for (first, bytes) in &written {
+                    insertion.insert(key(domain, &first.to_be_bytes()), bytes.as_slice())?;
+                }
+                if let Some(by_id) = by_id {
+                    for i in run {
+                        by_id
+                            .insert(key(domain, i.message_id.as_slice()), &i.index.to_be_bytes())?;
+                    }
+                }
+                if last {
+                    cur.insert(cursor.0, &cursor.1.to_be_bytes())?;
+                }
+                Ok(())
+            };
             match &self.leaf_by_id {
                 Some(by_id) => (&self.insertion, by_id, &self.cursor)
-                    .transaction(|(i, b, c)| write(i, Some(b), c, run, last)),
-                None => (&self.insertion, &self.cursor)
-                    .transaction(|(i, c)| write(i, None, c, run, last)),
+                    .transaction(|(i, b, c)| write(i, Some(b), c)),
+                None => (&self.insertion, &self.cursor).transaction(|(i, c)| write(i, None, c)),
             }
             .map_err(|e| self.tx_err(e))
         })?;
-        self.advance_contiguous(&format!("insertion/{domain}"), &self.insertion, domain)
+        self.advance_contiguous_insertions(domain)
+    }
+
+    /// The runs to write for `run` (its leaves merged with the stored runs
+    /// they overlap, its own values winning) and the first leaves of the
+    /// stored runs they replace.
+    #[allow(clippy::type_complexity)]
+    fn merge_insertions(
+        &self,
+        domain: u32,
+        run: &[Insertion],
+    ) -> Result<(Vec<u32>, Vec<(u32, Vec<u8>)>), StoreError> {
+        let new: BTreeMap<u32, [u8; LEAF_BYTES]> =
+            run.iter().map(|i| (i.index, leaf_bytes(&i.message_id, i.block))).collect();
+        let (Some(&lowest), Some(&highest)) = (new.keys().next(), new.keys().next_back()) else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let mut merged: BTreeMap<u32, [u8; LEAF_BYTES]> = BTreeMap::new();
+        let mut removed = Vec::new();
+        let mut take = |first: u32, value: &[u8]| {
+            removed.push(first);
+            for (i, leaf) in value.chunks_exact(LEAF_BYTES).enumerate() {
+                let mut bytes = [0u8; LEAF_BYTES];
+                bytes.copy_from_slice(leaf);
+                merged.insert(first + i as u32, bytes);
+            }
+        };
+        // Stored runs overlapping lowest..=highest: the one at or below
+        // `lowest` if it reaches it, and every one starting after it up to
+        // `highest`.
+        let mut overlapping = Vec::new();
+        if let Some((first, value)) = self.insertion_run_at(domain, lowest)? {
+            overlapping.push((first, value));
+        }
+        if lowest < highest {
+            let later =
+                key(domain, &(lowest + 1).to_be_bytes())..=key(domain, &highest.to_be_bytes());
+            for entry in self.insertion.range(later) {
+                let (k, v) = entry.map_err(|e| self.sled_err(e))?;
+                let (first, _) = insertion_run(&k, &v)?;
+                overlapping.push((first, v));
+            }
+        }
+        for (first, value) in &overlapping {
+            take(*first, value);
+        }
+        merged.extend(new);
+        // A run that merges several, or moves a run's first leaf, replaces
+        // them; written under the same key, the insert alone replaces it.
+        let written = runs_of(&merged);
+        removed.retain(|first| !written.iter().any(|(w, _)| w == first));
+        Ok((removed, written))
+    }
+
+    /// The stored run holding leaf `index` of `domain`: its first leaf and
+    /// record.
+    fn insertion_run_at(
+        &self,
+        domain: u32,
+        index: u32,
+    ) -> Result<Option<(u32, sled::IVec)>, StoreError> {
+        let range = key(domain, &0u32.to_be_bytes())..=key(domain, &index.to_be_bytes());
+        let Some(entry) = self.insertion.range(range).next_back() else { return Ok(None) };
+        let (k, v) = entry.map_err(|e| self.sled_err(e))?;
+        let (first, len) = insertion_run(&k, &v)?;
+        Ok((u64::from(index) < u64::from(first) + u64::from(len)).then_some((first, v)))
     }
 
     /// The insertion at leaf `index`.
     pub fn insertion(&self, domain: u32, index: u32) -> Result<Option<Insertion>, StoreError> {
-        let Some(v) =
-            self.insertion.get(key(domain, &index.to_be_bytes())).map_err(|e| self.sled_err(e))?
-        else {
-            return Ok(None);
+        Ok(self.insertion_run_at(domain, index)?.map(|(first, v)| run_leaf(first, &v, index)))
+    }
+
+    /// The stored insertions from leaf `from` on, in leaf order, up to the
+    /// first missing leaf and at most `max` of them: what a tree fed leaf
+    /// by leaf reads, in one range scan.
+    pub fn insertions_from(
+        &self,
+        domain: u32,
+        from: u32,
+        max: usize,
+    ) -> Result<Vec<Insertion>, StoreError> {
+        let mut out = Vec::new();
+        let Some((first, value)) = self.insertion_run_at(domain, from)? else { return Ok(out) };
+        // Appends the leaves of the run at `first` from `out`'s next leaf on.
+        let add = |first: u32, value: &[u8], out: &mut Vec<Insertion>| {
+            let end = u64::from(first) + (value.len() / LEAF_BYTES) as u64;
+            let mut next = u64::from(from) + out.len() as u64;
+            while next < end && out.len() < max {
+                out.push(run_leaf(first, value, next as u32));
+                next += 1;
+            }
         };
-        if v.len() != 40 {
-            return Err(StoreError::Corrupt {
-                tree: "insertion",
-                reason: format!("{} bytes, expected 40", v.len()),
-            });
+        add(first, &value, &mut out);
+        let Some(after) = first.checked_add(1) else { return Ok(out) };
+        let later = key(domain, &after.to_be_bytes())..=key(domain, &u32::MAX.to_be_bytes());
+        for entry in self.insertion.range(later) {
+            if out.len() >= max {
+                break;
+            }
+            let (k, v) = entry.map_err(|e| self.sled_err(e))?;
+            let (first, _) = insertion_run(&k, &v)?;
+            if u64::from(first) != u64::from(from) + out.len() as u64 {
+                break;
+            }
+            add(first, &v, &mut out);
         }
-        Ok(Some(Insertion {
-            index,
-            message_id: B256::from_slice(&v[..32]),
-            block: be64(&v[32..], "insertion")?,
-        }))
+        Ok(out)
     }
 
     /// Deletes the insertions of `domain` below leaf `below` (and their
-    /// `leaf_by_id` entries), [`TX_EVENTS`] at a time. For agents that have
+    /// `leaf_by_id` entries), [`TX_EVENTS`] runs at a time; a run reaching
+    /// past `below` keeps its leaves from `below` on. For agents that have
     /// saved what they need of them (the validator's tree frontier); the
     /// gap-free count is kept, so indexing carries on past them. Returns how
-    /// many were deleted.
+    /// many leaves were deleted.
     pub fn prune_insertions(&self, domain: u32, below: u32) -> Result<usize, StoreError> {
+        let _writer = self.insertion_writer.lock().unwrap_or_else(PoisonError::into_inner);
         let range = key(domain, &0u32.to_be_bytes())..key(domain, &below.to_be_bytes());
         let mut pruned = 0;
         loop {
@@ -362,13 +536,19 @@ impl AgentStore {
             let mut n = 0;
             for entry in self.insertion.range(range.clone()).take(TX_EVENTS) {
                 let (k, v) = entry.map_err(|e| self.sled_err(e))?;
+                let (first, len) = insertion_run(&k, &v)?;
+                let kept_from = (below - first).min(len) as usize * LEAF_BYTES;
                 // The id index's entries go too, where it is kept.
-                if self.leaf_by_id.is_some()
-                    && let Some(id) = v.get(..32)
-                {
-                    ids.remove(key(domain, id));
+                if self.leaf_by_id.is_some() {
+                    for leaf in v[..kept_from].chunks_exact(LEAF_BYTES) {
+                        ids.remove(key(domain, &leaf[..32]));
+                    }
                 }
                 insertions.remove(k);
+                if kept_from < v.len() {
+                    insertions.insert(key(domain, &below.to_be_bytes()), &v[kept_from..]);
+                }
+                pruned += kept_from / LEAF_BYTES;
                 n += 1;
             }
             if n == 0 {
@@ -378,7 +558,6 @@ impl AgentStore {
                 by_id.apply_batch(ids).map_err(|e| self.sled_err(e))?;
             }
             self.insertion.apply_batch(insertions).map_err(|e| self.sled_err(e))?;
-            pruned += n;
         }
     }
 
@@ -411,7 +590,15 @@ impl AgentStore {
 
     /// The highest leaf index stored, gap or not.
     pub fn highest_insertion(&self, domain: u32) -> Result<Option<u32>, StoreError> {
-        self.highest(&self.insertion, domain)
+        let last = self
+            .insertion
+            .scan_prefix(domain.to_be_bytes())
+            .next_back()
+            .transpose()
+            .map_err(|e| self.sled_err(e))?;
+        let Some((k, v)) = last else { return Ok(None) };
+        let (first, len) = insertion_run(&k, &v)?;
+        Ok(Some(first + (len - 1)))
     }
 
     fn highest(&self, tree: &sled::Tree, domain: u32) -> Result<Option<u32>, StoreError> {
@@ -431,6 +618,23 @@ impl AgentStore {
             .map(|v| be64(&v, "contiguous"))
             .transpose()?
             .unwrap_or(0))
+    }
+
+    /// Raises the gap-free insertion count past every stored run that
+    /// follows on from it.
+    fn advance_contiguous_insertions(&self, domain: u32) -> Result<(), StoreError> {
+        let name = format!("insertion/{domain}");
+        let start = self.contiguous_count(&name)?;
+        let mut next = start;
+        while let Ok(index) = u32::try_from(next)
+            && let Some((first, value)) = self.insertion_run_at(domain, index)?
+        {
+            next = u64::from(first) + (value.len() / LEAF_BYTES) as u64;
+        }
+        if next != start {
+            self.contiguous.insert(name, &next.to_be_bytes()).map_err(|e| self.sled_err(e))?;
+        }
+        Ok(())
     }
 
     /// Raises the gap-free watermark of a sequenced tree past every present entry.
@@ -674,6 +878,138 @@ mod tests {
         })
         .unwrap();
         assert_eq!(runs, [(TX_EVENTS, false), (TX_EVENTS, false), (5, true)]);
+    }
+
+    fn leaf(index: u32, tag: u8) -> Insertion {
+        Insertion { index, message_id: B256::repeat_byte(tag), block: u64::from(index) * 10 }
+    }
+
+    /// The stored runs of `domain`: (first leaf, number of leaves).
+    fn runs(store: &AgentStore, domain: u32) -> Vec<(u32, u32)> {
+        store
+            .insertion
+            .scan_prefix(domain.to_be_bytes())
+            .map(|e| {
+                let (k, v) = e.unwrap();
+                insertion_run(&k, &v).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn insertions_are_stored_as_runs_and_a_rewrite_merges_with_what_it_overlaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AgentStore::open(dir.path()).unwrap();
+        store
+            .store_insertions(1, &(0..10).map(|i| leaf(i, 1)).collect::<Vec<_>>(), ("i", 1))
+            .unwrap();
+        store
+            .store_insertions(1, &(10..20).map(|i| leaf(i, 1)).collect::<Vec<_>>(), ("i", 2))
+            .unwrap();
+        store.store_insertions(1, &[leaf(25, 1)], ("i", 3)).unwrap();
+        assert_eq!(runs(&store, 1), [(0, 10), (10, 10), (25, 1)]);
+        assert_eq!(store.contiguous_insertions(1).unwrap(), 20);
+        assert_eq!(store.highest_insertion(1).unwrap(), Some(25));
+        // Leaves 5..=12 read again with other values (out of order, one
+        // twice: the later wins): the two runs they overlap become one.
+        let mut again: Vec<_> = (5..=12).rev().map(|i| leaf(i, 2)).collect();
+        again.push(leaf(7, 3));
+        store.store_insertions(1, &again, ("i", 4)).unwrap();
+        assert_eq!(runs(&store, 1), [(0, 20), (25, 1)]);
+        for i in 0..20 {
+            let tag = match i {
+                7 => 3,
+                5..=12 => 2,
+                _ => 1,
+            };
+            assert_eq!(store.insertion(1, i).unwrap(), Some(leaf(i, tag)), "leaf {i}");
+            assert!(store.leaf_index(1, B256::repeat_byte(tag)).unwrap().is_some());
+        }
+        assert_eq!(store.insertion(1, 20).unwrap(), None);
+        assert_eq!(store.insertion(1, 25).unwrap(), Some(leaf(25, 1)));
+        // Filling the gap joins nothing (touching runs stay apart) but
+        // counts on past the run beyond it.
+        store
+            .store_insertions(1, &(20..25).map(|i| leaf(i, 4)).collect::<Vec<_>>(), ("i", 5))
+            .unwrap();
+        assert_eq!(runs(&store, 1), [(0, 20), (20, 5), (25, 1)]);
+        assert_eq!(store.contiguous_insertions(1).unwrap(), 26);
+        assert_eq!(store.cursor("i").unwrap(), Some(5));
+    }
+
+    #[test]
+    fn insertions_from_reads_on_across_runs_up_to_a_gap_or_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AgentStore::open(dir.path()).unwrap();
+        store
+            .store_insertions(1, &(0..4).map(|i| leaf(i, 1)).collect::<Vec<_>>(), ("i", 1))
+            .unwrap();
+        store
+            .store_insertions(1, &(4..9).map(|i| leaf(i, 2)).collect::<Vec<_>>(), ("i", 2))
+            .unwrap();
+        store.store_insertions(1, &[leaf(10, 3)], ("i", 3)).unwrap();
+        store.store_insertions(2, &[leaf(9, 4)], ("j", 3)).unwrap();
+        let indexes = |v: Vec<Insertion>| v.iter().map(|i| i.index).collect::<Vec<_>>();
+        assert_eq!(indexes(store.insertions_from(1, 2, 100).unwrap()), [2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(indexes(store.insertions_from(1, 2, 4).unwrap()), [2, 3, 4, 5]);
+        assert_eq!(store.insertions_from(1, 5, 1).unwrap(), [leaf(5, 2)]);
+        assert_eq!(store.insertions_from(1, 9, 100).unwrap(), []);
+        assert_eq!(indexes(store.insertions_from(1, 10, 100).unwrap()), [10]);
+        assert_eq!(store.insertions_from(1, 0, 0).unwrap(), []);
+        assert_eq!(store.insertions_from(3, 0, 100).unwrap(), [], "another domain");
+    }
+
+    #[test]
+    fn records_of_single_leaves_from_earlier_stores_are_runs_of_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AgentStore::open(dir.path()).unwrap();
+        // How stores before runs kept every leaf.
+        for i in 0..3u32 {
+            let value = leaf_bytes(&B256::repeat_byte(1), u64::from(i) * 10);
+            store.insertion.insert(key(1, &i.to_be_bytes()), &value[..]).unwrap();
+        }
+        assert_eq!(store.insertion(1, 1).unwrap(), Some(leaf(1, 1)));
+        store
+            .store_insertions(1, &(2..6).map(|i| leaf(i, 2)).collect::<Vec<_>>(), ("i", 1))
+            .unwrap();
+        assert_eq!(runs(&store, 1), [(0, 1), (1, 1), (2, 4)]);
+        assert_eq!(store.contiguous_insertions(1).unwrap(), 6);
+        assert_eq!(store.insertions_from(1, 0, 10).unwrap().len(), 6);
+        assert_eq!(store.prune_insertions(1, 3).unwrap(), 3);
+        assert_eq!(runs(&store, 1), [(3, 3)]);
+    }
+
+    #[test]
+    fn pruning_keeps_the_tail_of_a_run_that_reaches_past_the_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AgentStore::open(dir.path()).unwrap();
+        store
+            .store_insertions(1, &(0..10).map(|i| leaf(i, 1)).collect::<Vec<_>>(), ("i", 1))
+            .unwrap();
+        store
+            .store_insertions(1, &(10..12).map(|i| leaf(i, 2)).collect::<Vec<_>>(), ("i", 2))
+            .unwrap();
+        assert_eq!(store.prune_insertions(1, 7).unwrap(), 7);
+        assert_eq!(runs(&store, 1), [(7, 3), (10, 2)]);
+        assert_eq!(store.insertion(1, 6).unwrap(), None);
+        assert_eq!(store.insertion(1, 7).unwrap(), Some(leaf(7, 1)));
+        // The id index keeps only the leaves kept: ids 1 belong to 7..10.
+        assert_eq!(store.leaf_index(1, B256::repeat_byte(2)).unwrap(), Some(11));
+        assert_eq!(store.prune_insertions(1, 11).unwrap(), 4);
+        assert_eq!(runs(&store, 1), [(11, 1)]);
+        assert_eq!(store.contiguous_insertions(1).unwrap(), 12);
+    }
+
+    #[test]
+    fn a_run_of_the_wrong_size_is_named_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = AgentStore::open(dir.path()).unwrap();
+        store.insertion.insert(key(1, &4u32.to_be_bytes()), &[0u8; 41][..]).unwrap();
+        let err = store.insertion(1, 4).unwrap_err().to_string();
+        assert!(err.contains("run at leaf 4 of 41 bytes"), "{err}");
+        store.insertion.insert(key(1, &u32::MAX.to_be_bytes()), &[0u8; 80][..]).unwrap();
+        let err = store.highest_insertion(1).unwrap_err().to_string();
+        assert!(err.contains("runs past the last leaf"), "{err}");
     }
 
     #[test]

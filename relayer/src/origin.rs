@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use metalayer_agent::{
     chain::ChainClient,
     config::ChainSettings,
@@ -92,15 +92,13 @@ impl Origin {
     pub fn feed_prover(&self, store: &AgentStore) -> Result<u64, String> {
         let domain = self.chain.domain;
         let start = self.prover.read().map_err(|_| "prover lock poisoned")?.count();
-        let mut leaves = Vec::new();
-        let mut next = start;
-        while next <= u64::from(u32::MAX) {
-            match store.insertion(domain, next as u32).map_err(|e| e.to_string())? {
-                Some(insertion) => leaves.push(insertion.message_id),
-                None => break,
-            }
-            next += 1;
-        }
+        let Ok(first) = u32::try_from(start) else { return Ok(start) };
+        let leaves: Vec<B256> = store
+            .insertions_from(domain, first, usize::MAX)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|insertion| insertion.message_id)
+            .collect();
         let mut prover = self.prover.write().map_err(|_| "prover lock poisoned")?;
         if prover.count() != start {
             return Ok(prover.count());

@@ -46,6 +46,8 @@ const MAX_ANNOUNCE_RETRY: Duration = Duration::from_secs(900);
 /// Unpublished leaves whose ids a validator keeps in memory (2 MiB); a
 /// longer backlog reads the older ones from the store when it signs them.
 const RECENT_IDS: usize = 65_536;
+/// Stored insertions read at once while extending the tree.
+const READ_LEAVES: usize = 4_096;
 
 /// Why the validator stopped or a tick failed.
 #[derive(Debug, thiserror::Error)]
@@ -421,18 +423,22 @@ impl Validator {
         }
         while self.tree.count() <= u64::from(index) {
             let next = self.tree.count() as u32;
-            let Some(insertion) = self.store.insertion(self.origin.domain, next)? else {
-                return Ok(Tick::WaitingForIndexer);
-            };
-            let window_full = self
-                .windows
-                .last()
-                .is_none_or(|start| self.tree.count() - start.count() >= self.sign_batch as u64);
-            if window_full {
-                self.windows.push(self.tree.clone());
+            let wanted = (u64::from(index) + 1 - self.tree.count()).min(READ_LEAVES as u64);
+            let insertions =
+                self.store.insertions_from(self.origin.domain, next, wanted as usize)?;
+            for insertion in &insertions {
+                let window_full = self.windows.last().is_none_or(|start| {
+                    self.tree.count() - start.count() >= self.sign_batch as u64
+                });
+                if window_full {
+                    self.windows.push(self.tree.clone());
+                }
+                self.tree.insert(insertion.message_id).map_err(|_| ValidatorError::TreeFull)?;
+                self.remember_id(u64::from(insertion.index), insertion.message_id);
             }
-            self.tree.insert(insertion.message_id).map_err(|_| ValidatorError::TreeFull)?;
-            self.remember_id(u64::from(next), insertion.message_id);
+            if (insertions.len() as u64) < wanted {
+                return Ok(Tick::WaitingForIndexer);
+            }
         }
         if self.tree.root() != root {
             return Err(self.raise_reorg_flag(root, index, block).await);
