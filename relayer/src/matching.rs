@@ -9,6 +9,11 @@
 //! crate's syntax) searched for in the body written as lowercase hex
 //! without `0x`, so binary bodies can be matched: `^00` matches bodies
 //! starting with a zero byte, `68656c6c6f` ("hello") one containing it.
+//!
+//! Field names are snake_case (`origin_domain`), as the rest of the
+//! configuration; Hyperlane's camelCase (`originDomain`) and the lowercase
+//! form its configuration loader makes of it (`origindomain`) are read too,
+//! so a list copied from a Hyperlane relayer's configuration works as it is.
 
 use alloy::primitives::B256;
 use metalayer_protocol::Message;
@@ -114,16 +119,22 @@ impl<T: PartialEq> Filter<T> {
 #[serde(deny_unknown_fields, default)]
 pub struct ListElement {
     /// Message ids.
+    #[serde(alias = "messageId", alias = "messageid")]
     pub message_id: Filter<B256>,
     /// Origin domains.
+    #[serde(alias = "originDomain", alias = "origindomain")]
     pub origin_domain: Filter<u32>,
     /// Senders.
+    #[serde(alias = "senderAddress", alias = "senderaddress")]
     pub sender_address: Filter<B256>,
     /// Destination domains.
+    #[serde(alias = "destinationDomain", alias = "destinationdomain")]
     pub destination_domain: Filter<u32>,
     /// Recipients.
+    #[serde(alias = "recipientAddress", alias = "recipientaddress")]
     pub recipient_address: Filter<B256>,
     /// A pattern the body, as lowercase hex, must contain.
+    #[serde(alias = "bodyRegex", alias = "bodyregex")]
     pub body_regex: Option<BodyRegex>,
 }
 
@@ -246,6 +257,26 @@ mod tests {
         assert_eq!(MatchingList::any().matches(m.id(), &m), Some(true));
         let by_sender = &list.0[1];
         assert!(!by_sender.matches(m.id(), &m));
+    }
+
+    #[test]
+    fn hyperlane_camel_case_and_lowercase_field_names_are_read() {
+        let m = message();
+        let camel: MatchingList = serde_json::from_str(
+            r#"[{"originDomain": 10, "senderAddress": "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                 "destinationDomain": [20], "recipientAddress": "*", "bodyRegex": "cccc"}]"#,
+        )
+        .unwrap();
+        assert_eq!(camel.matches(m.id(), &m), Some(true));
+        let lower: MatchingList = serde_json::from_str(&format!(
+            r#"[{{"messageid": "{}", "origindomain": 10}}]"#,
+            m.id()
+        ))
+        .unwrap();
+        assert_eq!(lower.matches(m.id(), &m), Some(true));
+        let other = serde_json::json!([{ "messageId": B256::ZERO }]);
+        let other: MatchingList = serde_json::from_value(other).unwrap();
+        assert_eq!(other.matches(m.id(), &m), Some(false));
     }
 
     #[test]
