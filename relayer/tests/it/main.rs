@@ -5,6 +5,7 @@
 mod common;
 mod delivery;
 mod faults;
+mod filters;
 mod gas;
 mod restart;
 mod teardown;
