@@ -96,3 +96,70 @@ async fn unpaid_messages_under_minimum_wait_with_their_reason() {
     relayer.kill().await;
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_out_of_retries_is_parked_and_an_operator_retry_by_matching_list_delivers_it() {
+    let _gate = GATE.acquire().await.expect("gate");
+    let mut net = Net::new(NetOptions::default()).await;
+    net.start_validators(0..5).await;
+    let relayer = net
+        .relayer(
+            r#"max_retries = 3
+gas_payment_enforcement = [ { type = "minimum", payment = "1000" } ]"#,
+        )
+        .await;
+    let (addr, server) = api::serve(
+        "127.0.0.1:0".parse().expect("addr"),
+        relayer.ctx.clone(),
+        Metrics::new("relayer").expect("metrics"),
+        Health::default(),
+    )
+    .await
+    .expect("api serves");
+    let [a, b] = &net.chains;
+    let unpaid = a.dispatch(b, b"parked").await;
+    relayer.wait_for(unpaid.id(), Stage::Parked).await;
+    let op = relayer.ctx.queue.get(unpaid.id()).expect("queue").expect("op");
+    assert_eq!((op.retries, op.reason), (3, Some(Reason::GasPaymentNotFound)));
+    let failed = relayer.metric("metalayer_operations_processed_count", "phase=\"failed\"");
+    assert_eq!(failed, 1.0);
+    // Parked stays parked: no attempt is made on its own.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let still = relayer.ctx.queue.get(unpaid.id()).expect("queue").expect("op");
+    assert_eq!((still.stage, still.retries), (Stage::Parked, 3));
+
+    let http = reqwest::Client::new();
+    let listed: serde_json::Value = http
+        .get(format!("http://{addr}/messages?stage=parked"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let ids: Vec<&str> = listed["messages"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(ids, [unpaid.id().to_string()]);
+
+    // Paid, then retried by a matching list in Hyperlane's own field names.
+    a.pay_for_gas(&unpaid, 100_000).await;
+    let retried: serde_json::Value = http
+        .post(format!("http://{addr}/retry"))
+        .json(&serde_json::json!([{ "messageId": unpaid.id(), "originDomain": a.domain }]))
+        .send()
+        .await
+        .expect("retry")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(retried["retried"], 1);
+    assert_delivered_once(b, &[unpaid]).await;
+    server.abort();
+    let _ = server.await;
+    relayer.kill().await;
+    net.shutdown().await;
+}
