@@ -1,6 +1,7 @@
 //! Faults around the relayer: a flaky destination RPC, a delivery stuck
-//! behind better-paying transactions, a delivery reorged out of the
-//! destination, and `kill -9` of the relayer binary mid-burst.
+//! behind better-paying transactions, a delivery that reverts when mined,
+//! a delivery reorged out of the destination, and `kill -9` of the relayer
+//! binary mid-burst.
 
 use std::{
     process::{Child, Command, Stdio},
@@ -174,6 +175,67 @@ async fn a_delivery_stuck_behind_better_paying_transactions_is_re_sent_at_a_high
         "delivered at {} a gas, fillers pay {filler_price}",
         receipt.effective_gas_price
     );
+    relayer.kill().await;
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_that_reverts_when_mined_goes_back_to_prepare_with_its_reason() {
+    use metalayer_contracts::bindings::{PausableIsm, TestRecipient};
+
+    use crate::common::RELAYER_KEY;
+
+    let _gate = GATE.acquire().await.expect("gate");
+    let net = Net::new(NetOptions { base_fee: 0, ..NetOptions::default() }).await;
+    let [a, b] = &net.chains;
+    // Beta's recipient trusts a pausable ISM alone (no signatures needed):
+    // unpaused, the relayer's dry run passes; paused once the delivery is
+    // sent, the delivery reverts when it is mined.
+    let ism = PausableIsm::deploy(&b.provider, dev(0).address()).await.expect("pausable ISM");
+    let recipient = TestRecipient::new(b.core.test_recipient, &b.provider);
+    let set = recipient.setInterchainSecurityModule(*ism.address()).send().await.expect("set ISM");
+    assert!(set.get_receipt().await.expect("mined").status());
+    let message = a.dispatch(b, b"reverts").await;
+    // Fillers hold the delivery in the pool (it is never raised past them)
+    // long enough to pause the ISM ahead of it.
+    let suggested = b.provider.get_gas_price().await.expect("gas price");
+    fill_blocks(b, 7, 200, suggested * 3 / 2).await;
+    let toml =
+        net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 600000");
+    let relayer = net.relayer_from_toml(&toml).await;
+    let sender = dev(RELAYER_KEY).address();
+    let start = tokio::time::Instant::now();
+    loop {
+        let pending = b.provider.get_transaction_count(sender).pending().await.expect("nonce");
+        let mined = b.provider.get_transaction_count(sender).await.expect("nonce");
+        if pending > mined {
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "the relayer never sent the delivery");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let paused = ism.pause().gas_price(suggested * 2).send().await.expect("pause");
+    assert!(paused.get_receipt().await.expect("mined").status());
+    assert!(!b.delivered(message.id()).await, "delivered before the pause");
+
+    let start = tokio::time::Instant::now();
+    let reverted = loop {
+        let history = relayer.ctx.queue.history(message.id()).expect("history");
+        if let Some(entry) = history.iter().find(|h| h.reason == Some(Reason::Reverted)) {
+            break entry.clone();
+        }
+        assert!(start.elapsed() < PATIENCE, "the reverted delivery was never noticed: {history:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(reverted.stage, Stage::Prepare, "{reverted:?}");
+    let hash = reverted.tx_hash.expect("the reverted transaction is named");
+    assert!(reverted.detail.contains(&hash.to_string()), "{reverted:?}");
+    let receipt = b.provider.get_transaction_receipt(hash).await.expect("receipt").expect("mined");
+    assert!(!receipt.status(), "the named transaction did not revert");
+
+    let unpaused = ism.unpause().gas_price(suggested * 2).send().await.expect("unpause");
+    assert!(unpaused.get_receipt().await.expect("mined").status());
+    assert_delivered_once(b, std::slice::from_ref(&message)).await;
     relayer.kill().await;
     net.shutdown().await;
 }
