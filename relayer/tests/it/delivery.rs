@@ -54,6 +54,21 @@ async fn both_ways(ism: DefaultIsm, extra: &str) {
         2.0
     );
     assert!(relayer.metric("metalayer_gas_spent_total", "beta") > 0.0);
+    assert!(relayer.metric("metalayer_tokens_spent_wei_total", "beta") > 0.0);
+    let built = relayer.metric(
+        "metalayer_metadata_build_duration_seconds_count",
+        r#"origin="alpha",remote="beta",status="ok""#,
+    );
+    assert!(built >= 3.0, "{built} metadata builds for alpha to beta");
+    // Read after each submit round: what the signer holds, below the
+    // dev accounts' starting balance once gas is paid.
+    let balance = relayer.metric("metalayer_wallet_balance", r#"chain="beta""#);
+    let start: f64 = metalayer_rollup::genesis::Genesis::default()
+        .dev_balance
+        .to_string()
+        .parse()
+        .expect("balance");
+    assert!(balance > 0.0 && balance < start, "wallet balance {balance}");
     relayer.kill().await;
     net.shutdown().await;
 }

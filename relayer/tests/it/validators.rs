@@ -54,8 +54,26 @@ async fn four_offline_waits_then_delivers() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!net.chains[1].delivered(m.id()).await, "delivered with one signature of three");
+    // The waiting message shows in beta's prepare queue (the gauges are
+    // refreshed every second), and the queue empties once it is delivered.
+    let prepare_queue = || {
+        relayer.metric(
+            "metalayer_submitter_queue_length",
+            r#"queue_name="prepare_queue",remote="beta""#,
+        )
+    };
+    let start = tokio::time::Instant::now();
+    while prepare_queue() != 1.0 {
+        assert!(start.elapsed() < PATIENCE, "prepare queue length {}", prepare_queue());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     net.start_validators([0, 1, 2, 4]).await;
     assert_delivered_once(&net.chains[1], &[m]).await;
+    let start = tokio::time::Instant::now();
+    while prepare_queue() != 0.0 {
+        assert!(start.elapsed() < PATIENCE, "prepare queue length {}", prepare_queue());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     relayer.kill().await;
     net.shutdown().await;
 }
