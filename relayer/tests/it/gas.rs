@@ -1,4 +1,6 @@
-//! Gas payment enforcement, seen through the operator API.
+//! Gas payment enforcement (minimum, on-chain fee quoting, first matching
+//! rule), parking and operator retries, seen through the queue and the
+//! operator API.
 
 use std::time::Duration;
 
@@ -160,6 +162,52 @@ gas_payment_enforcement = [ { type = "minimum", payment = "1000" } ]"#,
     assert_delivered_once(b, &[unpaid]).await;
     server.abort();
     let _ = server.await;
+    relayer.kill().await;
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_chain_fee_quoting_weighs_the_paid_gas_against_the_estimate_and_the_first_matching_rule_wins()
+ {
+    let _gate = GATE.acquire().await.expect("gate");
+    let mut net = Net::new(NetOptions::default()).await;
+    net.start_validators(0..5).await;
+    // Bodies starting with "free" need no payment; everything else must
+    // have paid for half the delivery's estimated gas.
+    let relayer = net
+        .relayer(&format!(
+            r#"gas_payment_enforcement = [
+  {{ type = "none", matching_list = [ {{ body_regex = "^{free}" }} ] }},
+  {{ type = "on_chain_fee_quoting", gas_fraction = "1/2" }},
+]"#,
+            free = alloy::hex::encode(b"free"),
+        ))
+        .await;
+    let [a, b] = &net.chains;
+    let underpaid = a.dispatch(b, b"paid too little").await;
+    a.pay_for_gas(&underpaid, 1_000).await;
+    let paid = a.dispatch(b, b"paid enough").await;
+    a.pay_for_gas(&paid, 300_000).await;
+    let free = a.dispatch(b, b"free of charge").await;
+    assert_delivered_once(b, &[paid, free]).await;
+    let start = tokio::time::Instant::now();
+    loop {
+        let op = relayer.ctx.queue.get(underpaid.id()).expect("queue");
+        if let Some(op) = op
+            && op.retries >= 2
+        {
+            assert_eq!(op.stage, Stage::Prepare);
+            assert_eq!(op.reason, Some(Reason::GasPaymentRequirementNotMet), "{:?}", op.detail);
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "the underpaid message was never tried");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!b.delivered(underpaid.id()).await, "a message paying for 1,000 gas was delivered");
+    // Topping the payment up lets it through.
+    a.pay_for_gas(&underpaid, 200_000).await;
+    relayer.ctx.retry_now(underpaid.id()).expect("retry");
+    assert_delivered_once(b, &[underpaid]).await;
     relayer.kill().await;
     net.shutdown().await;
 }
