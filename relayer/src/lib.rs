@@ -70,9 +70,12 @@
 //!   was loaded, so a backlog of fresh messages does not starve retries.
 //! - After a restart, messages left in the submit queue go back to prepare,
 //!   which reads `delivered` first: a message sent just before a kill is
-//!   confirmed rather than sent again. The Mailbox refuses a second
-//!   delivery in any case, so the worst a crash costs is a reverted
-//!   transaction's gas.
+//!   confirmed rather than sent again. A delivery still waiting in the
+//!   destination's pool does not show in `delivered` yet, so before that
+//!   first prepare pass the relayer waits until the signer's pooled
+//!   transactions are mined (at most as long as one transaction's
+//!   escalations take). The Mailbox refuses a second delivery in any case,
+//!   so the worst a crash costs is a reverted transaction's gas.
 //! - Signatures are read from each validator's most recent announced
 //!   storage location and checked by recovery before use; a validator
 //!   serving a checkpoint it did not sign, or one for another origin,

@@ -210,10 +210,16 @@ impl Relayer {
     /// submit and confirm loops, and the queue gauges.
     pub async fn run(self) {
         let ctx = self.ctx;
+        let mut requeued = BTreeMap::new();
         for domain in ctx.destinations.keys() {
-            if let Err(error) = ctx.requeue_submitted(*domain) {
-                tracing::error!(%error, "could not requeue messages left in the submit queue");
-            }
+            match ctx.requeue_submitted(*domain) {
+                Ok(n) => requeued.insert(*domain, n),
+                Err(error) => {
+                    tracing::error!(%error, "could not requeue messages left in the submit queue");
+                    // Whatever is left, prepare waits for the pool as if it had.
+                    requeued.insert(*domain, 1)
+                }
+            };
         }
         let mut tasks = JoinSet::new();
         for origin in ctx.origins.values() {
@@ -242,7 +248,13 @@ impl Relayer {
         }
         for domain in ctx.destinations.keys().copied() {
             let c = ctx.clone();
-            tasks.spawn(async move { c.prepare_loop(domain).await });
+            let wait = requeued.get(&domain).is_some_and(|n| *n > 0);
+            tasks.spawn(async move {
+                if wait {
+                    c.wait_for_pooled(domain).await;
+                }
+                c.prepare_loop(domain).await
+            });
             let c = ctx.clone();
             tasks.spawn(async move { c.submit_loop(domain).await });
             let c = ctx.clone();
@@ -261,15 +273,36 @@ impl Relayer {
 
 impl Context {
     /// Messages left in the submit queue by an earlier run go back to
-    /// prepare, which checks `delivered` first.
-    fn requeue_submitted(&self, domain: u32) -> Result<(), QueueError> {
-        for mut op in self.queue.due(domain, Stage::Submit, u64::MAX, usize::MAX)? {
+    /// prepare, which checks `delivered` first (once the earlier run's
+    /// pooled transactions are mined: [`Context::wait_for_pooled`]).
+    /// Returns how many.
+    fn requeue_submitted(&self, domain: u32) -> Result<usize, QueueError> {
+        let ops = self.queue.due(domain, Stage::Submit, u64::MAX, usize::MAX)?;
+        let requeued = ops.len();
+        for mut op in ops {
             op.stage = Stage::Prepare;
             op.next_attempt_ms = 0;
             op.reason = Some(Reason::Restarted);
             self.queue.transition(&op, Stage::Submit, "relayer restarted before sending")?;
         }
-        Ok(())
+        Ok(requeued)
+    }
+
+    /// Before the first prepare pass of `domain` after a restart that left
+    /// messages in submit: waits for the signer's pooled transactions
+    /// ([`crate::sender::TxSender::wait_for_pooled`]), retrying a failed
+    /// read until it answers.
+    async fn wait_for_pooled(&self, domain: u32) {
+        let Some(dest) = self.destinations.get(&domain) else { return };
+        loop {
+            match dest.sender.wait_for_pooled().await {
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::warn!(destination = %dest.chain.name, %error, "could not read the signer's transaction counts");
+                    tokio::time::sleep(self.interval.max(Duration::from_millis(100))).await;
+                }
+            }
+        }
     }
 
     /// Sets the queue-length gauges.

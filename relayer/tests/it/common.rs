@@ -853,6 +853,48 @@ pub(crate) async fn send_dispatches(
     ids.into_iter().zip(sent_at).collect()
 }
 
+/// Sends `n` transactions from dev account `key` to `chain`, each paying
+/// `price` a gas and using half the block's gas: a contract creation whose
+/// code reads memory at 4 GiB, out of gas at once, so it uses its whole
+/// limit. Two fill a block, and a lower-paying transaction waits behind
+/// them. Returns the sender.
+pub(crate) async fn fill_blocks(
+    chain: &Chain,
+    key: u32,
+    n: u64,
+    price: u128,
+) -> alloy::primitives::Address {
+    let signer = dev(key);
+    let wallet = EthereumWallet::from(signer.clone());
+    let p = &chain.provider;
+    let base = p.get_transaction_count(signer.address()).pending().await.expect("nonce");
+    let half = p
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .expect("block")
+        .expect("latest block")
+        .header
+        .gas_limit
+        / 2;
+    // PUSH4 0xffffffff MLOAD
+    let code = vec![0x63, 0xff, 0xff, 0xff, 0xff, 0x51];
+    for i in 0..n {
+        let tx = TransactionRequest::default()
+            .with_from(signer.address())
+            .with_deploy_code(code.clone())
+            .with_nonce(base + i)
+            .with_gas_limit(half)
+            .with_gas_price(price)
+            .with_chain_id(u64::from(chain.domain));
+        let raw = NetworkTransactionBuilder::<Ethereum>::build(tx, &wallet)
+            .await
+            .expect("signed")
+            .encoded_2718();
+        let _ = p.send_raw_transaction(&raw).await.expect("filler pooled");
+    }
+    signer.address()
+}
+
 /// Waits until every message is delivered on `to`, then checks that each
 /// was delivered exactly once.
 pub(crate) async fn assert_delivered_once(to: &Chain, messages: &[Message]) {

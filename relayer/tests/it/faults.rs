@@ -12,13 +12,7 @@ use std::{
     time::Duration,
 };
 
-use alloy::{
-    eips::eip2718::Encodable2718,
-    network::{Ethereum, EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
-    providers::Provider,
-    rpc::types::{Filter, TransactionRequest},
-    sol_types::SolEvent,
-};
+use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
 use axum::{Router, body::Bytes, http::StatusCode, response::IntoResponse, routing::post};
 use metalayer_contracts::bindings::Mailbox;
 use metalayer_relayer::op::{Reason, Stage};
@@ -27,7 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     GATE,
-    common::{Chain, Net, NetOptions, PATIENCE, assert_delivered_once},
+    common::{Net, NetOptions, PATIENCE, assert_delivered_once, fill_blocks},
 };
 
 /// A JSON-RPC proxy to `upstream` that answers every other request with
@@ -95,43 +89,6 @@ async fn a_destination_rpc_failing_every_other_request_still_delivers_everything
     assert!(seen.load(Ordering::SeqCst) > 20, "the relayer did not go through the proxy");
     relayer.kill().await;
     net.shutdown().await;
-}
-
-/// Sends `n` transactions from dev account `key` to `chain`, each paying
-/// `price` a gas and using half the block's gas: a contract creation whose
-/// code reads memory at 4 GiB, out of gas at once, so it uses its whole
-/// limit. Two fill a block, and a lower-paying transaction waits behind
-/// them. Returns the sender.
-async fn fill_blocks(chain: &Chain, key: u32, n: u64, price: u128) -> alloy::primitives::Address {
-    let signer = dev(key);
-    let wallet = EthereumWallet::from(signer.clone());
-    let p = &chain.provider;
-    let base = p.get_transaction_count(signer.address()).pending().await.expect("nonce");
-    let half = p
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .expect("block")
-        .expect("latest block")
-        .header
-        .gas_limit
-        / 2;
-    // PUSH4 0xffffffff MLOAD
-    let code = vec![0x63, 0xff, 0xff, 0xff, 0xff, 0x51];
-    for i in 0..n {
-        let tx = TransactionRequest::default()
-            .with_from(signer.address())
-            .with_deploy_code(code.clone())
-            .with_nonce(base + i)
-            .with_gas_limit(half)
-            .with_gas_price(price)
-            .with_chain_id(u64::from(chain.domain));
-        let raw = NetworkTransactionBuilder::<Ethereum>::build(tx, &wallet)
-            .await
-            .expect("signed")
-            .encoded_2718();
-        let _ = p.send_raw_transaction(&raw).await.expect("filler pooled");
-    }
-    signer.address()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -44,3 +44,51 @@ async fn a_killed_relayer_resumes_and_delivers_each_message_once() {
     relayer.kill().await;
     net.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayer_killed_while_its_delivery_is_pooled_waits_for_it_instead_of_paying_twice() {
+    use alloy::providers::Provider;
+    use metalayer_relayer::op::Reason;
+
+    use crate::common::{RELAYER_KEY, dev, fill_blocks};
+
+    let _gate = GATE.acquire().await.expect("gate");
+    // A zero base fee keeps the fillers' and the relayer's prices in order.
+    let mut net = Net::new(NetOptions { base_fee: 0, ..NetOptions::default() }).await;
+    net.start_validators(0..5).await;
+    let message = {
+        let [a, b] = &net.chains;
+        a.dispatch(b, b"pooled").await
+    };
+    net.wait_signed(0, message.nonce).await;
+    let b = &net.chains[1];
+    // Better-paying fillers hold the delivery in beta's pool for about ten
+    // seconds, and it is never re-sent at a higher price.
+    let suggested = b.provider.get_gas_price().await.expect("gas price");
+    fill_blocks(b, 7, 200, suggested * 3 / 2).await;
+    let toml =
+        net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 600000");
+    let relayer = net.relayer_from_toml(&toml).await;
+    let sender = dev(RELAYER_KEY).address();
+    let count = |pending: bool| async move {
+        let call = b.provider.get_transaction_count(sender);
+        if pending { call.pending().await } else { call.latest().await }.expect("nonce")
+    };
+    let start = tokio::time::Instant::now();
+    while count(true).await == count(false).await {
+        assert!(start.elapsed() < PATIENCE, "the relayer never sent the delivery");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    relayer.kill().await;
+    assert!(!b.delivered(message.id()).await, "mined before the kill: the test proves nothing");
+    // Restarted, the relayer finds the message in submit; `delivered` is
+    // still false while its delivery waits in the pool.
+    let relayer = net.relayer_from_toml(&toml).await;
+    assert_delivered_once(b, std::slice::from_ref(&message)).await;
+    relayer.wait_for(message.id(), Stage::Delivered).await;
+    assert_eq!(count(false).await, 1, "the relayer sent a second delivery transaction");
+    let history = relayer.ctx.queue.history(message.id()).expect("history");
+    assert!(history.iter().any(|h| h.reason == Some(Reason::Restarted)), "{history:?}");
+    relayer.kill().await;
+    net.shutdown().await;
+}
