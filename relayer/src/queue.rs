@@ -5,13 +5,20 @@
 //! | `ops` | be32 origin ‖ be32 nonce ‖ message id | [`PendingOp`] as a [`record`] (binary; the earlier JSON form is still read) |
 //! | `ids` | message id | be32 origin ‖ be32 nonce |
 //! | `op` | message id | a record, as relayers before the `ops` tree kept them: moved to `ops` when the store opens |
-//! | `queue` | be32 destination ‖ stage tag ‖ be64 next attempt (ms) ‖ be32 origin ‖ be32 nonce | message id |
 //! | `history` | message id ‖ be64 sequence | [`HistoryEntry`] as JSON, as relayers before record version 2 wrote it: read, no longer written |
 //! | `loader` | be32 origin | be32 next nonce to load |
 //!
-//! The `queue` index orders each destination's stage by next attempt, then
-//! by origin and nonce, so "what is due" is a prefix scan that stops at the
-//! first entry in the future. Records are keyed by origin and nonce first,
+//! The queue index, in memory, orders each destination's stage by next
+//! attempt, then by origin and nonce (be32 destination ‖ stage tag ‖ be64
+//! next attempt ‖ be32 origin ‖ be32 nonce → message id), so "what is due"
+//! is a range read that stops at the first entry in the future. It holds
+//! every operation not delivered and is rebuilt from the records when the
+//! store opens: each record carries its own placement, so the record is
+//! the one thing a move writes. (A sled `queue` tree kept the index on disk
+//! until each move was a transaction over two trees and three keys, a
+//! quarter of the relayer's CPU 40 s into a 120,000-message run; stores
+//! that have one drop it at open.) Delivered operations are not indexed:
+//! listing them reads the records. Records are keyed by origin and nonce first,
 //! so the messages in flight, the newest, sit together at the end of the
 //! `ops` tree and sled's cache holds them however many delivered ones lie
 //! before: keyed by message id alone they were spread over the whole tree,
@@ -19,11 +26,12 @@
 //! fifth of the relayer's CPU 50 s into a 120,000-message run). The small
 //! `ids` index finds a record by message id.
 //!
-//! Every change of an operation rewrites its
-//! record and moves its index entry in one sled transaction; loading new
-//! messages and moving the loader's cursor is one transaction too. A crash
-//! leaves each operation wholly before or wholly after a transition, and
-//! loading resumes where the cursor says. A move's history line is part of
+//! Every change of an operation rewrites its record, a group of changes in
+//! one sled batch (atomic within the tree), under a lock that keeps one
+//! writer at a time in the process (sled's lock on the directory keeps out
+//! other processes); loading new messages and moving the loader's cursor
+//! is one transaction. A crash leaves each operation wholly before or
+//! wholly after a transition, and loading resumes where the cursor says. A move's history line is part of
 //! the record it writes ([`record`]), so it is stored with the move or not
 //! at all. (A history tree keyed by message id cost a sled insert per line
 //! into a tree growing at random places: a sixth of the relayer's CPU at
@@ -39,9 +47,9 @@
 //! submit stages' backlog (prepare waits while it is a full round).
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     path::Path,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use alloy::primitives::{B256, Bytes};
@@ -90,8 +98,8 @@ pub enum QueueError {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<QueueError>>;
 
-/// Moves per sled transaction in [`QueueStore::transition_all`]: sled holds
-/// every write of a transaction in memory until it commits.
+/// Moves per sled batch in [`QueueStore::transition_all`]: sled holds every
+/// write of a batch in memory until it is applied.
 pub const TRANSITIONS_PER_TX: usize = 128;
 
 /// The persistent queues of every destination.
@@ -103,9 +111,13 @@ pub struct QueueStore {
     ids: sled::Tree,
     /// Records of the earlier layout, moved to `ops` at open.
     op: sled::Tree,
-    queue: sled::Tree,
     history: sled::Tree,
     loader: sled::Tree,
+    /// The queue index (module docs): placement key → message id of every
+    /// operation not delivered.
+    index: Arc<Mutex<BTreeMap<[u8; 21], B256>>>,
+    /// Held while records are read to be changed, and written.
+    writer: Arc<Mutex<()>>,
     /// The metadata of operations in the submit stage (not stored).
     prepared: Arc<Mutex<HashMap<B256, Bytes>>>,
 }
@@ -156,18 +168,22 @@ fn stage_prefix(destination: u32, stage: Stage) -> [u8; 5] {
     k
 }
 
-/// A `queue` index entry: next attempt, origin, nonce and message id.
-fn index_entry(key: &[u8], id: &[u8]) -> Result<(u64, u32, u32, B256), QueueError> {
-    let corrupt = |reason: String| QueueError::Corrupt { tree: "queue", reason };
-    let key: &[u8; 21] =
-        key.try_into().map_err(|_| corrupt(format!("key of {} bytes", key.len())))?;
-    let id: [u8; 32] =
-        id.try_into().map_err(|_| corrupt(format!("value of {} bytes", id.len())))?;
+/// A queue index key's next attempt, origin and nonce.
+fn index_fields(key: &[u8; 21]) -> (u64, u32, u32) {
     let at =
         u64::from_be_bytes([key[5], key[6], key[7], key[8], key[9], key[10], key[11], key[12]]);
     let origin = u32::from_be_bytes([key[13], key[14], key[15], key[16]]);
     let nonce = u32::from_be_bytes([key[17], key[18], key[19], key[20]]);
-    Ok((at, origin, nonce, B256::from(id)))
+    (at, origin, nonce)
+}
+
+/// The index keys of one destination's stage.
+fn stage_range(destination: u32, stage: Stage) -> std::ops::RangeInclusive<[u8; 21]> {
+    let prefix = stage_prefix(destination, stage);
+    let (mut first, mut last) = ([0u8; 21], [0xffu8; 21]);
+    first[..5].copy_from_slice(&prefix);
+    last[..5].copy_from_slice(&prefix);
+    first..=last
 }
 
 fn decode_op(bytes: &[u8]) -> Result<PendingOp, QueueError> {
@@ -185,15 +201,49 @@ impl QueueStore {
             ops: tree("ops")?,
             ids: tree("ids")?,
             op: tree("op")?,
-            queue: tree("queue")?,
             history: tree("history")?,
             loader: tree("loader")?,
+            index: Arc::default(),
+            writer: Arc::default(),
             prepared: Arc::default(),
             path: name.clone(),
             db,
         };
         store.move_earlier_records()?;
+        store.build_index()?;
+        // The index on disk that relayers before the in-memory one kept.
+        store.db.drop_tree("queue").map_err(err)?;
         Ok(store)
+    }
+
+    /// Fills the queue index from the records. A record whose placement
+    /// cannot be read is left out, logged: reading it by id names what is
+    /// wrong with it.
+    fn build_index(&self) -> Result<(), QueueError> {
+        let mut index = self.index();
+        for entry in self.ops.iter() {
+            let (key, value) = entry.map_err(|e| self.sled_err(e))?;
+            let Some(id) = key.get(8..).and_then(|id| <[u8; 32]>::try_from(id).ok()) else {
+                tracing::error!(path = %self.path, key = %alloy::primitives::hex::encode(&key), "record with a malformed key left out of the queue");
+                continue;
+            };
+            match decode_placement(&value) {
+                Ok(p) if p.stage == Stage::Delivered => {}
+                Ok(p) => drop(index.insert(placement_key(&p), B256::from(id))),
+                Err(error) => {
+                    tracing::error!(path = %self.path, id = %B256::from(id), %error, "record left out of the queue");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn index(&self) -> MutexGuard<'_, BTreeMap<[u8; 21], B256>> {
+        self.index.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_lock(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Moves records of the earlier layout (keyed by message id alone) into
@@ -282,9 +332,10 @@ impl QueueStore {
         next_nonce: u32,
     ) -> Result<usize, QueueError> {
         let at_ms = now_ms();
-        (&self.ops, &self.ids, &self.queue, &self.loader)
-            .transaction(|(ops_t, ids_t, queue_t, loader_t)| -> TxResult<usize> {
-                let mut added = 0;
+        let _writer = self.write_lock();
+        let added = (&self.ops, &self.ids, &self.loader)
+            .transaction(|(ops_t, ids_t, loader_t)| -> TxResult<Vec<&PendingOp>> {
+                let mut added = Vec::new();
                 for op in ops {
                     if ops_t.get(&key_of(op)[..])?.is_some() {
                         continue;
@@ -298,13 +349,19 @@ impl QueueStore {
                     };
                     ops_t.insert(&key_of(op)[..], record::encode_new(op, &line))?;
                     ids_t.insert(op.id.as_slice(), &origin_nonce(op.origin, op.nonce)[..])?;
-                    queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
-                    added += 1;
+                    added.push(op);
                 }
                 loader_t.insert(&origin.to_be_bytes()[..], &next_nonce.to_be_bytes()[..])?;
                 Ok(added)
             })
-            .map_err(|e| self.tx_err(e))
+            .map_err(|e| self.tx_err(e))?;
+        let mut index = self.index();
+        for op in &added {
+            if op.stage != Stage::Delivered {
+                index.insert(index_key(op), op.id);
+            }
+        }
+        Ok(added.len())
     }
 
     /// The operation for message `id` (in the submit stage, with the
@@ -426,57 +483,130 @@ impl QueueStore {
         }
     }
 
-    /// One sled transaction moving `chunk`, answered move by move.
+    /// One sled batch moving `chunk`, answered move by move; the index
+    /// follows once the batch is applied.
     fn store_chunk(
         &self,
         chunk: &[(PendingOp, Stage, String)],
     ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
         let at_ms = now_ms();
-        (&self.ops, &self.queue)
-            .transaction(|(ops_t, queue_t)| {
-                let mut out = Vec::with_capacity(chunk.len());
-                for (op, expected, detail) in chunk {
-                    let Some(v) = ops_t.get(&key_of(op)[..])? else {
-                        out.push(Err(QueueError::Conflict {
-                            id: op.id,
-                            expected: *expected,
-                            actual: None,
-                        }));
-                        continue;
-                    };
-                    let stored = match decode_placement(&v) {
-                        Ok(stored) => stored,
-                        // One unreadable record fails its own move only;
-                        // the rest of the group goes on.
-                        Err(error) => {
-                            out.push(Err(error));
-                            continue;
-                        }
-                    };
-                    if stored.stage != *expected {
-                        out.push(Err(QueueError::Conflict {
-                            id: op.id,
-                            expected: *expected,
-                            actual: Some(stored.stage),
-                        }));
-                        continue;
-                    }
-                    let line = HistoryEntry {
-                        at_ms,
-                        stage: op.stage,
-                        reason: op.reason,
-                        detail: detail.clone(),
-                        tx_hash: op.tx_hash,
-                    };
-                    let record = record::encode_moved(op, &v, &line);
-                    queue_t.remove(&placement_key(&stored)[..])?;
-                    queue_t.insert(&index_key(op)[..], op.id.as_slice())?;
-                    ops_t.insert(&key_of(op)[..], record)?;
-                    out.push(Ok(()));
+        let _writer = self.write_lock();
+        let mut out = Vec::with_capacity(chunk.len());
+        let mut batch = sled::Batch::default();
+        // Records this batch writes, so a second move of one operation
+        // starts from the first.
+        let mut written: HashMap<[u8; 40], Vec<u8>> = HashMap::new();
+        // (index key removed, index key added or none, id)
+        let mut moved: Vec<([u8; 21], Option<[u8; 21]>, B256)> = Vec::new();
+        for (op, expected, detail) in chunk {
+            let key = key_of(op);
+            let stored_value = match written.get(&key) {
+                Some(v) => Some(sled::IVec::from(v.as_slice())),
+                None => self.ops.get(&key[..]).map_err(|e| self.sled_err(e))?,
+            };
+            let Some(v) = stored_value else {
+                out.push(Err(QueueError::Conflict {
+                    id: op.id,
+                    expected: *expected,
+                    actual: None,
+                }));
+                continue;
+            };
+            let stored = match decode_placement(&v) {
+                Ok(stored) => stored,
+                // One unreadable record fails its own move only; the rest
+                // of the group goes on.
+                Err(error) => {
+                    out.push(Err(error));
+                    continue;
                 }
-                Ok(out)
+            };
+            if stored.stage != *expected {
+                out.push(Err(QueueError::Conflict {
+                    id: op.id,
+                    expected: *expected,
+                    actual: Some(stored.stage),
+                }));
+                continue;
+            }
+            let line = HistoryEntry {
+                at_ms,
+                stage: op.stage,
+                reason: op.reason,
+                detail: detail.clone(),
+                tx_hash: op.tx_hash,
+            };
+            let record = record::encode_moved(op, &v, &line);
+            batch.insert(&key[..], record.as_slice());
+            written.insert(key, record);
+            let added = (op.stage != Stage::Delivered).then(|| index_key(op));
+            moved.push((placement_key(&stored), added, op.id));
+            out.push(Ok(()));
+        }
+        self.ops.apply_batch(batch).map_err(|e| self.sled_err(e))?;
+        let mut index = self.index();
+        for (removed, added, id) in moved {
+            index.remove(&removed);
+            if let Some(added) = added {
+                index.insert(added, id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The entries of `destination`'s `stage` in the index, in queue order,
+    /// after skipping `skip`, at most `limit`, while `keep` holds for the
+    /// next attempt time: (next attempt, origin, nonce, id).
+    fn indexed(
+        &self,
+        destination: u32,
+        stage: Stage,
+        skip: usize,
+        limit: usize,
+        keep: impl Fn(u64) -> bool,
+    ) -> Vec<(u64, u32, u32, B256)> {
+        self.index()
+            .range(stage_range(destination, stage))
+            .skip(skip)
+            .take(limit)
+            .map(|(k, id)| {
+                let (at, origin, nonce) = index_fields(k);
+                (at, origin, nonce, *id)
             })
-            .map_err(|e| self.tx_err(e))
+            .take_while(|(at, ..)| keep(*at))
+            .collect()
+    }
+
+    /// Delivered operations of `destination`, in record order (origin,
+    /// nonce), after skipping `skip`, at most `limit`: a walk over every
+    /// record, as the index leaves them out.
+    fn delivered(
+        &self,
+        destination: u32,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<PendingOp>, QueueError> {
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for entry in self.ops.iter() {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(|e| self.sled_err(e))?;
+            let Ok(p) = decode_placement(&value) else { continue };
+            if p.destination != destination || p.stage != Stage::Delivered {
+                continue;
+            }
+            if skipped < skip {
+                skipped += 1;
+                continue;
+            }
+            let Some(id) = key.get(8..).and_then(|id| <[u8; 32]>::try_from(id).ok()) else {
+                continue;
+            };
+            out.push(self.op_of(B256::from(id), &value)?);
+        }
+        Ok(out)
     }
 
     /// Up to `limit` operations of `destination` in `stage`, due at `now_ms`,
@@ -489,13 +619,12 @@ impl QueueStore {
         limit: usize,
     ) -> Result<Vec<PendingOp>, QueueError> {
         let mut out = Vec::new();
-        for entry in self.queue.scan_prefix(stage_prefix(destination, stage)) {
-            let (k, id) = entry.map_err(|e| self.sled_err(e))?;
-            let (at, origin, nonce, id) = index_entry(&k, &id)?;
-            if at > now_ms || out.len() >= limit {
-                break;
-            }
-            if let Some(op) = self.get_at(origin, nonce, id)? {
+        for (_, origin, nonce, id) in self.indexed(destination, stage, 0, limit, |at| at <= now_ms)
+        {
+            // Moved on since the index was read: not due here any more.
+            if let Some(op) = self.get_at(origin, nonce, id)?
+                && op.stage == stage
+            {
                 out.push(op);
             }
         }
@@ -511,13 +640,12 @@ impl QueueStore {
         skip: usize,
         limit: usize,
     ) -> Result<Vec<PendingOp>, QueueError> {
+        if stage == Stage::Delivered {
+            return self.delivered(destination, skip, limit);
+        }
         let mut out = Vec::new();
-        for entry in self.queue.scan_prefix(stage_prefix(destination, stage)).skip(skip).take(limit)
-        {
-            let (k, id) = entry.map_err(|e| self.sled_err(e))?;
-            if let Ok((_, origin, nonce, id)) = index_entry(&k, &id)
-                && let Some(op) = self.get_at(origin, nonce, id)?
-            {
+        for (_, origin, nonce, id) in self.indexed(destination, stage, skip, limit, |_| true) {
+            if let Some(op) = self.get_at(origin, nonce, id)? {
                 out.push(op);
             }
         }
@@ -525,18 +653,18 @@ impl QueueStore {
     }
 
     /// The ids of `destination`'s operations in `stage`, in queue order,
-    /// without reading their records.
+    /// without reading their records (delivered ones: in record order,
+    /// read from the records).
     pub fn ids(&self, destination: u32, stage: Stage) -> Result<Vec<B256>, QueueError> {
-        let mut out = Vec::new();
-        for entry in self.queue.scan_prefix(stage_prefix(destination, stage)) {
-            let (_, id) = entry.map_err(|e| self.sled_err(e))?;
-            let id: [u8; 32] = id.as_ref().try_into().map_err(|_| QueueError::Corrupt {
-                tree: "queue",
-                reason: format!("an id of {} bytes", id.len()),
-            })?;
-            out.push(B256::from(id));
+        if stage == Stage::Delivered {
+            let ops = self.delivered(destination, 0, usize::MAX)?;
+            return Ok(ops.into_iter().map(|op| op.id).collect());
         }
-        Ok(out)
+        Ok(self
+            .indexed(destination, stage, 0, usize::MAX, |_| true)
+            .into_iter()
+            .map(|(.., id)| id)
+            .collect())
     }
 
     /// Number of operations of `destination` in `stage`.
@@ -548,7 +676,10 @@ impl QueueStore {
     /// loops ask each pass ("is there more than this?") without walking a
     /// long queue.
     pub fn len_up_to(&self, destination: u32, stage: Stage, limit: usize) -> usize {
-        self.queue.scan_prefix(stage_prefix(destination, stage)).take(limit).count()
+        if stage == Stage::Delivered {
+            return self.delivered(destination, 0, limit).map_or(0, |ops| ops.len());
+        }
+        self.index().range(stage_range(destination, stage)).take(limit).count()
     }
 
     /// The history of message `id`, oldest first: lines an earlier relayer
@@ -870,6 +1001,68 @@ mod tests {
         assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
         assert!(matches!(answers[1], Err(QueueError::Corrupt { tree: "ops", .. })), "{answers:?}");
         assert_eq!(store.len(2, Stage::Submit), 2);
+    }
+
+    #[test]
+    fn the_index_is_rebuilt_from_the_records_and_an_earlier_index_tree_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ops: Vec<_> = (0..6).map(|n| op(n, 2)).collect();
+        ops.push(op(6, 3));
+        let to = |o: &PendingOp, stage: Stage| PendingOp { stage, ..o.clone() };
+        {
+            let store = QueueStore::open(dir.path()).unwrap();
+            store.load(1, &ops, 7).unwrap();
+            let moves = vec![
+                (to(&ops[1], Stage::Submit), Stage::Prepare, "p".to_owned()),
+                (to(&ops[2], Stage::Confirm), Stage::Prepare, "p".to_owned()),
+                (to(&ops[3], Stage::Confirm), Stage::Prepare, "p".to_owned()),
+                (to(&ops[3], Stage::Delivered), Stage::Confirm, "d".to_owned()),
+                (to(&ops[4], Stage::Parked), Stage::Prepare, "p".to_owned()),
+                (PendingOp { next_attempt_ms: 900, ..ops[5].clone() }, Stage::Prepare, "r".into()),
+            ];
+            assert!(store.transition_all(&moves).unwrap().iter().all(Result::is_ok));
+            // The index tree relayers before the in-memory index kept.
+            store.db.open_tree("queue").unwrap().insert(b"k", b"v").unwrap();
+            store.flush().unwrap();
+        }
+        let store = QueueStore::open(dir.path()).unwrap();
+        assert!(!store.db.tree_names().iter().any(|n| n.as_ref() == b"queue"));
+        let nonces = |v: Vec<PendingOp>| v.iter().map(|o| o.nonce).collect::<Vec<_>>();
+        assert_eq!(nonces(store.due(2, Stage::Prepare, 100, 10).unwrap()), [0]);
+        assert_eq!(nonces(store.due(2, Stage::Prepare, 1000, 10).unwrap()), [0, 5]);
+        assert_eq!(nonces(store.due(3, Stage::Prepare, 1000, 10).unwrap()), [6]);
+        for (stage, nonce) in
+            [(Stage::Submit, 1), (Stage::Confirm, 2), (Stage::Parked, 4), (Stage::Delivered, 3)]
+        {
+            assert_eq!(store.len(2, stage), 1, "{stage:?}");
+            assert_eq!(nonces(store.list(2, stage, 0, 10).unwrap()), [nonce], "{stage:?}");
+            assert_eq!(store.ids(2, stage).unwrap(), [ops[nonce as usize].id], "{stage:?}");
+        }
+        assert!(store.list(2, Stage::Delivered, 1, 10).unwrap().is_empty());
+        assert_eq!(store.len(3, Stage::Delivered), 0);
+        assert_eq!(store.history(ops[3].id).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_second_move_of_one_operation_in_a_group_starts_from_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = QueueStore::open(dir.path()).unwrap();
+        let o = op(0, 2);
+        store.load(1, std::slice::from_ref(&o), 1).unwrap();
+        let moves = vec![
+            (PendingOp { stage: Stage::Submit, ..o.clone() }, Stage::Prepare, "p".to_owned()),
+            (PendingOp { stage: Stage::Confirm, ..o.clone() }, Stage::Submit, "s".to_owned()),
+            (PendingOp { stage: Stage::Prepare, ..o.clone() }, Stage::Submit, "late".to_owned()),
+        ];
+        let answers = store.transition_all(&moves).unwrap();
+        assert!(answers[0].is_ok() && answers[1].is_ok(), "{answers:?}");
+        assert!(
+            matches!(answers[2], Err(QueueError::Conflict { actual: Some(Stage::Confirm), .. })),
+            "{answers:?}"
+        );
+        assert_eq!(store.get(o.id).unwrap().unwrap().stage, Stage::Confirm);
+        assert_eq!((store.len(2, Stage::Submit), store.len(2, Stage::Confirm)), (0, 1));
+        assert_eq!(store.history(o.id).unwrap().len(), 3);
     }
 
     #[test]
