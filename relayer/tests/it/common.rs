@@ -760,14 +760,18 @@ pub(crate) async fn sign_dispatches(
             body: body.clone().into(),
         }
         .abi_encode();
-        // Well above the base fee even after many full blocks.
+        // Signed before they are sent, so the price cannot follow the base
+        // fee: a fee cap far above it (a minute of blocks two thirds full
+        // raises it past 20 gwei) and a 20 gwei tip, which outbids the
+        // relayer's deliveries as a busy chain's traffic would.
         let tx = TransactionRequest::default()
             .with_from(signer.address())
             .with_to(from.core.mailbox)
             .with_input(data)
             .with_nonce(base + i as u64)
             .with_gas_limit(200_000)
-            .with_gas_price(20_000_000_000)
+            .with_max_fee_per_gas(10_000_000_000_000)
+            .with_max_priority_fee_per_gas(20_000_000_000)
             .with_chain_id(u64::from(from.domain));
         let envelope =
             NetworkTransactionBuilder::<Ethereum>::build(tx, &wallet).await.expect("signed");
