@@ -6,7 +6,7 @@
 //! store used first: written as hex, parsed whole to learn five fields.
 //! The binary record is about half the size and its placement (what the
 //! `queue` index is keyed by) sits at fixed offsets, read without decoding
-//! the rest. Records are written without metadata ([`encode`]; the queue
+//! the rest. Records are written without metadata ([`encode_new`], [`encode_moved`]; the queue
 //! keeps a submit-stage message's metadata in memory), so a record is about
 //! 250 bytes; the field stays, and a record written with metadata by an
 //! earlier relayer is still read.
