@@ -18,7 +18,9 @@
 //! until each move was a transaction over two trees and three keys, a
 //! quarter of the relayer's CPU 40 s into a 120,000-message run; stores
 //! that have one drop it at open.) Delivered operations are not indexed:
-//! listing them reads the records. Records are keyed by origin and nonce first,
+//! listing them reads the records.
+//!
+//! Records are keyed by origin and nonce first,
 //! so the messages in flight, the newest, sit together at the end of the
 //! `ops` tree and sled's cache holds them however many delivered ones lie
 //! before: keyed by message id alone they were spread over the whole tree,
@@ -31,9 +33,9 @@
 //! writer at a time in the process (sled's lock on the directory keeps out
 //! other processes); loading new messages and moving the loader's cursor
 //! is one transaction. A crash leaves each operation wholly before or
-//! wholly after a transition, and loading resumes where the cursor says. A move's history line is part of
-//! the record it writes ([`record`]), so it is stored with the move or not
-//! at all. (A history tree keyed by message id cost a sled insert per line
+//! wholly after a transition, and loading resumes where the cursor says.
+//! A move's history line is part of the record it writes ([`record`]), so
+//! it is stored with the move or not at all. (A history tree keyed by message id cost a sled insert per line
 //! into a tree growing at random places: a sixth of the relayer's CPU at
 //! 2,000 messages a second.)
 //!
