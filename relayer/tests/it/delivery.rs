@@ -83,52 +83,71 @@ async fn merkle_root_ism_both_ways_exactly_once() {
     both_ways(DefaultIsm::MerkleRoot, "batch_delivery = false").await;
 }
 
-/// Eight messages found signed when the relayer starts: delivered in fewer
-/// transactions than messages, each sent to `expected_to` (the Mailbox
-/// or Multicall3) and recorded with that processor.
+/// Eight messages each way found signed when the relayer starts: on each
+/// destination delivered in fewer transactions than messages, each sent to
+/// `expected_to` (the Mailbox or Multicall3) and recorded with that
+/// processor.
 async fn several_per_transaction(ism: DefaultIsm, via_multicall: bool) {
-    use alloy::providers::Provider;
-    use metalayer_contracts::{MULTICALL3_ADDRESS, bindings::Mailbox};
     let _gate = GATE.acquire().await.expect("gate");
     let mut net = Net::new(NetOptions { ism, ..NetOptions::default() }).await;
-    let messages = {
+    let (to_b, to_a) = {
         let [a, b] = &net.chains;
-        let mut messages = Vec::new();
+        let (mut to_b, mut to_a) = (Vec::new(), Vec::new());
         for i in 0..8u8 {
-            messages.push(a.dispatch(b, &[i; 32]).await);
+            to_b.push(a.dispatch(b, &[i; 32]).await);
+            to_a.push(b.dispatch(a, &[i + 100; 32]).await);
         }
-        messages
+        (to_b, to_a)
     };
     // A backlog the relayer finds signed when it starts: prepared in one pass.
     net.start_validators(0..5).await;
     net.wait_signed(0, 7).await;
+    net.wait_signed(1, 7).await;
     let relayer = net.relayer("").await;
-    let b = &net.chains[1];
-    assert_delivered_once(b, &messages).await;
-    let expected_to = if via_multicall { MULTICALL3_ADDRESS } else { b.core.mailbox };
-    let mailbox = Mailbox::new(b.core.mailbox, &b.provider);
+    let [a, b] = &net.chains;
+    shared_transactions(&relayer, b, &to_b, via_multicall).await;
+    shared_transactions(&relayer, a, &to_a, via_multicall).await;
+    relayer.kill().await;
+    net.shutdown().await;
+}
+
+/// Checks `messages` were delivered once on `to`, several to a transaction
+/// at least once, each shared transaction sent to the Mailbox (our batch
+/// delivery) or Multicall3 as `via_multicall` says, and the processor each
+/// recorded.
+async fn shared_transactions(
+    relayer: &crate::common::RunningRelayer,
+    to: &crate::common::Chain,
+    messages: &[metalayer_protocol::Message],
+    via_multicall: bool,
+) {
+    use alloy::providers::Provider;
+    use metalayer_contracts::{MULTICALL3_ADDRESS, bindings::Mailbox};
+    assert_delivered_once(to, messages).await;
+    let expected_to = if via_multicall { MULTICALL3_ADDRESS } else { to.core.mailbox };
+    let mailbox = Mailbox::new(to.core.mailbox, &to.provider);
     let relayer_address = metalayer_tests::dev(crate::common::RELAYER_KEY).address();
     // Messages by the transaction that delivered them. A message whose tree
     // insertion the relayer had not indexed by its first pass is prepared a
     // pass later and may go alone, straight to the Mailbox; every shared
     // transaction must go to `expected_to`.
     let mut txs: HashMap<B256, Vec<B256>> = HashMap::new();
-    for m in &messages {
+    for m in messages {
         relayer.wait_for(m.id(), Stage::Delivered).await;
         let op = relayer.ctx.queue.get(m.id()).expect("queue").expect("op");
         txs.entry(op.tx_hash.expect("delivered by a transaction")).or_default().push(m.id());
     }
     for (hash, ids) in &txs {
-        let tx = b.provider.get_transaction_by_hash(*hash).await.expect("rpc").expect("tx");
-        let to = alloy::consensus::Transaction::to(&tx).expect("a call");
+        let tx = to.provider.get_transaction_by_hash(*hash).await.expect("rpc").expect("tx");
+        let called = alloy::consensus::Transaction::to(&tx).expect("a call");
         if ids.len() > 1 {
-            assert_eq!(to, expected_to, "transaction {hash} carried {} messages", ids.len());
+            assert_eq!(called, expected_to, "transaction {hash} carried {} messages", ids.len());
         } else {
-            assert_eq!(to, b.core.mailbox, "a message sent alone goes to the Mailbox");
+            assert_eq!(called, to.core.mailbox, "a message sent alone goes to the Mailbox");
         }
         // The Mailbox records who called `process`: Multicall3 for what it
         // carried, the relayer's signer for a direct call.
-        let want = if to == MULTICALL3_ADDRESS { MULTICALL3_ADDRESS } else { relayer_address };
+        let want = if called == MULTICALL3_ADDRESS { MULTICALL3_ADDRESS } else { relayer_address };
         for id in ids {
             let processor = mailbox.processor(*id).call().await.expect("processor");
             assert_eq!(processor, want, "processor of {id}");
@@ -136,12 +155,11 @@ async fn several_per_transaction(ism: DefaultIsm, via_multicall: bool) {
     }
     assert!(
         txs.len() < messages.len() && txs.values().any(|ids| ids.len() > 1),
-        "{} transactions for {} messages: no batch",
+        "{} transactions for {} messages to {}: no batch",
         txs.len(),
-        messages.len()
+        messages.len(),
+        to.name
     );
-    relayer.kill().await;
-    net.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
