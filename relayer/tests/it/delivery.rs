@@ -248,47 +248,53 @@ async fn a_failing_delivery_leaves_its_multicall3_group_and_the_rest_are_deliver
     net.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn routing_over_aggregation_with_a_null_and_a_paused_module() {
+/// Gives `chain`'s recipient Routing(`origin` → Aggregation(2 of [paused
+/// Null, Null, MerkleRoot, MessageId])). The paused module's metadata
+/// (none) builds but its `verify` reverts: the relayer's dry-run must pass
+/// over it, or every delivery would revert.
+async fn route_over_aggregation(chain: &crate::common::Chain, origin: u32) {
     use metalayer_contracts::bindings::{
         AggregationIsm, DomainRoutingIsm, PausableIsm, TestRecipient,
     };
 
-    use crate::common::{DOMAINS, dev};
+    use crate::common::dev;
 
+    let p = &chain.provider;
+    let paused = PausableIsm::deploy(p, dev(0).address()).await.expect("paused ISM");
+    let receipt = paused.pause().send().await.expect("pause").get_receipt().await.expect("mined");
+    assert!(receipt.status());
+    let null = PausableIsm::deploy(p, dev(0).address()).await.expect("null ISM");
+    let modules = vec![
+        *paused.address(),
+        *null.address(),
+        chain.core.merkle_root_ism,
+        chain.core.message_id_ism,
+    ];
+    let aggregation = AggregationIsm::deploy(p, modules, 2).await.expect("aggregation ISM");
+    let routing =
+        DomainRoutingIsm::deploy(p, dev(0).address(), vec![origin], vec![*aggregation.address()])
+            .await
+            .expect("routing ISM");
+    set_ism(&TestRecipient::new(chain.core.test_recipient, p), *routing.address()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routing_over_aggregation_with_a_null_and_a_paused_module_both_ways() {
     let _gate = GATE.acquire().await.expect("gate");
     let mut net = Net::new(NetOptions::default()).await;
     net.start_validators(0..5).await;
     {
-        // Beta's recipient: Routing(alpha → Aggregation(2 of [paused Null,
-        // Null, MerkleRoot, MessageId])). The paused module's metadata (none)
-        // builds but its `verify` reverts: the relayer's dry-run must pass
-        // over it, or every delivery would revert.
-        let b = &net.chains[1];
-        let p = &b.provider;
-        let paused = PausableIsm::deploy(p, dev(0).address()).await.expect("paused ISM");
-        let receipt =
-            paused.pause().send().await.expect("pause").get_receipt().await.expect("mined");
-        assert!(receipt.status());
-        let null = PausableIsm::deploy(p, dev(0).address()).await.expect("null ISM");
-        let modules =
-            vec![*paused.address(), *null.address(), b.core.merkle_root_ism, b.core.message_id_ism];
-        let aggregation = AggregationIsm::deploy(p, modules, 2).await.expect("aggregation ISM");
-        let routing = DomainRoutingIsm::deploy(
-            p,
-            dev(0).address(),
-            vec![DOMAINS[0]],
-            vec![*aggregation.address()],
-        )
-        .await
-        .expect("routing ISM");
-        set_ism(&TestRecipient::new(b.core.test_recipient, p), *routing.address()).await;
+        let [a, b] = &net.chains;
+        route_over_aggregation(b, a.domain).await;
+        route_over_aggregation(a, b.domain).await;
     }
     let relayer = net.relayer("").await;
     let [a, b] = &net.chains;
-    let messages = vec![a.dispatch(b, b"routed").await, a.dispatch(b, b"aggregated").await];
-    assert_delivered_once(b, &messages).await;
-    for m in &messages {
+    let to_b = vec![a.dispatch(b, b"routed").await, a.dispatch(b, b"aggregated").await];
+    let to_a = vec![b.dispatch(a, b"routed back").await];
+    assert_delivered_once(b, &to_b).await;
+    assert_delivered_once(a, &to_a).await;
+    for m in to_b.iter().chain(&to_a) {
         relayer.wait_for(m.id(), Stage::Delivered).await;
         let op = relayer.ctx.queue.get(m.id()).expect("queue").expect("op");
         assert!(!op.batchable, "a routing ISM does not take batches");
