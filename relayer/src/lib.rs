@@ -201,8 +201,10 @@
 //! `BENCH_TIMELINE=1` lists, per origin block, when its messages were
 //! loaded, first tried, prepared, mined in a destination block and seen
 //! mined; `BENCH_RPC=1` prints each node's JSON-RPC calls by method.
-//! Memory: **129.2 MiB** RSS of the `metalayer-relayer` binary holding
-//! 100 254 pending messages (134.5 MiB at 101 251 in the fourth round,
+//! Memory: **123.1 MiB** RSS of the `metalayer-relayer` binary holding
+//! 100 000 pending messages with the queue index in memory (seventh round;
+//! 129.2 MiB at 100 254 with the index in sled, as last measured; 134.5 MiB at
+//! 101 251 in the fourth round,
 //! 141.9 MiB at 100 117 in the third; no
 //! validator signing, so every message cycles through prepare;
 //! `BENCH_MESSAGES=2000 BENCH_BATCH=on cargo bench -p metalayer-relayer
@@ -211,7 +213,7 @@
 //! system allocator when last measured.
 //!
 //! Goals:
-//! - RSS ≤ 256 MiB at 100 k pending: met (129.2 MiB).
+//! - RSS ≤ 256 MiB at 100 k pending: met (123.1 MiB).
 //! - p50 within the reorg wait plus two destination blocks (250 + 500 ms):
 //!   met from the dispatch's block at a sustained 300, 600, 1 200, 1 500
 //!   and 2 000 msg/s (569, 595, 594–624, 587 and 628–664 ms; from the send
