@@ -884,6 +884,11 @@ mod tests {
         Insertion { index, message_id: B256::repeat_byte(tag), block: u64::from(index) * 10 }
     }
 
+    /// Leaves `indexes`, each with message id `tag` repeated.
+    fn leaves(indexes: std::ops::Range<u32>, tag: u8) -> Vec<Insertion> {
+        indexes.map(|i| leaf(i, tag)).collect()
+    }
+
     /// The stored runs of `domain`: (first leaf, number of leaves).
     fn runs(store: &AgentStore, domain: u32) -> Vec<(u32, u32)> {
         store
@@ -900,12 +905,8 @@ mod tests {
     fn insertions_are_stored_as_runs_and_a_rewrite_merges_with_what_it_overlaps() {
         let dir = tempfile::tempdir().unwrap();
         let store = AgentStore::open(dir.path()).unwrap();
-        store
-            .store_insertions(1, &(0..10).map(|i| leaf(i, 1)).collect::<Vec<_>>(), ("i", 1))
-            .unwrap();
-        store
-            .store_insertions(1, &(10..20).map(|i| leaf(i, 1)).collect::<Vec<_>>(), ("i", 2))
-            .unwrap();
+        store.store_insertions(1, &leaves(0..10, 1), ("i", 1)).unwrap();
+        store.store_insertions(1, &leaves(10..20, 1), ("i", 2)).unwrap();
         store.store_insertions(1, &[leaf(25, 1)], ("i", 3)).unwrap();
         assert_eq!(runs(&store, 1), [(0, 10), (10, 10), (25, 1)]);
         assert_eq!(store.contiguous_insertions(1).unwrap(), 20);
@@ -929,9 +930,7 @@ mod tests {
         assert_eq!(store.insertion(1, 25).unwrap(), Some(leaf(25, 1)));
         // Filling the gap joins nothing (touching runs stay apart) but
         // counts on past the run beyond it.
-        store
-            .store_insertions(1, &(20..25).map(|i| leaf(i, 4)).collect::<Vec<_>>(), ("i", 5))
-            .unwrap();
+        store.store_insertions(1, &leaves(20..25, 4), ("i", 5)).unwrap();
         assert_eq!(runs(&store, 1), [(0, 20), (20, 5), (25, 1)]);
         assert_eq!(store.contiguous_insertions(1).unwrap(), 26);
         assert_eq!(store.cursor("i").unwrap(), Some(5));
@@ -941,12 +940,8 @@ mod tests {
     fn insertions_from_reads_on_across_runs_up_to_a_gap_or_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let store = AgentStore::open(dir.path()).unwrap();
-        store
-            .store_insertions(1, &(0..4).map(|i| leaf(i, 1)).collect::<Vec<_>>(), ("i", 1))
-            .unwrap();
-        store
-            .store_insertions(1, &(4..9).map(|i| leaf(i, 2)).collect::<Vec<_>>(), ("i", 2))
-            .unwrap();
+        store.store_insertions(1, &leaves(0..4, 1), ("i", 1)).unwrap();
+        store.store_insertions(1, &leaves(4..9, 2), ("i", 2)).unwrap();
         store.store_insertions(1, &[leaf(10, 3)], ("i", 3)).unwrap();
         store.store_insertions(2, &[leaf(9, 4)], ("j", 3)).unwrap();
         let indexes = |v: Vec<Insertion>| v.iter().map(|i| i.index).collect::<Vec<_>>();
@@ -969,9 +964,7 @@ mod tests {
             store.insertion.insert(key(1, &i.to_be_bytes()), &value[..]).unwrap();
         }
         assert_eq!(store.insertion(1, 1).unwrap(), Some(leaf(1, 1)));
-        store
-            .store_insertions(1, &(2..6).map(|i| leaf(i, 2)).collect::<Vec<_>>(), ("i", 1))
-            .unwrap();
+        store.store_insertions(1, &leaves(2..6, 2), ("i", 1)).unwrap();
         assert_eq!(runs(&store, 1), [(0, 1), (1, 1), (2, 4)]);
         assert_eq!(store.contiguous_insertions(1).unwrap(), 6);
         assert_eq!(store.insertions_from(1, 0, 10).unwrap().len(), 6);
@@ -983,12 +976,8 @@ mod tests {
     fn pruning_keeps_the_tail_of_a_run_that_reaches_past_the_floor() {
         let dir = tempfile::tempdir().unwrap();
         let store = AgentStore::open(dir.path()).unwrap();
-        store
-            .store_insertions(1, &(0..10).map(|i| leaf(i, 1)).collect::<Vec<_>>(), ("i", 1))
-            .unwrap();
-        store
-            .store_insertions(1, &(10..12).map(|i| leaf(i, 2)).collect::<Vec<_>>(), ("i", 2))
-            .unwrap();
+        store.store_insertions(1, &leaves(0..10, 1), ("i", 1)).unwrap();
+        store.store_insertions(1, &leaves(10..12, 2), ("i", 2)).unwrap();
         assert_eq!(store.prune_insertions(1, 7).unwrap(), 7);
         assert_eq!(runs(&store, 1), [(7, 3), (10, 2)]);
         assert_eq!(store.insertion(1, 6).unwrap(), None);

@@ -710,6 +710,40 @@ impl RunningRelayer {
         }
     }
 
+    /// Waits until message `id` has been tried `retries` times; returns
+    /// its operation then.
+    pub(crate) async fn wait_retries(
+        &self,
+        id: B256,
+        retries: u32,
+    ) -> metalayer_relayer::op::PendingOp {
+        let start = tokio::time::Instant::now();
+        loop {
+            if let Some(op) = self.ctx.queue.get(id).expect("queue readable")
+                && op.retries >= retries
+            {
+                return op;
+            }
+            assert!(start.elapsed() < PATIENCE, "message {id} was never tried {retries} times");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The operator API of this relayer on a loopback port: its address
+    /// and the server's task.
+    pub(crate) async fn serve_api(
+        &self,
+    ) -> (std::net::SocketAddr, JoinHandle<std::io::Result<()>>) {
+        metalayer_relayer::api::serve(
+            "127.0.0.1:0".parse().expect("addr"),
+            self.ctx.clone(),
+            metalayer_agent::telemetry::Metrics::new("relayer").expect("metrics"),
+            metalayer_agent::telemetry::Health::default(),
+        )
+        .await
+        .expect("api serves")
+    }
+
     /// A metric's value as the registry renders it, summed over labels
     /// whose rendering contains `labels`.
     pub(crate) fn metric(&self, name: &str, labels: &str) -> f64 {
@@ -897,6 +931,31 @@ pub(crate) async fn fill_blocks(
         let _ = p.send_raw_transaction(&raw).await.expect("filler pooled");
     }
     signer.address()
+}
+
+/// The relayer's TOML with gas price escalation put off for ten minutes,
+/// and a relayer started from it once beta's blocks are kept full by
+/// better-paying fillers for about ten seconds (base fee zero: the prices
+/// keep their order), returned when its delivery waits in beta's pool. For
+/// tests that act while a delivery is pooled.
+pub(crate) async fn relayer_with_a_pooled_delivery(net: &Net) -> (RunningRelayer, String) {
+    let b = &net.chains[1];
+    let suggested = b.provider.get_gas_price().await.expect("gas price");
+    fill_blocks(b, 7, 200, suggested * 3 / 2).await;
+    let toml =
+        net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 600000");
+    let relayer = net.relayer_from_toml(&toml).await;
+    let sender = dev(RELAYER_KEY).address();
+    let start = tokio::time::Instant::now();
+    loop {
+        let pending = b.provider.get_transaction_count(sender).pending().await.expect("nonce");
+        let mined = b.provider.get_transaction_count(sender).await.expect("nonce");
+        if pending > mined {
+            return (relayer, toml);
+        }
+        assert!(start.elapsed() < PATIENCE, "the relayer never sent a delivery");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits until every message is delivered on `to`, then checks that each

@@ -140,7 +140,7 @@ async fn a_delivery_stuck_behind_better_paying_transactions_is_re_sent_at_a_high
 async fn a_delivery_that_reverts_when_mined_goes_back_to_prepare_with_its_reason() {
     use metalayer_contracts::bindings::{PausableIsm, TestRecipient};
 
-    use crate::common::RELAYER_KEY;
+    use crate::common::relayer_with_a_pooled_delivery;
 
     let _gate = GATE.acquire().await.expect("gate");
     let net = Net::new(NetOptions { base_fee: 0, ..NetOptions::default() }).await;
@@ -155,22 +155,8 @@ async fn a_delivery_that_reverts_when_mined_goes_back_to_prepare_with_its_reason
     let message = a.dispatch(b, b"reverts").await;
     // Fillers hold the delivery in the pool (it is never raised past them)
     // long enough to pause the ISM ahead of it.
+    let (relayer, _) = relayer_with_a_pooled_delivery(&net).await;
     let suggested = b.provider.get_gas_price().await.expect("gas price");
-    fill_blocks(b, 7, 200, suggested * 3 / 2).await;
-    let toml =
-        net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 600000");
-    let relayer = net.relayer_from_toml(&toml).await;
-    let sender = dev(RELAYER_KEY).address();
-    let start = tokio::time::Instant::now();
-    loop {
-        let pending = b.provider.get_transaction_count(sender).pending().await.expect("nonce");
-        let mined = b.provider.get_transaction_count(sender).await.expect("nonce");
-        if pending > mined {
-            break;
-        }
-        assert!(start.elapsed() < PATIENCE, "the relayer never sent the delivery");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let paused = ism.pause().gas_price(suggested * 2).send().await.expect("pause");
     assert!(paused.get_receipt().await.expect("mined").status());
     assert!(!b.delivered(message.id()).await, "delivered before the pause");

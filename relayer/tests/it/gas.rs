@@ -4,16 +4,30 @@
 
 use std::time::Duration;
 
-use metalayer_agent::telemetry::{Health, Metrics};
-use metalayer_relayer::{
-    api,
-    op::{Reason, Stage},
-};
+use metalayer_relayer::op::{Reason, Stage};
 
 use crate::{
     GATE,
-    common::{Net, NetOptions, PATIENCE, assert_delivered_once},
+    common::{Net, NetOptions, assert_delivered_once},
 };
+
+/// The ids `GET /messages?{query}` lists.
+async fn listed(http: &reqwest::Client, addr: std::net::SocketAddr, query: &str) -> Vec<String> {
+    let listed: serde_json::Value = http
+        .get(format!("http://{addr}/messages?{query}"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    listed["messages"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unpaid_messages_under_minimum_wait_with_their_reason() {
@@ -23,47 +37,19 @@ async fn unpaid_messages_under_minimum_wait_with_their_reason() {
     let relayer = net
         .relayer(r#"gas_payment_enforcement = [ { type = "minimum", payment = "1000" } ]"#)
         .await;
-    let (addr, server) = api::serve(
-        "127.0.0.1:0".parse().expect("addr"),
-        relayer.ctx.clone(),
-        Metrics::new("relayer").expect("metrics"),
-        Health::default(),
-    )
-    .await
-    .expect("api serves");
+    let (addr, server) = relayer.serve_api().await;
     let [a, b] = &net.chains;
     let paid = a.dispatch(b, b"paid").await;
     a.pay_for_gas(&paid, 100_000).await;
     let unpaid = a.dispatch(b, b"unpaid").await;
     assert_delivered_once(b, &[paid]).await;
-    let start = tokio::time::Instant::now();
-    loop {
-        let op = relayer.ctx.queue.get(unpaid.id()).expect("queue");
-        if op.as_ref().is_some_and(|op| op.retries >= 2) {
-            break;
-        }
-        assert!(start.elapsed() < PATIENCE, "the unpaid message was never tried");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    relayer.wait_retries(unpaid.id(), 2).await;
     assert!(!b.delivered(unpaid.id()).await, "an unpaid message was delivered");
     let op = relayer.ctx.queue.get(unpaid.id()).expect("queue").expect("op");
     assert_eq!((op.stage, op.reason), (Stage::Prepare, Some(Reason::GasPaymentNotFound)));
 
     let http = reqwest::Client::new();
-    let listed: serde_json::Value = http
-        .get(format!("http://{addr}/messages?stage=prepare&reason=GasPaymentNotFound"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    let ids: Vec<&str> = listed["messages"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|m| m["id"].as_str())
-        .collect();
+    let ids = listed(&http, addr, "stage=prepare&reason=GasPaymentNotFound").await;
     assert_eq!(ids, [unpaid.id().to_string()]);
     let retried: serde_json::Value = http
         .post(format!("http://{addr}/messages/{}/retry", unpaid.id()))
@@ -110,14 +96,7 @@ async fn a_message_out_of_retries_is_parked_and_an_operator_retry_by_matching_li
 gas_payment_enforcement = [ { type = "minimum", payment = "1000" } ]"#,
         )
         .await;
-    let (addr, server) = api::serve(
-        "127.0.0.1:0".parse().expect("addr"),
-        relayer.ctx.clone(),
-        Metrics::new("relayer").expect("metrics"),
-        Health::default(),
-    )
-    .await
-    .expect("api serves");
+    let (addr, server) = relayer.serve_api().await;
     let [a, b] = &net.chains;
     let unpaid = a.dispatch(b, b"parked").await;
     relayer.wait_for(unpaid.id(), Stage::Parked).await;
@@ -131,21 +110,7 @@ gas_payment_enforcement = [ { type = "minimum", payment = "1000" } ]"#,
     assert_eq!((still.stage, still.retries), (Stage::Parked, 3));
 
     let http = reqwest::Client::new();
-    let listed: serde_json::Value = http
-        .get(format!("http://{addr}/messages?stage=parked"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
-    let ids: Vec<&str> = listed["messages"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|m| m["id"].as_str())
-        .collect();
-    assert_eq!(ids, [unpaid.id().to_string()]);
+    assert_eq!(listed(&http, addr, "stage=parked").await, [unpaid.id().to_string()]);
 
     // Paid, then retried by a matching list in Hyperlane's own field names.
     a.pay_for_gas(&unpaid, 100_000).await;
@@ -190,19 +155,9 @@ async fn on_chain_fee_quoting_weighs_the_paid_gas_against_the_estimate_and_the_f
     a.pay_for_gas(&paid, 300_000).await;
     let free = a.dispatch(b, b"free of charge").await;
     assert_delivered_once(b, &[paid, free]).await;
-    let start = tokio::time::Instant::now();
-    loop {
-        let op = relayer.ctx.queue.get(underpaid.id()).expect("queue");
-        if let Some(op) = op
-            && op.retries >= 2
-        {
-            assert_eq!(op.stage, Stage::Prepare);
-            assert_eq!(op.reason, Some(Reason::GasPaymentRequirementNotMet), "{:?}", op.detail);
-            break;
-        }
-        assert!(start.elapsed() < PATIENCE, "the underpaid message was never tried");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let op = relayer.wait_retries(underpaid.id(), 2).await;
+    assert_eq!(op.stage, Stage::Prepare);
+    assert_eq!(op.reason, Some(Reason::GasPaymentRequirementNotMet), "{:?}", op.detail);
     assert!(!b.delivered(underpaid.id()).await, "a message paying for 1,000 gas was delivered");
     // Topping the payment up lets it through.
     a.pay_for_gas(&underpaid, 200_000).await;

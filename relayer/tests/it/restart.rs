@@ -50,7 +50,7 @@ async fn a_relayer_killed_while_its_delivery_is_pooled_waits_for_it_instead_of_p
     use alloy::providers::Provider;
     use metalayer_relayer::op::Reason;
 
-    use crate::common::{RELAYER_KEY, dev, fill_blocks};
+    use crate::common::{RELAYER_KEY, dev, relayer_with_a_pooled_delivery};
 
     let _gate = GATE.acquire().await.expect("gate");
     // A zero base fee keeps the fillers' and the relayer's prices in order.
@@ -64,21 +64,7 @@ async fn a_relayer_killed_while_its_delivery_is_pooled_waits_for_it_instead_of_p
     let b = &net.chains[1];
     // Better-paying fillers hold the delivery in beta's pool for about ten
     // seconds, and it is never re-sent at a higher price.
-    let suggested = b.provider.get_gas_price().await.expect("gas price");
-    fill_blocks(b, 7, 200, suggested * 3 / 2).await;
-    let toml =
-        net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 600000");
-    let relayer = net.relayer_from_toml(&toml).await;
-    let sender = dev(RELAYER_KEY).address();
-    let count = |pending: bool| async move {
-        let call = b.provider.get_transaction_count(sender);
-        if pending { call.pending().await } else { call.latest().await }.expect("nonce")
-    };
-    let start = tokio::time::Instant::now();
-    while count(true).await == count(false).await {
-        assert!(start.elapsed() < PATIENCE, "the relayer never sent the delivery");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (relayer, toml) = relayer_with_a_pooled_delivery(&net).await;
     relayer.kill().await;
     assert!(!b.delivered(message.id()).await, "mined before the kill: the test proves nothing");
     // Restarted, the relayer finds the message in submit; `delivered` is
@@ -86,7 +72,9 @@ async fn a_relayer_killed_while_its_delivery_is_pooled_waits_for_it_instead_of_p
     let relayer = net.relayer_from_toml(&toml).await;
     assert_delivered_once(b, std::slice::from_ref(&message)).await;
     relayer.wait_for(message.id(), Stage::Delivered).await;
-    assert_eq!(count(false).await, 1, "the relayer sent a second delivery transaction");
+    let sender = dev(RELAYER_KEY).address();
+    let sent = b.provider.get_transaction_count(sender).await.expect("nonce");
+    assert_eq!(sent, 1, "the relayer sent a second delivery transaction");
     let history = relayer.ctx.queue.history(message.id()).expect("history");
     assert!(history.iter().any(|h| h.reason == Some(Reason::Restarted)), "{history:?}");
     relayer.kill().await;

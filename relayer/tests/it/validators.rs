@@ -40,19 +40,9 @@ async fn four_offline_waits_then_delivers() {
         let [a, b] = &net.chains;
         a.dispatch(b, b"four offline").await
     };
-    let start = tokio::time::Instant::now();
-    loop {
-        let op = relayer.ctx.queue.get(m.id()).expect("queue");
-        if let Some(op) = op
-            && op.retries >= 2
-        {
-            assert_eq!(op.stage, Stage::Prepare);
-            assert_eq!(op.reason, Some(Reason::CouldNotFetchMetadata), "{:?}", op.detail);
-            break;
-        }
-        assert!(start.elapsed() < PATIENCE, "the relayer never tried");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let op = relayer.wait_retries(m.id(), 2).await;
+    assert_eq!(op.stage, Stage::Prepare);
+    assert_eq!(op.reason, Some(Reason::CouldNotFetchMetadata), "{:?}", op.detail);
     assert!(!net.chains[1].delivered(m.id()).await, "delivered with one signature of three");
     // The waiting message shows in beta's prepare queue (the gauges are
     // refreshed every second), and the queue empties once it is delivered.
