@@ -222,39 +222,43 @@ impl TxSender {
         }
     }
 
-    /// Waits until every transaction the signer has pooled now is mined
-    /// (the chain's latest count reaches today's pending count) or dropped,
-    /// for at most as long as a send waits for one transaction through all
-    /// its escalations. A restarted relayer calls it before preparing again
-    /// what the run before it had sent: prepare reads `delivered`, which a
-    /// delivery still in the pool does not show yet, and sending it again
-    /// would pay for a second transaction that reverts. Returns whether
-    /// the pool emptied in time.
+    /// Waits until every transaction the signer has in the pool when it is
+    /// called is mined (the chain's latest count reaches the pending count
+    /// read first) or gone from the pool (the pending count falls to the
+    /// latest), for at most as long as a send waits for one transaction
+    /// through all its escalations. A restarted relayer calls it before
+    /// preparing again what the run before it had sent: prepare reads
+    /// `delivered`, which a delivery still in the pool does not show yet,
+    /// and sending it again would pay for a second transaction that
+    /// reverts. Returns whether the pool emptied in time.
     pub async fn wait_for_pooled(&self) -> Result<bool, ChainError> {
         let address = self.address;
-        let count = |tag: &'static str| async move {
+        let count = |pending: bool| async move {
             self.client
                 .read("eth_getTransactionCount", |p| async move {
                     let call = p.get_transaction_count(address);
-                    if tag == "pending" { call.pending().await } else { call.latest().await }
+                    if pending { call.pending().await } else { call.latest().await }
                 })
                 .await
         };
-        let pending = count("pending").await?;
+        let pooled_up_to = count(true).await?;
         let deadline = tokio::time::Instant::now() + self.escalate_after * (MAX_ESCALATIONS + 1);
-        let mut mined = count("latest").await?;
-        if mined < pending {
-            tracing::info!(chain = %self.client.chain(), mined, pending, "waiting for the transactions an earlier run left in the pool");
-        }
-        while mined < pending {
+        let mut logged = false;
+        loop {
+            let mined = count(false).await?;
+            if mined >= pooled_up_to || count(true).await? <= mined {
+                return Ok(true);
+            }
             if tokio::time::Instant::now() >= deadline {
-                tracing::warn!(chain = %self.client.chain(), mined, pending, "transactions of an earlier run are still pooled; preparing again anyway");
+                tracing::warn!(chain = %self.client.chain(), mined, pending = pooled_up_to, "transactions of an earlier run are still pooled; preparing again anyway");
                 return Ok(false);
             }
+            if !logged {
+                tracing::info!(chain = %self.client.chain(), mined, pending = pooled_up_to, "waiting for the transactions an earlier run left in the pool");
+                logged = true;
+            }
             tokio::time::sleep(self.poll).await;
-            mined = count("latest").await?;
         }
-        Ok(true)
     }
 
     async fn broadcast(&self, call: &Call, nonce: u64, price: u128) -> Result<B256, SendError> {
