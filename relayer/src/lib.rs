@@ -187,7 +187,7 @@
 //! | 20 000 at 2 000/s, batch on | steady **1 991 and 1 988** (2 runs; held: 773 → 794 and 737 → 784 ms; the fourth round's binaries 1 388–1 938 in 9 runs, latency growing in every one) | 760–797 ms / **628–643 ms** | 975–1 099 ms / 885–910 ms | 0.18–0.20 / 0.33–0.36 / 0.28–0.31 ms (fourth round 0.22–0.26 / 0.38–0.44 / 0.32–0.37) |
 //! | 40 000 at 2 000/s, batch on | steady **2 003** (latency 734 → 833 ms) | 809 ms / **664 ms** | 1 150 ms / 958 ms | 0.20 / 0.35 / 0.30 ms |
 //! | 22 000 at 2 200/s, batch on | steady 2 069 (latency grew: 757 → 1 117 ms) | 934 ms / 809 ms | 1 404 ms / 1 205 ms | 0.20 / 0.34 / 0.30 ms |
-//! | 120 000 at 2 000/s, batch on (a minute) | steady **1 980 and 1 988** (seventh round, 2 runs; latency held: 770 → 893 and 769 → 843 ms; the round's starting binary 1 226–1 294 the same day) | 770 ms / **643–645 ms** | 1.3–1.6 s / 1.29–1.64 s | 0.16 / 0.31–0.32 / 0.30–0.31 ms |
+//! | 120 000 at 2 000/s, batch on (a minute) | steady **1 980, 1 988 and 1 993** (seventh round, 3 runs; latency held: 770 → 893, 769 → 843 and 778 → 864 ms; 1 866 and 1 961 with latency growing in 2 runs later that hour; the round's starting binary 1 226–1 294 the same day) | 770 ms / **643–645 ms** | 1.3–1.6 s / 1.29–1.64 s | 0.16 / 0.31–0.32 / 0.30–0.31 ms |
 //!
 //! Commands: `TMPDIR=/dev/shm BENCH_PENDING=0 BENCH_BATCH=drain cargo bench
 //! -p metalayer-relayer --bench relay`; `BENCH_BATCH=on` / `off` for the
@@ -225,9 +225,12 @@
 //!   40 000 messages offered at 2 000/s (steady 1 988–2 003/s, latency
 //!   flat), nearly at 2 200/s (2 069/s, latency growing by a third), and,
 //!   since the seventh round, for a whole minute: 120 000 messages offered
-//!   at 2 000/s gave steady 1 980 and 1 988 deliveries/s mined with the
-//!   p50 latency held from the first quarter to the last (770 → 893 and
-//!   769 → 843 ms), using 1.44–1.48 of the 2 cores. The whole network's CPU per message, on these 2 cores
+//!   at 2 000/s gave steady 1 980, 1 988 and 1 993 deliveries/s mined with
+//!   the p50 latency held from the first quarter to the last (770 → 893,
+//!   769 → 843 and 778 → 864 ms), using 1.44–1.58 of the 2 cores; two runs
+//!   later in the hour, when every part's CPU per message was 10–20 %
+//!   higher on this shared machine, gave 1 866 and 1 961/s with the latency
+//!   growing to 4.1 and 2.0 s. The whole network's CPU per message, on these 2 cores
 //!   that carry two nodes taking dispatches and executing deliveries, ten
 //!   validators each signing and writing every checkpoint, and the relayer:
 //!   0.79–0.87 ms at 2 000/s this round, 0.92–1.0 in the fourth. The relayer
