@@ -18,7 +18,8 @@
 //! until each move was a transaction over two trees and three keys, a
 //! quarter of the relayer's CPU 40 s into a 120,000-message run; stores
 //! that have one drop it at open.) Delivered operations are not indexed:
-//! listing them reads the records.
+//! listing them reads the records. Opening reads every record: a store of
+//! 1,000,000 pending records opened in 2.9 s, sled's own open included.
 //!
 //! Records are keyed by origin and nonce first,
 //! so the messages in flight, the newest, sit together at the end of the
