@@ -189,6 +189,11 @@ fn stage_range(destination: u32, stage: Stage) -> std::ops::RangeInclusive<[u8; 
     first..=last
 }
 
+/// The message id of an `ops` key (origin ‖ nonce ‖ id).
+fn record_id(key: &[u8]) -> Option<B256> {
+    key.get(8..).and_then(|id| <[u8; 32]>::try_from(id).ok()).map(B256::from)
+}
+
 fn decode_op(bytes: &[u8]) -> Result<PendingOp, QueueError> {
     record::decode(bytes).map_err(|reason| QueueError::Corrupt { tree: "ops", reason })
 }
@@ -226,15 +231,15 @@ impl QueueStore {
         let mut index = self.index();
         for entry in self.ops.iter() {
             let (key, value) = entry.map_err(|e| self.sled_err(e))?;
-            let Some(id) = key.get(8..).and_then(|id| <[u8; 32]>::try_from(id).ok()) else {
+            let Some(id) = record_id(&key) else {
                 tracing::error!(path = %self.path, key = %alloy::primitives::hex::encode(&key), "record with a malformed key left out of the queue");
                 continue;
             };
             match decode_placement(&value) {
                 Ok(p) if p.stage == Stage::Delivered => {}
-                Ok(p) => drop(index.insert(placement_key(&p), B256::from(id))),
+                Ok(p) => drop(index.insert(placement_key(&p), id)),
                 Err(error) => {
-                    tracing::error!(path = %self.path, id = %B256::from(id), %error, "record left out of the queue");
+                    tracing::error!(path = %self.path, %id, %error, "record left out of the queue");
                 }
             }
         }
@@ -580,15 +585,15 @@ impl QueueStore {
             .collect()
     }
 
-    /// Delivered operations of `destination`, in record order (origin,
-    /// nonce), after skipping `skip`, at most `limit`: a walk over every
-    /// record, as the index leaves them out.
-    fn delivered(
+    /// The records of `destination`'s delivered operations, in record
+    /// order (origin, nonce), after skipping `skip`, at most `limit`, with
+    /// their ids: a walk over every record, as the index leaves them out.
+    fn delivered_records(
         &self,
         destination: u32,
         skip: usize,
         limit: usize,
-    ) -> Result<Vec<PendingOp>, QueueError> {
+    ) -> Result<Vec<(B256, sled::IVec)>, QueueError> {
         let mut out = Vec::new();
         let mut skipped = 0;
         for entry in self.ops.iter() {
@@ -600,14 +605,12 @@ impl QueueStore {
             if p.destination != destination || p.stage != Stage::Delivered {
                 continue;
             }
+            let Some(id) = record_id(&key) else { continue };
             if skipped < skip {
                 skipped += 1;
                 continue;
             }
-            let Some(id) = key.get(8..).and_then(|id| <[u8; 32]>::try_from(id).ok()) else {
-                continue;
-            };
-            out.push(self.op_of(B256::from(id), &value)?);
+            out.push((id, value));
         }
         Ok(out)
     }
@@ -644,7 +647,8 @@ impl QueueStore {
         limit: usize,
     ) -> Result<Vec<PendingOp>, QueueError> {
         if stage == Stage::Delivered {
-            return self.delivered(destination, skip, limit);
+            let records = self.delivered_records(destination, skip, limit)?;
+            return records.iter().map(|(id, value)| self.op_of(*id, value)).collect();
         }
         let mut out = Vec::new();
         for (_, origin, nonce, id) in self.indexed(destination, stage, skip, limit, |_| true) {
@@ -660,8 +664,8 @@ impl QueueStore {
     /// read from the records).
     pub fn ids(&self, destination: u32, stage: Stage) -> Result<Vec<B256>, QueueError> {
         if stage == Stage::Delivered {
-            let ops = self.delivered(destination, 0, usize::MAX)?;
-            return Ok(ops.into_iter().map(|op| op.id).collect());
+            let records = self.delivered_records(destination, 0, usize::MAX)?;
+            return Ok(records.into_iter().map(|(id, _)| id).collect());
         }
         Ok(self
             .indexed(destination, stage, 0, usize::MAX, |_| true)
@@ -680,7 +684,7 @@ impl QueueStore {
     /// long queue.
     pub fn len_up_to(&self, destination: u32, stage: Stage, limit: usize) -> usize {
         if stage == Stage::Delivered {
-            return self.delivered(destination, 0, limit).map_or(0, |ops| ops.len());
+            return self.delivered_records(destination, 0, limit).map_or(0, |r| r.len());
         }
         self.index().range(stage_range(destination, stage)).take(limit).count()
     }

@@ -212,14 +212,12 @@ impl Relayer {
         let ctx = self.ctx;
         let mut requeued = BTreeMap::new();
         for domain in ctx.destinations.keys() {
-            match ctx.requeue_submitted(*domain) {
-                Ok(n) => requeued.insert(*domain, n),
-                Err(error) => {
-                    tracing::error!(%error, "could not requeue messages left in the submit queue");
-                    // Whatever is left, prepare waits for the pool as if it had.
-                    requeued.insert(*domain, 1)
-                }
-            };
+            let n = ctx.requeue_submitted(*domain).unwrap_or_else(|error| {
+                tracing::error!(%error, "could not requeue messages left in the submit queue");
+                // Whatever is left, prepare waits for the pool as if it had.
+                1
+            });
+            requeued.insert(*domain, n);
         }
         let mut tasks = JoinSet::new();
         for origin in ctx.origins.values() {
@@ -277,15 +275,21 @@ impl Context {
     /// pooled transactions are mined: [`Context::wait_for_pooled`]).
     /// Returns how many.
     fn requeue_submitted(&self, domain: u32) -> Result<usize, QueueError> {
-        let ops = self.queue.due(domain, Stage::Submit, u64::MAX, usize::MAX)?;
-        let requeued = ops.len();
-        for mut op in ops {
-            op.stage = Stage::Prepare;
-            op.next_attempt_ms = 0;
-            op.reason = Some(Reason::Restarted);
-            self.queue.transition(&op, Stage::Submit, "relayer restarted before sending")?;
+        let moves: Vec<_> = self
+            .queue
+            .due(domain, Stage::Submit, u64::MAX, usize::MAX)?
+            .into_iter()
+            .map(|mut op| {
+                op.stage = Stage::Prepare;
+                op.next_attempt_ms = 0;
+                op.reason = Some(Reason::Restarted);
+                (op, Stage::Submit, "relayer restarted before sending".to_owned())
+            })
+            .collect();
+        for answer in self.queue.transition_all(&moves)? {
+            answer?;
         }
-        Ok(requeued)
+        Ok(moves.len())
     }
 
     /// Before the first prepare pass of `domain` after a restart that left
