@@ -546,22 +546,16 @@ impl Validator {
         end: u64,
     ) -> Result<Vec<CheckpointWithMessageId>, ValidatorError> {
         let first = tree.count();
-        let mut ids = Vec::with_capacity(end.saturating_sub(first) as usize);
         let (from, kept) = &self.recent_ids;
-        for leaf in first..end {
-            let message_id = match leaf.checked_sub(*from).and_then(|i| kept.get(i as usize)) {
-                Some(id) => *id,
-                None => {
-                    self.store
-                        .insertion(self.origin.domain, leaf as u32)?
-                        .ok_or(StoreError::Corrupt {
-                            tree: "insertion",
-                            reason: format!("leaf {leaf} was in the tree but is no longer stored"),
-                        })?
-                        .message_id
-                }
-            };
-            ids.push(message_id);
+        // Leaves older than the ids kept in memory are read from the store
+        // in one range read.
+        let stored_end = end.min(*from).max(first);
+        let mut ids = self.stored_ids(first, stored_end)?;
+        for leaf in stored_end..end {
+            match leaf.checked_sub(*from).and_then(|i| kept.get(i as usize)) {
+                Some(id) => ids.push(*id),
+                None => ids.extend(self.stored_ids(leaf, leaf + 1)?),
+            }
         }
         let roots = tree.insert_with_roots(&ids).map_err(|_| ValidatorError::TreeFull)?;
         let mut out: Vec<CheckpointWithMessageId> = (first..end)
@@ -578,6 +572,24 @@ impl Validator {
             .collect();
         out.reverse();
         Ok(out)
+    }
+
+    /// The message ids of leaves `from..to` from the store.
+    fn stored_ids(&self, from: u64, to: u64) -> Result<Vec<B256>, ValidatorError> {
+        let want = to.saturating_sub(from);
+        if want == 0 {
+            return Ok(Vec::new());
+        }
+        let stored = self.store.insertions_from(self.origin.domain, from as u32, want as usize)?;
+        if (stored.len() as u64) < want {
+            let leaf = from + stored.len() as u64;
+            return Err(StoreError::Corrupt {
+                tree: "insertion",
+                reason: format!("leaf {leaf} was in the tree but is no longer stored"),
+            }
+            .into());
+        }
+        Ok(stored.into_iter().map(|i| i.message_id).collect())
     }
 
     /// Passes `batch` through the double-sign protection, then signs and
