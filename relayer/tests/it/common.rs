@@ -611,7 +611,7 @@ signer = {{ type = "hex", key = "{key}" }}
                 Ok(relayer) => {
                     let ctx = relayer.context();
                     let task = runtime.spawn(relayer.run());
-                    return RunningRelayer { ctx, task, registry };
+                    return RunningRelayer { ctx, task, registry, api: None };
                 }
                 Err(e) => last = Some(e.to_string()),
             }
@@ -669,10 +669,15 @@ pub(crate) struct RunningRelayer {
     pub(crate) ctx: Arc<Context>,
     pub(crate) task: JoinHandle<()>,
     pub(crate) registry: Registry,
+    /// The operator API's server, once [`Self::serve_api`] started it.
+    api: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for RunningRelayer {
     fn drop(&mut self) {
+        if let Some(api) = &self.api {
+            api.abort();
+        }
         self.task.abort();
     }
 }
@@ -680,6 +685,11 @@ impl Drop for RunningRelayer {
 impl RunningRelayer {
     /// Stops every task and waits until they have dropped the databases.
     pub(crate) async fn kill(mut self) {
+        // The API holds the relayer's context: it stops first.
+        if let Some(api) = self.api.take() {
+            api.abort();
+            let _ = api.await;
+        }
         self.task.abort();
         let _ = (&mut self.task).await;
         let ctx = Arc::downgrade(&self.ctx);
@@ -729,19 +739,19 @@ impl RunningRelayer {
         }
     }
 
-    /// The operator API of this relayer on a loopback port: its address
-    /// and the server's task.
-    pub(crate) async fn serve_api(
-        &self,
-    ) -> (std::net::SocketAddr, JoinHandle<std::io::Result<()>>) {
-        metalayer_relayer::api::serve(
+    /// Starts the operator API of this relayer on a loopback port (stopped
+    /// by [`Self::kill`]); returns its address.
+    pub(crate) async fn serve_api(&mut self) -> std::net::SocketAddr {
+        let (addr, server) = metalayer_relayer::api::serve(
             "127.0.0.1:0".parse().expect("addr"),
             self.ctx.clone(),
             metalayer_agent::telemetry::Metrics::new("relayer").expect("metrics"),
             metalayer_agent::telemetry::Health::default(),
         )
         .await
-        .expect("api serves")
+        .expect("api serves");
+        self.api = Some(server);
+        addr
     }
 
     /// A metric's value as the registry renders it, summed over labels

@@ -34,10 +34,10 @@ async fn unpaid_messages_under_minimum_wait_with_their_reason() {
     let _gate = GATE.acquire().await.expect("gate");
     let mut net = Net::new(NetOptions::default()).await;
     net.start_validators(0..5).await;
-    let relayer = net
+    let mut relayer = net
         .relayer(r#"gas_payment_enforcement = [ { type = "minimum", payment = "1000" } ]"#)
         .await;
-    let (addr, server) = relayer.serve_api().await;
+    let addr = relayer.serve_api().await;
     let [a, b] = &net.chains;
     let paid = a.dispatch(b, b"paid").await;
     a.pay_for_gas(&paid, 100_000).await;
@@ -78,9 +78,6 @@ async fn unpaid_messages_under_minimum_wait_with_their_reason() {
     a.pay_for_gas(&unpaid, 100_000).await;
     let _ = http.post(format!("http://{addr}/messages/{}/retry", unpaid.id())).send().await;
     assert_delivered_once(b, &[unpaid]).await;
-    // The API holds the relayer's context: stop it first.
-    server.abort();
-    let _ = server.await;
     relayer.kill().await;
     net.shutdown().await;
 }
@@ -90,13 +87,13 @@ async fn a_message_out_of_retries_is_parked_and_an_operator_retry_by_matching_li
     let _gate = GATE.acquire().await.expect("gate");
     let mut net = Net::new(NetOptions::default()).await;
     net.start_validators(0..5).await;
-    let relayer = net
+    let mut relayer = net
         .relayer(
             r#"max_retries = 3
 gas_payment_enforcement = [ { type = "minimum", payment = "1000" } ]"#,
         )
         .await;
-    let (addr, server) = relayer.serve_api().await;
+    let addr = relayer.serve_api().await;
     let [a, b] = &net.chains;
     let unpaid = a.dispatch(b, b"parked").await;
     relayer.wait_for(unpaid.id(), Stage::Parked).await;
@@ -125,8 +122,6 @@ gas_payment_enforcement = [ { type = "minimum", payment = "1000" } ]"#,
         .expect("json");
     assert_eq!(retried["retried"], 1);
     assert_delivered_once(b, &[unpaid]).await;
-    server.abort();
-    let _ = server.await;
     relayer.kill().await;
     net.shutdown().await;
 }
