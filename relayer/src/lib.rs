@@ -73,9 +73,17 @@
 //!   confirmed rather than sent again. A delivery still waiting in the
 //!   destination's pool does not show in `delivered` yet, so before that
 //!   first prepare pass the relayer waits until the signer's pooled
-//!   transactions are mined (at most as long as one transaction's
-//!   escalations take). The Mailbox refuses a second delivery in any case,
-//!   so the worst a crash costs is a reverted transaction's gas.
+//!   transactions are mined or gone from the pool (however long: anything
+//!   sent meanwhile would queue behind their nonces anyway), warning each
+//!   `escalate_after_ms`. The Mailbox refuses a second delivery in any case.
+//! - A sent transaction's nonce is never given up while the transaction may
+//!   still be mined. Its gas price is raised by a quarter each
+//!   `escalate_after_ms` up to six times (3.8 times the first offer, which
+//!   is the chain's suggested price and a tenth); after that it only
+//!   follows the chain's suggested price, and is broadcast again as it is
+//!   each period (a node that dropped it takes it back). Sending the
+//!   message again under a new nonce would wait behind the first and pay
+//!   for a transaction that reverts once both are mined.
 //! - Signatures are read from each validator's most recent announced
 //!   storage location and checked by recovery before use; a validator
 //!   serving a checkpoint it did not sign, or one for another origin,

@@ -300,7 +300,7 @@ impl Context {
         let Some(dest) = self.destinations.get(&domain) else { return };
         loop {
             match dest.sender.wait_for_pooled().await {
-                Ok(_) => return,
+                Ok(()) => return,
                 Err(error) => {
                     tracing::warn!(destination = %dest.chain.name, %error, "could not read the signer's transaction counts");
                     tokio::time::sleep(self.interval.max(Duration::from_millis(100))).await;

@@ -8,7 +8,11 @@
 //! broadcast in nonce order (a failed broadcast stops the rest) and are then
 //! awaited together. A transaction not mined within `escalate_after` is
 //! signed again with the same nonce at 5/4 of its gas price (above the 10 %
-//! replacement rule), up to [`MAX_ESCALATIONS`] times.
+//! replacement rule), up to [`MAX_ESCALATIONS`] times (3.8 times its first
+//! price); after that it follows the chain's suggested price only. A sent
+//! transaction is awaited until it or another with its nonce is mined: its
+//! nonce is never given up, so a message is never sent again under a new
+//! nonce while its first transaction may still be mined.
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,7 +29,8 @@ use tokio::sync::Mutex;
 
 use crate::metrics::RelayerMetrics;
 
-/// Re-sends at a higher price before a transaction is given up on.
+/// Raises of a transaction's gas price by a quarter; after them, it is
+/// raised only to follow the chain's suggested price.
 pub const MAX_ESCALATIONS: u32 = 6;
 
 /// Receipt polls in flight at once.
@@ -44,6 +49,16 @@ pub struct Mined {
     pub gas_used: u64,
     /// Price per gas paid, in wei.
     pub effective_gas_price: u128,
+}
+
+/// Where a sent transaction stands.
+enum Settled {
+    /// One of its versions is mined.
+    Mined(Mined),
+    /// Another transaction took its nonce.
+    Taken,
+    /// Neither yet.
+    Pending,
 }
 
 /// One transaction to send.
@@ -74,14 +89,6 @@ pub enum SendError {
     /// An earlier transaction of the batch failed to broadcast.
     #[error("not sent: an earlier transaction of the batch failed to broadcast")]
     NotSent,
-    /// Every version was sent but none was mined.
-    #[error("nonce {nonce} on {chain}: not mined after {MAX_ESCALATIONS} gas price escalations")]
-    NotMined {
-        /// Chain name.
-        chain: String,
-        /// The nonce.
-        nonce: u64,
-    },
     /// Another transaction took the nonce.
     #[error("nonce {nonce} on {chain} was used by a transaction we did not see mined")]
     NonceTaken {
@@ -149,12 +156,8 @@ impl TxSender {
                 done(i, Err(error.take().unwrap_or(SendError::NotSent)));
             }
         };
-        let price = match self
-            .client
-            .read("eth_gasPrice", |p| async move { p.get_gas_price().await })
-            .await
-        {
-            Ok(p) => p.saturating_mul(11) / 10 + 1,
+        let price = match self.quote().await {
+            Ok(price) => price,
             Err(e) => return failed_all(calls.len(), e),
         };
         let mut guard = self.next_nonce.lock().await;
@@ -211,13 +214,12 @@ impl TxSender {
                 (i, result)
             })
             .collect();
-        let mut lost = false;
+        let mut taken = false;
         while let Some((i, result)) = futures::StreamExt::next(&mut waits).await {
-            lost |=
-                matches!(result, Err(SendError::NotMined { .. } | SendError::NonceTaken { .. }));
+            taken |= matches!(result, Err(SendError::NonceTaken { .. }));
             done(i, result);
         }
-        if lost {
+        if taken {
             *self.next_nonce.lock().await = None;
         }
     }
@@ -225,13 +227,14 @@ impl TxSender {
     /// Waits until every transaction the signer has in the pool when it is
     /// called is mined (the chain's latest count reaches the pending count
     /// read first) or gone from the pool (the pending count falls to the
-    /// latest), for at most as long as a send waits for one transaction
-    /// through all its escalations. A restarted relayer calls it before
-    /// preparing again what the run before it had sent: prepare reads
-    /// `delivered`, which a delivery still in the pool does not show yet,
-    /// and sending it again would pay for a second transaction that
-    /// reverts. Returns whether the pool emptied in time.
-    pub async fn wait_for_pooled(&self) -> Result<bool, ChainError> {
+    /// latest). A restarted relayer calls it before preparing again what
+    /// the run before it had sent: prepare reads `delivered`, which a
+    /// delivery still in the pool does not show yet, and sending it again
+    /// would pay for a second transaction that reverts. It waits as long as
+    /// that takes, warning each `escalate_after`: anything sent meanwhile
+    /// would wait behind those nonces anyway, and one of them dropped from
+    /// the pool later would leave a gap that nothing of this run fills.
+    pub async fn wait_for_pooled(&self) -> Result<(), ChainError> {
         let address = self.address;
         let count = |pending: bool| async move {
             self.client
@@ -242,20 +245,15 @@ impl TxSender {
                 .await
         };
         let pooled_up_to = count(true).await?;
-        let deadline = tokio::time::Instant::now() + self.escalate_after * (MAX_ESCALATIONS + 1);
-        let mut logged = false;
+        let mut warn_at = tokio::time::Instant::now();
         loop {
             let mined = count(false).await?;
             if mined >= pooled_up_to || count(true).await? <= mined {
-                return Ok(true);
+                return Ok(());
             }
-            if tokio::time::Instant::now() >= deadline {
-                tracing::warn!(chain = %self.client.chain(), mined, pending = pooled_up_to, "transactions of an earlier run are still pooled; preparing again anyway");
-                return Ok(false);
-            }
-            if !logged {
-                tracing::info!(chain = %self.client.chain(), mined, pending = pooled_up_to, "waiting for the transactions an earlier run left in the pool");
-                logged = true;
+            if tokio::time::Instant::now() >= warn_at {
+                tracing::warn!(chain = %self.client.chain(), mined, pending = pooled_up_to, "waiting for the transactions an earlier run left in the pool before preparing again");
+                warn_at = tokio::time::Instant::now() + self.escalate_after;
             }
             tokio::time::sleep(self.poll).await;
         }
@@ -313,6 +311,23 @@ impl TxSender {
         }))
     }
 
+    /// The price to offer now: the chain's suggested price and a tenth.
+    async fn quote(&self) -> Result<u128, ChainError> {
+        let price =
+            self.client.read("eth_gasPrice", |p| async move { p.get_gas_price().await }).await?;
+        Ok(price.saturating_mul(11) / 10 + 1)
+    }
+
+    /// Waits for the transaction with `nonce` until it is mined or another
+    /// transaction takes its nonce: its nonce is never given up while it
+    /// may still be mined, since a message sent again under a new nonce
+    /// would pay for a second transaction that reverts, and every later
+    /// nonce would wait behind the old one anyway. Each `escalate_after`
+    /// without a receipt, it is signed again: at 5/4 of its price for the
+    /// first [`MAX_ESCALATIONS`] times, then only where the chain's
+    /// suggested price (and a tenth) has passed 5/4 of its price, and
+    /// otherwise broadcast again as it is (a node that dropped it takes it
+    /// back). A chain that cannot be read is waited out.
     async fn wait(
         &self,
         call: Call,
@@ -322,48 +337,77 @@ impl TxSender {
     ) -> Result<Mined, SendError> {
         let chain = self.client.chain().to_owned();
         let mut hashes = vec![first];
-        for escalation in 0..=MAX_ESCALATIONS {
+        let mut escalations = 0;
+        loop {
             let deadline = tokio::time::Instant::now() + self.escalate_after;
             while tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(self.poll).await;
                 // A batch of many transactions must not poll with one
                 // connection each: nodes cap their connections.
-                let Ok(_permit) = self.polls.acquire().await else {
-                    return Err(SendError::NotMined { chain, nonce });
-                };
-                for hash in &hashes {
-                    if let Ok(Some(mined)) = self.receipt(*hash).await {
-                        return Ok(mined);
+                let _permit = self.polls.acquire().await.ok();
+                match self.settled(&hashes, nonce).await {
+                    Ok(Settled::Mined(mined)) => return Ok(mined),
+                    Ok(Settled::Taken) => return Err(SendError::NonceTaken { chain, nonce }),
+                    Ok(Settled::Pending) => {}
+                    Err(error) => {
+                        tracing::warn!(%chain, nonce, %error, "reading a pending transaction's state failed; still waiting")
                     }
                 }
-                let address = self.address;
-                let mined_count = self
-                    .client
-                    .read("eth_getTransactionCount", |p| async move {
-                        p.get_transaction_count(address).latest().await
-                    })
-                    .await?;
-                if mined_count > nonce {
-                    // Mined meanwhile, or taken by another transaction: look once more.
-                    for hash in &hashes {
-                        if let Some(mined) = self.receipt(*hash).await? {
-                            return Ok(mined);
-                        }
+            }
+            let raised = price.saturating_mul(5) / 4 + 1;
+            let offer = if escalations < MAX_ESCALATIONS {
+                escalations += 1;
+                raised
+            } else {
+                match self.quote().await {
+                    Ok(quote) if quote >= raised => quote,
+                    Ok(_) => price,
+                    Err(error) => {
+                        tracing::warn!(%chain, nonce, %error, "gas price unknown; re-sending as it is");
+                        price
                     }
-                    return Err(SendError::NonceTaken { chain, nonce });
                 }
+            };
+            if offer != price {
+                price = offer;
+                self.metrics.escalations.with_label_values(&[chain.as_str()]).inc();
+                tracing::warn!(%chain, nonce, price, "transaction not mined in time; re-sending at a higher gas price");
+            } else {
+                tracing::debug!(%chain, nonce, price, "transaction not mined in time; broadcasting it again");
             }
-            if escalation == MAX_ESCALATIONS {
-                break;
-            }
-            price = price.saturating_mul(5) / 4 + 1;
-            self.metrics.escalations.with_label_values(&[chain.as_str()]).inc();
-            tracing::warn!(%chain, nonce, price, "transaction not mined in time; re-sending at a higher gas price");
             match self.broadcast(&call, nonce, price).await {
-                Ok(hash) => hashes.push(hash),
+                Ok(hash) if !hashes.contains(&hash) => hashes.push(hash),
+                Ok(_) => {}
                 Err(error) => tracing::warn!(%chain, nonce, %error, "re-send failed"),
             }
         }
-        Err(SendError::NotMined { chain, nonce })
+    }
+
+    /// Where the transaction with `nonce` stands, `hashes` being its
+    /// versions.
+    async fn settled(&self, hashes: &[B256], nonce: u64) -> Result<Settled, ChainError> {
+        for hash in hashes {
+            if let Ok(Some(mined)) = self.receipt(*hash).await {
+                return Ok(Settled::Mined(mined));
+            }
+        }
+        let address = self.address;
+        let mined_count = self
+            .client
+            .read("eth_getTransactionCount", |p| async move {
+                p.get_transaction_count(address).latest().await
+            })
+            .await?;
+        if mined_count <= nonce {
+            return Ok(Settled::Pending);
+        }
+        // Mined meanwhile, or taken by another transaction: look once more,
+        // and only a full set of answers tells the nonce was taken.
+        for hash in hashes {
+            if let Some(mined) = self.receipt(*hash).await? {
+                return Ok(Settled::Mined(mined));
+            }
+        }
+        Ok(Settled::Taken)
     }
 }

@@ -1,5 +1,6 @@
 //! Faults around the relayer: a flaky destination RPC, a delivery stuck
-//! behind better-paying transactions, a delivery that reverts when mined,
+//! behind better-paying transactions (and one priced out past every raise),
+//! a delivery that reverts when mined,
 //! a delivery reorged out of the destination, and `kill -9` of the relayer
 //! binary mid-burst.
 
@@ -15,13 +16,16 @@ use std::{
 use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
 use axum::{Router, body::Bytes, http::StatusCode, response::IntoResponse, routing::post};
 use metalayer_contracts::bindings::Mailbox;
-use metalayer_relayer::op::{Reason, Stage};
+use metalayer_relayer::{
+    op::{Reason, Stage},
+    sender::MAX_ESCALATIONS,
+};
 use metalayer_tests::dev;
 use tokio::net::TcpListener;
 
 use crate::{
     GATE,
-    common::{Net, NetOptions, PATIENCE, assert_delivered_once, fill_blocks},
+    common::{Net, NetOptions, PATIENCE, RELAYER_KEY, assert_delivered_once, fill_blocks},
 };
 
 /// A JSON-RPC proxy to `upstream` that answers every other request with
@@ -132,6 +136,52 @@ async fn a_delivery_stuck_behind_better_paying_transactions_is_re_sent_at_a_high
         "delivered at {} a gas, fillers pay {filler_price}",
         receipt.effective_gas_price
     );
+    relayer.kill().await;
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_priced_out_past_every_escalation_keeps_its_nonce_and_is_sent_once() {
+    let _gate = GATE.acquire().await.expect("gate");
+    let mut net = Net::new(NetOptions { base_fee: 0, ..NetOptions::default() }).await;
+    net.start_validators(0..5).await;
+    let [a, b] = &net.chains;
+    let message = a.dispatch(b, b"priced out").await;
+    net.wait_signed(0, message.nonce).await;
+    // The relayer's last raise offers 1.1 * 1.25^6 = 4.2 times the
+    // suggested price, which stays put (base fee zero): fillers paying 5
+    // times keep it out of every block for about five seconds, seven times
+    // as long as its raises take.
+    let suggested = b.provider.get_gas_price().await.expect("gas price");
+    const FILLERS: u64 = 100;
+    let filler = fill_blocks(b, 7, FILLERS, suggested * 5).await;
+    let toml = net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 100");
+    let relayer = net.relayer_from_toml(&toml).await;
+    assert_delivered_once(b, std::slice::from_ref(&message)).await;
+    let fillers_mined = b.provider.get_transaction_count(filler).await.expect("filler nonce");
+    assert_eq!(
+        fillers_mined, FILLERS,
+        "the delivery got in before the fillers it could not outbid"
+    );
+    // Nothing of the relayer's is left in the pool, and it sent one
+    // transaction: a second, under a new nonce, would have waited behind the
+    // first and reverted once mined.
+    let sender = dev(RELAYER_KEY).address();
+    let start = tokio::time::Instant::now();
+    loop {
+        let pending = b.provider.get_transaction_count(sender).pending().await.expect("nonce");
+        let mined = b.provider.get_transaction_count(sender).await.expect("nonce");
+        if pending == mined {
+            assert_eq!(mined, 1, "the relayer sent {mined} transactions for one message");
+            break;
+        }
+        assert!(start.elapsed() < PATIENCE, "the relayer's transactions stay pooled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let escalations = relayer.metric("metalayer_transaction_escalations_total", "chain=\"beta\"");
+    assert_eq!(escalations, f64::from(MAX_ESCALATIONS), "raised past its cap");
+    let history = relayer.ctx.queue.history(message.id()).expect("history");
+    assert!(history.iter().all(|h| h.reason != Some(Reason::ErrorSubmitting)), "{history:?}");
     relayer.kill().await;
     net.shutdown().await;
 }
