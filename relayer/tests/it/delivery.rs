@@ -4,12 +4,12 @@ use std::collections::{HashMap, HashSet};
 
 use alloy::primitives::B256;
 
-use metalayer_contracts::DefaultIsm;
-use metalayer_relayer::op::Stage;
+use metalayer_contracts::{DefaultIsm, bindings::Mailbox};
+use metalayer_relayer::op::{Reason, Stage};
 
 use crate::{
     GATE,
-    common::{Net, NetOptions, assert_delivered_once},
+    common::{Chain, Net, NetOptions, RELAYER_KEY, RunningRelayer, assert_delivered_once, dev},
 };
 
 /// Sets `recipient`'s ISM (its owner is dev account 0).
@@ -174,14 +174,25 @@ async fn message_id_deliveries_share_multicall3_transactions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_delivery_leaves_its_multicall3_group_and_the_rest_are_delivered() {
+    a_failing_delivery_among_others(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_batch_delivery_a_failing_delivery_is_never_sent() {
+    a_failing_delivery_among_others(false).await;
+}
+
+/// Six good messages and, among them, one whose recipient's ISM is paused
+/// (its `process` reverts), relayed with `batch_delivery` on or off. On,
+/// the good ones share Multicall3 transactions; off, each is sent alone.
+/// Either way the failing one is dry-run alone, which records why it fails,
+/// and is never sent.
+async fn a_failing_delivery_among_others(batch: bool) {
     use alloy::providers::Provider;
     use metalayer_contracts::{
         MULTICALL3_ADDRESS,
-        bindings::{Mailbox, PausableIsm, TestRecipient},
+        bindings::{PausableIsm, TestRecipient},
     };
-    use metalayer_relayer::op::Reason;
-
-    use crate::common::dev;
 
     let _gate = GATE.acquire().await.expect("gate");
     let mut net =
@@ -213,7 +224,7 @@ async fn a_failing_delivery_leaves_its_multicall3_group_and_the_rest_are_deliver
     };
     net.start_validators(0..5).await;
     net.wait_signed(0, 6).await;
-    let relayer = net.relayer("").await;
+    let relayer = net.relayer(if batch { "" } else { "batch_delivery = false" }).await;
     let b = &net.chains[1];
     assert_delivered_once(b, &good).await;
     let mut txs = HashSet::new();
@@ -221,6 +232,20 @@ async fn a_failing_delivery_leaves_its_multicall3_group_and_the_rest_are_deliver
         relayer.wait_for(m.id(), Stage::Delivered).await;
         let op = relayer.ctx.queue.get(m.id()).expect("queue").expect("op");
         txs.insert(op.tx_hash.expect("delivered by a transaction"));
+    }
+    // Every transaction the relayer sent delivered a good message.
+    let sent = b.provider.get_transaction_count(dev(RELAYER_KEY).address()).await.expect("nonce");
+    assert_eq!(sent, txs.len() as u64, "the relayer sent a transaction that delivered nothing");
+    if !batch {
+        assert_eq!(txs.len(), good.len(), "batch delivery off, yet messages shared transactions");
+        for tx in &txs {
+            let tx = b.provider.get_transaction_by_hash(*tx).await.expect("rpc").expect("tx");
+            assert_eq!(alloy::consensus::Transaction::to(&tx), Some(b.core.mailbox));
+        }
+        assert_never_delivered(&relayer, b, bad.id()).await;
+        relayer.kill().await;
+        net.shutdown().await;
+        return;
     }
     assert!(txs.len() < good.len(), "{} transactions for {} messages", txs.len(), good.len());
     // Groups that held it were split in halves: what ended up alone went
@@ -233,31 +258,34 @@ async fn a_failing_delivery_leaves_its_multicall3_group_and_the_rest_are_deliver
         through_multicall += usize::from(to == Some(MULTICALL3_ADDRESS));
     }
     assert!(through_multicall > 0, "no delivery went through Multicall3");
-    // The failing message was split out and estimated alone, which
-    // recorded why it fails; it is retried, and never delivered.
-    let history = relayer.ctx.queue.history(bad.id()).expect("history");
+    // The failing message was split out of its group and estimated alone.
+    assert_never_delivered(&relayer, b, bad.id()).await;
+    relayer.kill().await;
+    net.shutdown().await;
+}
+
+/// Message `id` was estimated alone, which recorded why it fails, and was
+/// never delivered.
+async fn assert_never_delivered(relayer: &RunningRelayer, to: &Chain, id: B256) {
+    let history = relayer.ctx.queue.history(id).expect("history");
     assert!(
         history
             .iter()
             .any(|h| h.reason == Some(Reason::ErrorEstimatingGas) && h.detail.contains("revert")),
         "{history:?}"
     );
-    let mailbox = Mailbox::new(b.core.mailbox, &b.provider);
-    assert!(!mailbox.delivered(bad.id()).call().await.expect("delivered"));
-    relayer.kill().await;
-    net.shutdown().await;
+    let mailbox = Mailbox::new(to.core.mailbox, &to.provider);
+    assert!(!mailbox.delivered(id).call().await.expect("delivered"));
 }
 
 /// Gives `chain`'s recipient Routing(`origin` → Aggregation(2 of [paused
 /// Null, Null, MerkleRoot, MessageId])). The paused module's metadata
 /// (none) builds but its `verify` reverts: the relayer's dry-run must pass
 /// over it, or every delivery would revert.
-async fn route_over_aggregation(chain: &crate::common::Chain, origin: u32) {
+async fn route_over_aggregation(chain: &Chain, origin: u32) {
     use metalayer_contracts::bindings::{
         AggregationIsm, DomainRoutingIsm, PausableIsm, TestRecipient,
     };
-
-    use crate::common::dev;
 
     let p = &chain.provider;
     let paused = PausableIsm::deploy(p, dev(0).address()).await.expect("paused ISM");
