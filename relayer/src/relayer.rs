@@ -336,7 +336,9 @@ impl Context {
     }
 
     /// `op` after a failed attempt: back to prepare after the backoff, or
-    /// parked once out of retries.
+    /// parked once out of retries. A parked message keeps the reason of its
+    /// last attempt, which tells the operator more than "out of retries"
+    /// (its stage already says that).
     pub(crate) fn retry(&self, op: &mut PendingOp, reason: Reason, detail: String) {
         op.retries = op.retries.saturating_add(1);
         op.reason = Some(reason);
