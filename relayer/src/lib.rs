@@ -47,7 +47,7 @@
 //!    the next is read, estimated and sent while the last waits to be
 //!    mined (at most two unsettled per destination; the messages of an
 //!    unsettled round are left out of the next). One signer per
-//!    destination hands out its own nonces, escalates the gas price of a
+//!    destination hands out its own nonces, raises the fees of a
 //!    transaction not mined in time, records each transaction as soon as it
 //!    is mined, and a reverted receipt sends the message back to prepare.
 //! 5. **Confirm**: once the destination's final block (tip − reorg period)
@@ -76,14 +76,19 @@
 //!   transactions are mined or gone from the pool (however long: anything
 //!   sent meanwhile would queue behind their nonces anyway), warning each
 //!   `escalate_after_ms`. The Mailbox refuses a second delivery in any case.
-//! - A sent transaction's nonce is never given up while the transaction may
-//!   still be mined. Its gas price is raised by a quarter each
-//!   `escalate_after_ms` up to six times (3.8 times the first offer, which
-//!   is the chain's suggested price and a tenth); after that it only
-//!   follows the chain's suggested price, and is broadcast again as it is
-//!   each period (a node that dropped it takes it back). Sending the
-//!   message again under a new nonce would wait behind the first and pay
-//!   for a transaction that reverts once both are mined.
+//! - Delivery transactions are EIP-1559 where the chain has a base fee: a
+//!   tip of the suggested tip and a tenth, under a fee cap of twice the
+//!   latest base fee plus the tip (legacy, at the suggested gas price and a
+//!   tenth, where it has none). A sent transaction's nonce is never given
+//!   up while the transaction may still be mined. Its fees are raised by a
+//!   quarter each `escalate_after_ms` up to six times (3.8 times the first
+//!   offer); after that they only follow the chain's, once its fee cap
+//!   passes a quarter above the transaction's, and the transaction is
+//!   broadcast again as it is each period (a node that dropped it takes it
+//!   back). Sending the message again under a new nonce would wait behind
+//!   the first and pay for a transaction that reverts once both are mined.
+//!   A node's refusal of a transaction is not asked again; an endpoint that
+//!   cannot be reached is.
 //! - Signatures are read from each validator's most recent announced
 //!   storage location and checked by recovery before use; a validator
 //!   serving a checkpoint it did not sign, or one for another origin,

@@ -6,13 +6,21 @@
 //! (nothing of ours is in flight then), which wins on a difference: a
 //! transaction reorged out or evicted, or the key used elsewhere. Transactions of one batch take consecutive nonces, are
 //! broadcast in nonce order (a failed broadcast stops the rest) and are then
-//! awaited together. A transaction not mined within `escalate_after` is
-//! signed again with the same nonce at 5/4 of its gas price (above the 10 %
-//! replacement rule), up to [`MAX_ESCALATIONS`] times (3.8 times its first
-//! price); after that it follows the chain's suggested price only. A sent
-//! transaction is awaited until it or another with its nonce is mined: its
-//! nonce is never given up, so a message is never sent again under a new
-//! nonce while its first transaction may still be mined.
+//! awaited together.
+//!
+//! Fees ([`Fees`]): on a chain whose blocks have a base fee, transactions
+//! are EIP-1559: a tip of the chain's suggested tip and a tenth, under a fee
+//! cap of twice the latest base fee plus the tip (the cap is headroom for a
+//! rising base fee; only the base fee and the tip are paid). On a chain
+//! without a base fee, a legacy gas price: the suggested one and a tenth.
+//!
+//! A transaction not mined within `escalate_after` is signed again with the
+//! same nonce, every fee at 5/4 (above the pools' 10 % replacement rule), up
+//! to [`MAX_ESCALATIONS`] times (3.8 times its first fees); after that only
+//! when the chain's fees have passed it. A sent transaction is awaited until
+//! it or another with its nonce is mined: its nonce is never given up, so a
+//! message is never sent again under a new nonce while its first
+//! transaction may still be mined.
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,15 +31,74 @@ use alloy::{
     providers::Provider,
     rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
+    transports::RpcError,
 };
 use metalayer_agent::chain::{ChainClient, ChainError};
 use tokio::sync::Mutex;
 
 use crate::metrics::RelayerMetrics;
 
-/// Raises of a transaction's gas price by a quarter; after them, it is
-/// raised only to follow the chain's suggested price.
+/// Raises of a transaction's fees by a quarter; after them, its fee cap
+/// (gas price) is raised only to follow the chain's.
 pub const MAX_ESCALATIONS: u32 = 6;
+
+/// `x` and its `n`th part, and a wei; `u128::MAX` at most.
+fn more(x: u128, n: u128) -> u128 {
+    x.saturating_add(x / n).saturating_add(1)
+}
+
+/// What a transaction offers to pay per gas, in wei.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fees {
+    /// A chain without a base fee: one gas price, paid whole.
+    Legacy {
+        /// The gas price.
+        gas_price: u128,
+    },
+    /// EIP-1559: the base fee and at most `tip` a gas, never above `max_fee`.
+    Eip1559 {
+        /// The fee cap (`maxFeePerGas`).
+        max_fee: u128,
+        /// The tip (`maxPriorityFeePerGas`).
+        tip: u128,
+    },
+}
+
+impl Fees {
+    /// Every fee at 5/4, and a wei.
+    pub fn raised(self) -> Self {
+        let up = |x: u128| more(x, 4);
+        match self {
+            Self::Legacy { gas_price } => Self::Legacy { gas_price: up(gas_price) },
+            Self::Eip1559 { max_fee, tip } => Self::Eip1559 { max_fee: up(max_fee), tip: up(tip) },
+        }
+    }
+
+    /// The fee cap: the most a gas may cost.
+    pub fn cap(self) -> u128 {
+        match self {
+            Self::Legacy { gas_price } => gas_price,
+            Self::Eip1559 { max_fee, .. } => max_fee,
+        }
+    }
+
+    /// The fees to re-sign with, past the raises, when `market` is what the
+    /// chain asks now: `None` while `self`'s cap is above 4/5 of the
+    /// market's. Otherwise the market's cap, with the tip raised by a tenth
+    /// and a wei if the market's is not higher (a replacement must raise
+    /// both).
+    pub fn following(self, market: Self) -> Option<Self> {
+        if market.cap() < self.raised().cap() {
+            return None;
+        }
+        Some(match (self, market) {
+            (Self::Eip1559 { tip, .. }, Self::Eip1559 { max_fee, tip: offered }) => {
+                Self::Eip1559 { max_fee, tip: offered.max(more(tip, 10)) }
+            }
+            _ => market,
+        })
+    }
+}
 
 /// Receipt polls in flight at once.
 const POLL_CONCURRENCY: usize = 8;
@@ -89,6 +156,14 @@ pub enum SendError {
     /// An earlier transaction of the batch failed to broadcast.
     #[error("not sent: an earlier transaction of the batch failed to broadcast")]
     NotSent,
+    /// The node refused the transaction.
+    #[error("{chain} refused the transaction: {reason}")]
+    Refused {
+        /// Chain name.
+        chain: String,
+        /// The node's error response.
+        reason: String,
+    },
     /// Another transaction took the nonce.
     #[error("nonce {nonce} on {chain} was used by a transaction we did not see mined")]
     NonceTaken {
@@ -156,8 +231,8 @@ impl TxSender {
                 done(i, Err(error.take().unwrap_or(SendError::NotSent)));
             }
         };
-        let price = match self.quote().await {
-            Ok(price) => price,
+        let fees = match self.quote().await {
+            Ok(fees) => fees,
             Err(e) => return failed_all(calls.len(), e),
         };
         let mut guard = self.next_nonce.lock().await;
@@ -190,9 +265,9 @@ impl TxSender {
                 sent.push(Err(SendError::NotSent));
                 continue;
             }
-            match self.broadcast(&call, nonce, price).await {
+            match self.broadcast(&call, nonce, fees).await {
                 Ok(hash) => {
-                    sent.push(Ok((call, nonce, price, hash)));
+                    sent.push(Ok((call, nonce, fees, hash)));
                     nonce += 1;
                 }
                 Err(e) => {
@@ -208,7 +283,7 @@ impl TxSender {
             .enumerate()
             .map(|(i, s)| async move {
                 let result = match s {
-                    Ok((call, nonce, price, hash)) => self.wait(call, nonce, price, hash).await,
+                    Ok((call, nonce, fees, hash)) => self.wait(call, nonce, fees, hash).await,
                     Err(e) => Err(e),
                 };
                 (i, result)
@@ -259,37 +334,51 @@ impl TxSender {
         }
     }
 
-    async fn broadcast(&self, call: &Call, nonce: u64, price: u128) -> Result<B256, SendError> {
+    async fn broadcast(&self, call: &Call, nonce: u64, fees: Fees) -> Result<B256, SendError> {
         let tx = TransactionRequest::default()
             .with_from(self.address)
             .with_to(call.to)
             .with_input(call.data.clone())
             .with_nonce(nonce)
             .with_gas_limit(call.gas_limit)
-            .with_gas_price(price)
             .with_chain_id(self.chain_id);
+        let tx = match fees {
+            Fees::Legacy { gas_price } => tx.with_gas_price(gas_price),
+            Fees::Eip1559 { max_fee, tip } => {
+                tx.with_max_fee_per_gas(max_fee).with_max_priority_fee_per_gas(tip)
+            }
+        };
         let envelope =
             NetworkTransactionBuilder::<Ethereum>::build(tx, &self.wallet).await.map_err(|e| {
                 SendError::Sign { chain: self.client.chain().into(), reason: e.to_string() }
             })?;
         let hash = *envelope.tx_hash();
         let raw = envelope.encoded_2718();
+        // A node's refusal (an error response) is its answer and is not
+        // asked again; only an endpoint that could not be reached is.
         let outcome = self
             .client
             .read("eth_sendRawTransaction", |p| {
                 let raw = raw.clone();
-                async move { p.send_raw_transaction(&raw).await.map(|_| ()) }
+                async move {
+                    match p.send_raw_transaction(&raw).await {
+                        Ok(_) => Ok(Ok(())),
+                        Err(RpcError::ErrorResp(refusal)) => Ok(Err(refusal.to_string())),
+                        Err(e) => Err(e),
+                    }
+                }
             })
-            .await;
+            .await?;
         match outcome {
             Ok(()) => Ok(hash),
-            // A retried broadcast may find its own first attempt already in.
-            Err(ChainError::Unavailable { error, .. })
-                if error.contains("already known") || error.contains("already imported") =>
+            // A broadcast may find an earlier one of the same transaction in
+            // (a re-broadcast, or a retry after an answer that was lost).
+            Err(refusal)
+                if refusal.contains("already known") || refusal.contains("already imported") =>
             {
                 Ok(hash)
             }
-            Err(e) => Err(e.into()),
+            Err(reason) => Err(SendError::Refused { chain: self.client.chain().into(), reason }),
         }
     }
 
@@ -311,11 +400,43 @@ impl TxSender {
         }))
     }
 
-    /// The price to offer now: the chain's suggested price and a tenth.
-    async fn quote(&self) -> Result<u128, ChainError> {
-        let price =
-            self.client.read("eth_gasPrice", |p| async move { p.get_gas_price().await }).await?;
-        Ok(price.saturating_mul(11) / 10 + 1)
+    /// The fees to offer now (see the module's documentation).
+    async fn quote(&self) -> Result<Fees, ChainError> {
+        let chain = self.client.chain();
+        let base_fee = self
+            .client
+            .read("eth_getBlockByNumber", |p| async move {
+                p.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await
+            })
+            .await?
+            .ok_or_else(|| ChainError::UnknownBlock {
+                chain: chain.to_owned(),
+                block: "latest".into(),
+            })?
+            .header
+            .base_fee_per_gas;
+        match base_fee {
+            Some(base_fee) => {
+                let tip = self
+                    .client
+                    .read("eth_maxPriorityFeePerGas", |p| async move {
+                        p.get_max_priority_fee_per_gas().await
+                    })
+                    .await?;
+                let tip = more(tip, 10);
+                Ok(Fees::Eip1559 {
+                    max_fee: u128::from(base_fee).saturating_mul(2).saturating_add(tip),
+                    tip,
+                })
+            }
+            None => {
+                let price = self
+                    .client
+                    .read("eth_gasPrice", |p| async move { p.get_gas_price().await })
+                    .await?;
+                Ok(Fees::Legacy { gas_price: more(price, 10) })
+            }
+        }
     }
 
     /// Waits for the transaction with `nonce` until it is mined or another
@@ -323,16 +444,16 @@ impl TxSender {
     /// may still be mined, since a message sent again under a new nonce
     /// would pay for a second transaction that reverts, and every later
     /// nonce would wait behind the old one anyway. Each `escalate_after`
-    /// without a receipt, it is signed again: at 5/4 of its price for the
-    /// first [`MAX_ESCALATIONS`] times, then only where the chain's
-    /// suggested price (and a tenth) has passed 5/4 of its price, and
-    /// otherwise broadcast again as it is (a node that dropped it takes it
-    /// back). A chain that cannot be read is waited out.
+    /// without a receipt, it is signed again: with its fees at 5/4 for the
+    /// first [`MAX_ESCALATIONS`] times, then only when the chain's fees
+    /// have passed it ([`Fees::following`]), and otherwise broadcast again
+    /// as it is (a node that dropped it takes it back). A chain that cannot
+    /// be read is waited out.
     async fn wait(
         &self,
         call: Call,
         nonce: u64,
-        mut price: u128,
+        mut fees: Fees,
         first: B256,
     ) -> Result<Mined, SendError> {
         let chain = self.client.chain().to_owned();
@@ -354,28 +475,29 @@ impl TxSender {
                     }
                 }
             }
-            let raised = price.saturating_mul(5) / 4 + 1;
             let offer = if escalations < MAX_ESCALATIONS {
                 escalations += 1;
-                raised
+                Some(fees.raised())
             } else {
                 match self.quote().await {
-                    Ok(quote) if quote >= raised => quote,
-                    Ok(_) => price,
+                    Ok(market) => fees.following(market),
                     Err(error) => {
-                        tracing::warn!(%chain, nonce, %error, "gas price unknown; re-sending as it is");
-                        price
+                        tracing::warn!(%chain, nonce, %error, "the chain's fees are unknown; re-sending as it is");
+                        None
                     }
                 }
             };
-            if offer != price {
-                price = offer;
-                self.metrics.escalations.with_label_values(&[chain.as_str()]).inc();
-                tracing::warn!(%chain, nonce, price, "transaction not mined in time; re-sending at a higher gas price");
-            } else {
-                tracing::debug!(%chain, nonce, price, "transaction not mined in time; broadcasting it again");
+            match offer {
+                Some(offer) => {
+                    fees = offer;
+                    self.metrics.escalations.with_label_values(&[chain.as_str()]).inc();
+                    tracing::warn!(%chain, nonce, ?fees, "transaction not mined in time; re-sending with higher fees");
+                }
+                None => {
+                    tracing::debug!(%chain, nonce, ?fees, "transaction not mined in time; broadcasting it again")
+                }
             }
-            match self.broadcast(&call, nonce, price).await {
+            match self.broadcast(&call, nonce, fees).await {
                 Ok(hash) if !hashes.contains(&hash) => hashes.push(hash),
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%chain, nonce, %error, "re-send failed"),
@@ -409,5 +531,44 @@ impl TxSender {
             }
         }
         Ok(Settled::Taken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fees;
+
+    #[test]
+    fn a_raise_lifts_every_fee_by_a_quarter() {
+        assert_eq!(Fees::Legacy { gas_price: 100 }.raised(), Fees::Legacy { gas_price: 126 });
+        assert_eq!(
+            Fees::Eip1559 { max_fee: 400, tip: 8 }.raised(),
+            Fees::Eip1559 { max_fee: 501, tip: 11 }
+        );
+        let top = Fees::Eip1559 { max_fee: u128::MAX - 1, tip: u128::MAX }.raised();
+        assert_eq!(top, Fees::Eip1559 { max_fee: u128::MAX, tip: u128::MAX }, "saturates");
+    }
+
+    #[test]
+    fn past_the_raises_fees_follow_only_a_market_a_quarter_above() {
+        let ours = Fees::Eip1559 { max_fee: 400, tip: 40 };
+        // A market cap below a raise's: kept as is.
+        assert_eq!(ours.following(Fees::Eip1559 { max_fee: 500, tip: 10 }), None);
+        // Above: the market's cap, and a tip at least a tenth higher, as a
+        // replacement needs.
+        assert_eq!(
+            ours.following(Fees::Eip1559 { max_fee: 501, tip: 10 }),
+            Some(Fees::Eip1559 { max_fee: 501, tip: 45 })
+        );
+        assert_eq!(
+            ours.following(Fees::Eip1559 { max_fee: 900, tip: 60 }),
+            Some(Fees::Eip1559 { max_fee: 900, tip: 60 })
+        );
+        let legacy = Fees::Legacy { gas_price: 400 };
+        assert_eq!(legacy.following(Fees::Legacy { gas_price: 500 }), None);
+        assert_eq!(
+            legacy.following(Fees::Legacy { gas_price: 501 }),
+            Some(Fees::Legacy { gas_price: 501 })
+        );
     }
 }

@@ -72,8 +72,8 @@ pub struct RelayerSettings {
     #[serde(default = "default_interval_ms")]
     pub interval_ms: u64,
     /// A transaction not mined after this many milliseconds is re-sent with
-    /// a gas price a quarter higher (six times at most; then only to follow
-    /// the chain's suggested price).
+    /// its fees a quarter higher (six times at most; then only to follow the
+    /// chain's).
     #[serde(default = "default_escalate_ms")]
     pub escalate_after_ms: u64,
     /// Logging.

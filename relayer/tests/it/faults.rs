@@ -1,6 +1,6 @@
 //! Faults around the relayer: a flaky destination RPC, a delivery stuck
-//! behind better-paying transactions (and one priced out past every raise),
-//! a delivery that reverts when mined,
+//! behind better-paying transactions (one priced out past every raise, one
+//! following a rising base fee), a delivery that reverts when mined,
 //! a delivery reorged out of the destination, and `kill -9` of the relayer
 //! binary mid-burst.
 
@@ -182,6 +182,39 @@ async fn a_delivery_priced_out_past_every_escalation_keeps_its_nonce_and_is_sent
     assert_eq!(escalations, f64::from(MAX_ESCALATIONS), "raised past its cap");
     let history = relayer.ctx.queue.history(message.id()).expect("history");
     assert!(history.iter().all(|h| h.reason != Some(Reason::ErrorSubmitting)), "{history:?}");
+    relayer.kill().await;
+    net.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_raises_a_delivery_follows_a_rising_base_fee() {
+    let _gate = GATE.acquire().await.expect("gate");
+    // Empty blocks have brought the base fee near zero by the time the
+    // relayer sends: its first tip is 1.1 gwei and its sixth raise offers a
+    // tip and fee cap of 4.2 gwei. Legacy fillers paying 10 gwei, each half
+    // a block, then keep the blocks full and the base fee rising by an
+    // eighth a block for about 90 blocks, past the delivery's cap: a
+    // delivery kept at its sixth raise is left out until every filler is
+    // mined and the base fee has fallen back. Following the base fee, it
+    // outbids the fillers' shrinking tip (10 gwei less the base fee) once
+    // the base fee nears 6 gwei, about 160 fillers in.
+    let mut net = Net::new(NetOptions::default()).await;
+    net.start_validators(0..5).await;
+    let [a, b] = &net.chains;
+    let message = a.dispatch(b, b"follows the market").await;
+    net.wait_signed(0, message.nonce).await;
+    const FILLERS: u64 = 300;
+    let filler = fill_blocks(b, 7, FILLERS, 10_000_000_000).await;
+    let toml = net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 100");
+    let relayer = net.relayer_from_toml(&toml).await;
+    assert_delivered_once(b, std::slice::from_ref(&message)).await;
+    let fillers_mined = b.provider.get_transaction_count(filler).await.expect("filler nonce");
+    assert!(
+        fillers_mined < FILLERS,
+        "delivered only after every filler: the delivery did not follow the base fee"
+    );
+    let escalations = relayer.metric("metalayer_transaction_escalations_total", "chain=\"beta\"");
+    assert!(escalations > f64::from(MAX_ESCALATIONS), "{escalations} raises");
     relayer.kill().await;
     net.shutdown().await;
 }
