@@ -44,6 +44,14 @@ struct Round {
     groups: Vec<Vec<PendingOp>>,
 }
 
+/// What a submit round reads of the destination's latest block.
+struct LatestBlock {
+    /// What the round's transactions may use together.
+    gas_limit: u64,
+    /// Its base fee, if the chain has one (what the round's fees start from).
+    base_fee: Option<u64>,
+}
+
 /// Ids of the messages in rounds sent and not yet settled.
 #[derive(Clone, Default)]
 struct InFlight(Arc<Mutex<HashSet<B256>>>);
@@ -114,15 +122,15 @@ impl Context {
                 tokio::time::sleep(self.interval).await;
                 continue;
             }
-            let block_gas = match self.block_gas_limit(&dest).await {
-                Ok(gas) => gas,
+            let latest = match self.latest_block(&dest).await {
+                Ok(latest) => latest,
                 Err(error) => {
                     tracing::warn!(destination = %dest.chain.name, %error, "block gas limit unknown; not sending this round");
                     tokio::time::sleep(self.interval).await;
                     continue;
                 }
             };
-            let size = round_size(block_gas);
+            let size = round_size(latest.gas_limit);
             let due = match self.queue.due(domain, Stage::Submit, now_ms(), size + busy.len()) {
                 Ok(due) => due,
                 Err(error) => {
@@ -137,7 +145,7 @@ impl Context {
                 continue;
             }
             let (started, read) = (std::time::Instant::now(), due.len());
-            let round = self.build_round(&dest, due, block_gas).await;
+            let round = self.build_round(&dest, due, latest.gas_limit).await;
             let estimate_ms = started.elapsed().as_millis() as u64;
             if round.calls.is_empty() {
                 continue;
@@ -146,7 +154,7 @@ impl Context {
             let sent: usize = round.groups.iter().map(Vec::len).sum();
             let (ctx, dest) = (self.clone(), dest.clone());
             rounds.spawn(async move {
-                ctx.send_round(&dest, round).await;
+                ctx.send_round(&dest, round, latest.base_fee).await;
                 drop(held);
                 let ms = started.elapsed().as_millis() as u64;
                 tracing::debug!(destination = %dest.chain.name, read, sent, estimate_ms, ms, "submit round done");
@@ -165,9 +173,9 @@ impl Context {
         }
     }
 
-    /// The gas limit of the destination's latest block: what one submit
-    /// round may use in total.
-    async fn block_gas_limit(&self, dest: &Destination) -> Result<u64, String> {
+    /// The gas limit (what one submit round may use in total) and base fee
+    /// of the destination's latest block.
+    async fn latest_block(&self, dest: &Destination) -> Result<LatestBlock, String> {
         let block = dest
             .client
             .read("eth_getBlockByNumber", |p| async move {
@@ -179,7 +187,7 @@ impl Context {
             block.ok_or_else(|| format!("{}: the node has no latest block", dest.chain.name))?;
         match block.header.gas_limit {
             0 => Err(format!("{}: the latest block has a gas limit of 0", dest.chain.name)),
-            limit => Ok(limit),
+            gas_limit => Ok(LatestBlock { gas_limit, base_fee: block.header.base_fee_per_gas }),
         }
     }
 
@@ -296,10 +304,10 @@ impl Context {
     }
 
     /// Sends a round's calls and records each outcome as soon as it is known.
-    async fn send_round(&self, dest: &Destination, round: Round) {
+    async fn send_round(&self, dest: &Destination, round: Round, base_fee: Option<u64>) {
         let mut groups: Vec<Option<Vec<PendingOp>>> = round.groups.into_iter().map(Some).collect();
         dest.sender
-            .send_each(round.calls, |i, result| {
+            .send_each(round.calls, base_fee, |i, result| {
                 if let Some(ops) = groups.get_mut(i).and_then(Option::take) {
                     self.record_submission(dest, result, ops);
                 }

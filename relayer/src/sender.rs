@@ -219,10 +219,13 @@ impl TxSender {
 
     /// Sends `calls` with consecutive nonces and hands each outcome to
     /// `done` (with the call's index) as soon as it is known, so one slow
-    /// transaction does not hold back what the others delivered.
+    /// transaction does not hold back what the others delivered. `base_fee`
+    /// is the latest block's, as the caller read it (`None`: the chain has
+    /// none).
     pub async fn send_each(
         &self,
         calls: Vec<Call>,
+        base_fee: Option<u64>,
         mut done: impl FnMut(usize, Result<Mined, SendError>),
     ) {
         let mut failed_all = |n: usize, error: ChainError| {
@@ -231,7 +234,7 @@ impl TxSender {
                 done(i, Err(error.take().unwrap_or(SendError::NotSent)));
             }
         };
-        let fees = match self.quote().await {
+        let fees = match self.quote(base_fee).await {
             Ok(fees) => fees,
             Err(e) => return failed_all(calls.len(), e),
         };
@@ -400,21 +403,9 @@ impl TxSender {
         }))
     }
 
-    /// The fees to offer now (see the module's documentation).
-    async fn quote(&self) -> Result<Fees, ChainError> {
-        let chain = self.client.chain();
-        let base_fee = self
-            .client
-            .read("eth_getBlockByNumber", |p| async move {
-                p.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await
-            })
-            .await?
-            .ok_or_else(|| ChainError::UnknownBlock {
-                chain: chain.to_owned(),
-                block: "latest".into(),
-            })?
-            .header
-            .base_fee_per_gas;
+    /// The fees to offer now (see the module's documentation), on a chain
+    /// whose latest block has `base_fee`.
+    async fn quote(&self, base_fee: Option<u64>) -> Result<Fees, ChainError> {
         match base_fee {
             Some(base_fee) => {
                 let tip = self
@@ -437,6 +428,21 @@ impl TxSender {
                 Ok(Fees::Legacy { gas_price: more(price, 10) })
             }
         }
+    }
+
+    /// [`Self::quote`] at the latest block's base fee, read now.
+    async fn market(&self) -> Result<Fees, ChainError> {
+        let block = self
+            .client
+            .read("eth_getBlockByNumber", |p| async move {
+                p.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await
+            })
+            .await?
+            .ok_or_else(|| ChainError::UnknownBlock {
+                chain: self.client.chain().to_owned(),
+                block: "latest".into(),
+            })?;
+        self.quote(block.header.base_fee_per_gas).await
     }
 
     /// Waits for the transaction with `nonce` until it is mined or another
@@ -479,7 +485,7 @@ impl TxSender {
                 escalations += 1;
                 Some(fees.raised())
             } else {
-                match self.quote().await {
+                match self.market().await {
                     Ok(market) => fees.following(market),
                     Err(error) => {
                         tracing::warn!(%chain, nonce, %error, "the chain's fees are unknown; re-sending as it is");
