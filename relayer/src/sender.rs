@@ -100,6 +100,9 @@ impl Fees {
     }
 }
 
+/// Versions of one transaction whose receipts are looked for.
+const TRACKED_VERSIONS: usize = 8;
+
 /// Receipt polls in flight at once.
 const POLL_CONCURRENCY: usize = 8;
 
@@ -504,7 +507,16 @@ impl TxSender {
                 }
             }
             match self.broadcast(&call, nonce, fees).await {
-                Ok(hash) if !hashes.contains(&hash) => hashes.push(hash),
+                Ok(hash) if !hashes.contains(&hash) => {
+                    // Each poll reads a receipt per version: the oldest is
+                    // let go past a few. Should it be the one mined, the
+                    // nonce reads as taken and prepare finds the message
+                    // delivered.
+                    if hashes.len() == TRACKED_VERSIONS {
+                        hashes.remove(0);
+                    }
+                    hashes.push(hash);
+                }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%chain, nonce, %error, "re-send failed"),
             }
@@ -514,7 +526,7 @@ impl TxSender {
     /// Where the transaction with `nonce` stands, `hashes` being its
     /// versions.
     async fn settled(&self, hashes: &[B256], nonce: u64) -> Result<Settled, ChainError> {
-        for hash in hashes {
+        for hash in hashes.iter().rev() {
             if let Ok(Some(mined)) = self.receipt(*hash).await {
                 return Ok(Settled::Mined(mined));
             }
