@@ -16,6 +16,7 @@ use std::{
 use alloy::{providers::Provider, rpc::types::Filter, sol_types::SolEvent};
 use axum::{Router, body::Bytes, http::StatusCode, response::IntoResponse, routing::post};
 use metalayer_contracts::bindings::Mailbox;
+use metalayer_protocol::Message;
 use metalayer_relayer::{
     op::{Reason, Stage},
     sender::MAX_ESCALATIONS,
@@ -25,7 +26,9 @@ use tokio::net::TcpListener;
 
 use crate::{
     GATE,
-    common::{Net, NetOptions, PATIENCE, RELAYER_KEY, assert_delivered_once, fill_blocks},
+    common::{
+        Net, NetOptions, PATIENCE, RELAYER_KEY, RunningRelayer, assert_delivered_once, fill_blocks,
+    },
 };
 
 /// A JSON-RPC proxy to `upstream` that answers every other request with
@@ -95,34 +98,70 @@ async fn a_destination_rpc_failing_every_other_request_still_delivers_everything
     net.shutdown().await;
 }
 
+/// A delivery raced against fillers, and where it stands once delivered.
+struct Race {
+    net: Net,
+    message: Message,
+    relayer: RunningRelayer,
+    /// Fillers mined by the time the message was seen delivered.
+    fillers_mined: u64,
+    /// What each filler pays a gas.
+    filler_price: u128,
+}
+
+/// Every validator signs a message from alpha to beta; then `fillers`
+/// legacy transactions, each using half a block and paying `price` of
+/// beta's suggested gas price, keep beta's blocks full, and a relayer that
+/// raises its fees every `escalate_ms` starts. Returns once the message is
+/// delivered, checked to be delivered once.
+async fn race_fillers(
+    options: NetOptions,
+    body: &[u8],
+    fillers: u64,
+    price: impl FnOnce(u128) -> u128,
+    escalate_ms: u64,
+) -> Race {
+    let mut net = Net::new(options).await;
+    net.start_validators(0..5).await;
+    let [a, b] = &net.chains;
+    let message = a.dispatch(b, body).await;
+    net.wait_signed(0, message.nonce).await;
+    let filler_price = price(b.provider.get_gas_price().await.expect("gas price"));
+    let filler = fill_blocks(b, 7, fillers, filler_price).await;
+    let toml = net
+        .relayer_toml("")
+        .replace("escalate_after_ms = 5000", &format!("escalate_after_ms = {escalate_ms}"));
+    let relayer = net.relayer_from_toml(&toml).await;
+    assert_delivered_once(b, std::slice::from_ref(&message)).await;
+    let fillers_mined = b.provider.get_transaction_count(filler).await.expect("filler nonce");
+    Race { net, message, relayer, fillers_mined, filler_price }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_stuck_behind_better_paying_transactions_is_re_sent_at_a_higher_price() {
     let _gate = GATE.acquire().await.expect("gate");
     // A zero base fee stays within a few wei of zero however full the
-    // blocks: the prices below keep their order for the whole test.
-    let mut net = Net::new(NetOptions { base_fee: 0, ..NetOptions::default() }).await;
-    net.start_validators(0..5).await;
-    let [a, b] = &net.chains;
-    let message = a.dispatch(b, b"stuck").await;
-    net.wait_signed(0, message.nonce).await;
-    // The relayer offers 1.1 times the node's suggested price and raises
-    // it by a quarter each time: the fillers' 1.5 times outbid its first
-    // offer and its first raise, not its second.
-    let suggested = b.provider.get_gas_price().await.expect("gas price");
-    let filler_price = suggested * 3 / 2;
+    // blocks: the prices keep their order for the whole test. The relayer
+    // offers 1.1 times the node's suggested tip and raises it by a quarter
+    // each time: the fillers' 1.5 times outbid its first offer and its
+    // first raise, not its second. Two fillers a 100 ms block: 400 would
+    // keep the blocks full for 20 s.
     const FILLERS: u64 = 400;
-    let filler = fill_blocks(b, 7, FILLERS, filler_price).await;
-    let toml = net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 500");
-    let relayer = net.relayer_from_toml(&toml).await;
-    assert_delivered_once(b, std::slice::from_ref(&message)).await;
-    // Two fillers a 100 ms block: they would keep the blocks full for 20 s.
-    let fillers_mined = b.provider.get_transaction_count(filler).await.expect("filler nonce");
+    let Race { net, message, relayer, fillers_mined, filler_price } = race_fillers(
+        NetOptions { base_fee: 0, ..NetOptions::default() },
+        b"stuck",
+        FILLERS,
+        |suggested| suggested * 3 / 2,
+        500,
+    )
+    .await;
     assert!(
         fillers_mined < FILLERS,
         "every filler was mined before the delivery: it was never raised past them"
     );
     let escalations = relayer.metric("metalayer_transaction_escalations_total", "chain=\"beta\"");
     assert!(escalations >= 2.0, "{escalations} escalations");
+    let b = &net.chains[1];
     let filter = Filter::new()
         .address(b.core.mailbox)
         .event_signature(Mailbox::ProcessId::SIGNATURE_HASH)
@@ -143,22 +182,19 @@ async fn a_delivery_stuck_behind_better_paying_transactions_is_re_sent_at_a_high
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_priced_out_past_every_escalation_keeps_its_nonce_and_is_sent_once() {
     let _gate = GATE.acquire().await.expect("gate");
-    let mut net = Net::new(NetOptions { base_fee: 0, ..NetOptions::default() }).await;
-    net.start_validators(0..5).await;
-    let [a, b] = &net.chains;
-    let message = a.dispatch(b, b"priced out").await;
-    net.wait_signed(0, message.nonce).await;
     // The relayer's last raise offers 1.1 * 1.25^6 = 4.2 times the
-    // suggested price, which stays put (base fee zero): fillers paying 5
-    // times keep it out of every block for about five seconds, seven times
-    // as long as its raises take.
-    let suggested = b.provider.get_gas_price().await.expect("gas price");
+    // suggested tip, which stays put (base fee zero): fillers paying 5 times
+    // keep it out of every block for about five seconds, seven times as
+    // long as its raises take.
     const FILLERS: u64 = 100;
-    let filler = fill_blocks(b, 7, FILLERS, suggested * 5).await;
-    let toml = net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 100");
-    let relayer = net.relayer_from_toml(&toml).await;
-    assert_delivered_once(b, std::slice::from_ref(&message)).await;
-    let fillers_mined = b.provider.get_transaction_count(filler).await.expect("filler nonce");
+    let Race { net, message, relayer, fillers_mined, .. } = race_fillers(
+        NetOptions { base_fee: 0, ..NetOptions::default() },
+        b"priced out",
+        FILLERS,
+        |suggested| suggested * 5,
+        100,
+    )
+    .await;
     assert_eq!(
         fillers_mined, FILLERS,
         "the delivery got in before the fillers it could not outbid"
@@ -166,6 +202,7 @@ async fn a_delivery_priced_out_past_every_escalation_keeps_its_nonce_and_is_sent
     // Nothing of the relayer's is left in the pool, and it sent one
     // transaction: a second, under a new nonce, would have waited behind the
     // first and reverted once mined.
+    let b = &net.chains[1];
     let sender = dev(RELAYER_KEY).address();
     let start = tokio::time::Instant::now();
     loop {
@@ -198,17 +235,15 @@ async fn past_its_raises_a_delivery_follows_a_rising_base_fee() {
     // mined and the base fee has fallen back. Following the base fee, it
     // outbids the fillers' shrinking tip (10 gwei less the base fee) once
     // the base fee nears 6 gwei, about 160 fillers in.
-    let mut net = Net::new(NetOptions::default()).await;
-    net.start_validators(0..5).await;
-    let [a, b] = &net.chains;
-    let message = a.dispatch(b, b"follows the market").await;
-    net.wait_signed(0, message.nonce).await;
     const FILLERS: u64 = 300;
-    let filler = fill_blocks(b, 7, FILLERS, 10_000_000_000).await;
-    let toml = net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 100");
-    let relayer = net.relayer_from_toml(&toml).await;
-    assert_delivered_once(b, std::slice::from_ref(&message)).await;
-    let fillers_mined = b.provider.get_transaction_count(filler).await.expect("filler nonce");
+    let Race { net, relayer, fillers_mined, .. } = race_fillers(
+        NetOptions::default(),
+        b"follows the market",
+        FILLERS,
+        |_| 10_000_000_000,
+        100,
+    )
+    .await;
     assert!(
         fillers_mined < FILLERS,
         "delivered only after every filler: the delivery did not follow the base fee"
