@@ -73,9 +73,13 @@
 //!   confirmed rather than sent again. A delivery still waiting in the
 //!   destination's pool does not show in `delivered` yet, so before that
 //!   first prepare pass the relayer waits until the signer's pooled
-//!   transactions are mined or gone from the pool (however long: anything
-//!   sent meanwhile would queue behind their nonces anyway), warning each
-//!   `escalate_after_ms`. The Mailbox refuses a second delivery in any case.
+//!   transactions are mined or gone from the pool. Each
+//!   `escalate_after_ms` they stay, it replaces them with empty transfers
+//!   to itself, raised by a quarter each time (it cannot raise what the
+//!   earlier run signed): a delivery the market left behind would
+//!   otherwise hold every later nonce for as long as the market stays up.
+//!   A replaced message is prepared again; the Mailbox refuses a second
+//!   delivery in any case.
 //! - Delivery transactions are EIP-1559 where the chain has a base fee: a
 //!   tip of the suggested tip and a tenth, under a fee cap of twice the
 //!   latest base fee plus the tip (legacy, at the suggested gas price and a

@@ -74,6 +74,20 @@ impl Fees {
         }
     }
 
+    /// Each fee the higher of `self`'s and `other`'s (`other` if they are
+    /// of different kinds).
+    pub fn at_least(self, other: Self) -> Self {
+        match (self, other) {
+            (Self::Legacy { gas_price: a }, Self::Legacy { gas_price: b }) => {
+                Self::Legacy { gas_price: a.max(b) }
+            }
+            (Self::Eip1559 { max_fee: a, tip: t }, Self::Eip1559 { max_fee: b, tip: u }) => {
+                Self::Eip1559 { max_fee: a.max(b), tip: t.max(u) }
+            }
+            _ => other,
+        }
+    }
+
     /// The fee cap: the most a gas may cost.
     pub fn cap(self) -> u128 {
         match self {
@@ -311,10 +325,18 @@ impl TxSender {
     /// latest). A restarted relayer calls it before preparing again what
     /// the run before it had sent: prepare reads `delivered`, which a
     /// delivery still in the pool does not show yet, and sending it again
-    /// would pay for a second transaction that reverts. It waits as long as
-    /// that takes, warning each `escalate_after`: anything sent meanwhile
-    /// would wait behind those nonces anyway, and one of them dropped from
-    /// the pool later would leave a gap that nothing of this run fills.
+    /// would pay for a second transaction that reverts.
+    ///
+    /// Those transactions are not ours to raise (this run never saw them),
+    /// and one the market has left behind could wait for hours, with every
+    /// later nonce behind it. So each `escalate_after` they stay pooled,
+    /// each is replaced by an empty transfer to the signer itself (21,000
+    /// gas) at the chain's fees raised by a quarter, or at the last such
+    /// offer raised by a quarter if that is more: a pool takes it once it
+    /// outbids the transaction it replaces by a tenth, and it outbids the
+    /// fillers of a busy chain soon after. A delivery mined first makes its
+    /// replacement fail harmlessly (nonce too low); one replaced is
+    /// prepared again once the pool is empty.
     pub async fn wait_for_pooled(&self) -> Result<(), ChainError> {
         let address = self.address;
         let count = |pending: bool| async move {
@@ -325,16 +347,27 @@ impl TxSender {
                 })
                 .await
         };
+        let chain = self.client.chain();
         let pooled_up_to = count(true).await?;
-        let mut warn_at = tokio::time::Instant::now();
+        let mut replace_at = tokio::time::Instant::now() + self.escalate_after;
+        let mut offered: Option<Fees> = None;
         loop {
             let mined = count(false).await?;
             if mined >= pooled_up_to || count(true).await? <= mined {
                 return Ok(());
             }
-            if tokio::time::Instant::now() >= warn_at {
-                tracing::warn!(chain = %self.client.chain(), mined, pending = pooled_up_to, "waiting for the transactions an earlier run left in the pool before preparing again");
-                warn_at = tokio::time::Instant::now() + self.escalate_after;
+            if tokio::time::Instant::now() >= replace_at {
+                let market = self.market().await?.raised();
+                let fees = offered.map_or(market, |last| last.raised().at_least(market));
+                tracing::warn!(%chain, mined, pending = pooled_up_to, ?fees, "transactions an earlier run left in the pool are still there; replacing them with empty transfers");
+                let empty = Call { to: address, data: Bytes::new(), gas_limit: 21_000 };
+                for nonce in mined..pooled_up_to {
+                    if let Err(error) = self.broadcast(&empty, nonce, fees).await {
+                        tracing::debug!(%chain, nonce, %error, "replacement refused");
+                    }
+                }
+                offered = Some(fees);
+                replace_at = tokio::time::Instant::now() + self.escalate_after;
             }
             tokio::time::sleep(self.poll).await;
         }
@@ -588,5 +621,16 @@ mod tests {
             legacy.following(Fees::Legacy { gas_price: 501 }),
             Some(Fees::Legacy { gas_price: 501 })
         );
+    }
+
+    #[test]
+    fn at_least_takes_the_higher_of_each_fee() {
+        assert_eq!(
+            Fees::Eip1559 { max_fee: 500, tip: 9 }
+                .at_least(Fees::Eip1559 { max_fee: 400, tip: 40 }),
+            Fees::Eip1559 { max_fee: 500, tip: 40 }
+        );
+        let legacy = Fees::Legacy { gas_price: 400 };
+        assert_eq!(legacy.at_least(Fees::Legacy { gas_price: 300 }), legacy);
     }
 }
