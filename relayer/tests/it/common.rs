@@ -943,15 +943,19 @@ pub(crate) async fn fill_blocks(
     signer.address()
 }
 
-/// The relayer's TOML with gas price escalation put off for ten minutes,
-/// and a relayer started from it once beta's blocks are kept full by
-/// better-paying fillers for about ten seconds (base fee zero: the prices
-/// keep their order), returned when its delivery waits in beta's pool. For
-/// tests that act while a delivery is pooled.
-pub(crate) async fn relayer_with_a_pooled_delivery(net: &Net) -> (RunningRelayer, String) {
+/// The relayer's TOML with fee raises put off for ten minutes, and a
+/// relayer started from it once `fillers` legacy transactions paying `price`
+/// a gas keep beta's blocks full, returned (with the TOML and the fillers'
+/// sender) when its delivery waits in beta's pool. Called with the fillers
+/// outbidding the delivery's tip, for tests that act while a delivery is
+/// pooled.
+pub(crate) async fn relayer_with_a_pooled_delivery(
+    net: &Net,
+    fillers: u64,
+    price: u128,
+) -> (RunningRelayer, String, alloy::primitives::Address) {
     let b = &net.chains[1];
-    let suggested = b.provider.get_gas_price().await.expect("gas price");
-    fill_blocks(b, 7, 200, suggested * 3 / 2).await;
+    let filler = fill_blocks(b, 7, fillers, price).await;
     let toml =
         net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 600000");
     let relayer = net.relayer_from_toml(&toml).await;
@@ -961,11 +965,18 @@ pub(crate) async fn relayer_with_a_pooled_delivery(net: &Net) -> (RunningRelayer
         let pending = b.provider.get_transaction_count(sender).pending().await.expect("nonce");
         let mined = b.provider.get_transaction_count(sender).await.expect("nonce");
         if pending > mined {
-            return (relayer, toml);
+            return (relayer, toml, filler);
         }
         assert!(start.elapsed() < PATIENCE, "the relayer never sent a delivery");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Beta's suggested gas price times 1.5: fillers paying it hold a delivery
+/// (tip 1.1 times the suggested) in the pool, at a zero base fee, for as
+/// long as they last (200 of them: about ten seconds).
+pub(crate) async fn one_and_a_half_suggested(net: &Net) -> u128 {
+    net.chains[1].provider.get_gas_price().await.expect("gas price") * 3 / 2
 }
 
 /// Waits until every message is delivered on `to`, then checks that each

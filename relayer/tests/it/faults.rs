@@ -258,7 +258,7 @@ async fn past_its_raises_a_delivery_follows_a_rising_base_fee() {
 async fn a_delivery_that_reverts_when_mined_goes_back_to_prepare_with_its_reason() {
     use metalayer_contracts::bindings::{PausableIsm, TestRecipient};
 
-    use crate::common::relayer_with_a_pooled_delivery;
+    use crate::common::{one_and_a_half_suggested, relayer_with_a_pooled_delivery};
 
     let _gate = GATE.acquire().await.expect("gate");
     let net = Net::new(NetOptions { base_fee: 0, ..NetOptions::default() }).await;
@@ -273,7 +273,8 @@ async fn a_delivery_that_reverts_when_mined_goes_back_to_prepare_with_its_reason
     let message = a.dispatch(b, b"reverts").await;
     // Fillers hold the delivery in the pool (it is never raised past them)
     // long enough to pause the ISM ahead of it.
-    let (relayer, _) = relayer_with_a_pooled_delivery(&net).await;
+    let price = one_and_a_half_suggested(&net).await;
+    let (relayer, ..) = relayer_with_a_pooled_delivery(&net, 200, price).await;
     let suggested = b.provider.get_gas_price().await.expect("gas price");
     let paused = ism.pause().gas_price(suggested * 2).send().await.expect("pause");
     assert!(paused.get_receipt().await.expect("mined").status());

@@ -50,7 +50,9 @@ async fn a_relayer_killed_while_its_delivery_is_pooled_waits_for_it_instead_of_p
     use alloy::providers::Provider;
     use metalayer_relayer::op::Reason;
 
-    use crate::common::{RELAYER_KEY, dev, relayer_with_a_pooled_delivery};
+    use crate::common::{
+        RELAYER_KEY, dev, one_and_a_half_suggested, relayer_with_a_pooled_delivery,
+    };
 
     let _gate = GATE.acquire().await.expect("gate");
     // A zero base fee keeps the fillers' and the relayer's prices in order.
@@ -64,7 +66,8 @@ async fn a_relayer_killed_while_its_delivery_is_pooled_waits_for_it_instead_of_p
     let b = &net.chains[1];
     // Better-paying fillers hold the delivery in beta's pool for about ten
     // seconds, and it is never re-sent at a higher price.
-    let (relayer, toml) = relayer_with_a_pooled_delivery(&net).await;
+    let price = one_and_a_half_suggested(&net).await;
+    let (relayer, toml, _) = relayer_with_a_pooled_delivery(&net, 200, price).await;
     relayer.kill().await;
     assert!(!b.delivered(message.id()).await, "mined before the kill: the test proves nothing");
     // Restarted, the relayer finds the message in submit; `delivered` is
@@ -86,7 +89,7 @@ async fn a_restart_replaces_a_delivery_the_base_fee_left_behind_and_delivers_aga
     use alloy::providers::Provider;
     use metalayer_relayer::op::Reason;
 
-    use crate::common::{RELAYER_KEY, dev, fill_blocks};
+    use crate::common::{RELAYER_KEY, dev, relayer_with_a_pooled_delivery};
 
     let _gate = GATE.acquire().await.expect("gate");
     let mut net = Net::new(NetOptions::default()).await;
@@ -104,14 +107,11 @@ async fn a_restart_replaces_a_delivery_the_base_fee_left_behind_and_delivers_aga
     // the same, never raised) is outbid, then left below the base fee until
     // the fillers are gone and the base fee has fallen back.
     const FILLERS: u64 = 400;
-    let filler = fill_blocks(b, 7, FILLERS, 10_000_000_000).await;
-    let toml =
-        net.relayer_toml("").replace("escalate_after_ms = 5000", "escalate_after_ms = 600000");
-    let relayer = net.relayer_from_toml(&toml).await;
+    let (relayer, toml, filler) =
+        relayer_with_a_pooled_delivery(&net, FILLERS, 10_000_000_000).await;
     let sender = dev(RELAYER_KEY).address();
     let start = tokio::time::Instant::now();
     loop {
-        let pending = b.provider.get_transaction_count(sender).pending().await.expect("nonce");
         let base_fee = b
             .provider
             .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
@@ -119,7 +119,7 @@ async fn a_restart_replaces_a_delivery_the_base_fee_left_behind_and_delivers_aga
             .expect("block")
             .and_then(|block| block.header.base_fee_per_gas)
             .expect("base fee");
-        if pending > 0 && base_fee > 3_000_000_000 {
+        if base_fee > 3_000_000_000 {
             break;
         }
         assert!(start.elapsed() < PATIENCE, "no pooled delivery under a base fee above its cap");
