@@ -302,7 +302,7 @@ impl Context {
             match dest.sender.wait_for_pooled().await {
                 Ok(()) => return,
                 Err(error) => {
-                    tracing::warn!(destination = %dest.chain.name, %error, "could not read the signer's transaction counts");
+                    tracing::warn!(destination = %dest.chain.name, %error, "could not read the signer's transaction counts or the chain's fees");
                     tokio::time::sleep(self.interval.max(Duration::from_millis(100))).await;
                 }
             }
