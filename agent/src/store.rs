@@ -441,9 +441,8 @@ impl AgentStore {
         // Stored runs overlapping lowest..=highest: the one at or below
         // `lowest` if it reaches it, and every one starting after it up to
         // `highest`.
-        let mut overlapping = Vec::new();
         if let Some((first, value)) = self.insertion_run_at(domain, lowest)? {
-            overlapping.push((first, value));
+            take(first, &value);
         }
         if lowest < highest {
             let later =
@@ -451,11 +450,8 @@ impl AgentStore {
             for entry in self.insertion.range(later) {
                 let (k, v) = entry.map_err(|e| self.sled_err(e))?;
                 let (first, _) = insertion_run(&k, &v)?;
-                overlapping.push((first, v));
+                take(first, &v);
             }
-        }
-        for (first, value) in &overlapping {
-            take(*first, value);
         }
         merged.extend(new);
         // A run that merges several, or moves a run's first leaf, replaces
