@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::Address;
 use metalayer_agent::{
     chain::ChainClient,
     config::ChainSettings,
@@ -87,28 +87,34 @@ impl Origin {
         .collect()
     }
 
-    /// Feeds stored insertions into the prover, in leaf order; returns the
-    /// number of leaves afterwards.
+    /// Feeds stored insertions into the prover, in leaf order, reading at
+    /// most [`FEED_LEAVES`] at a time (a relayer starting on a long history
+    /// holds 3 MiB of it at once besides the prover, not the whole of it);
+    /// returns the number of leaves afterwards.
     pub fn feed_prover(&self, store: &AgentStore) -> Result<u64, String> {
         let domain = self.chain.domain;
-        let start = self.prover.read().map_err(|_| "prover lock poisoned")?.count();
-        let Ok(first) = u32::try_from(start) else { return Ok(start) };
-        let leaves: Vec<B256> = store
-            .insertions_from(domain, first, usize::MAX)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|insertion| insertion.message_id)
-            .collect();
-        let mut prover = self.prover.write().map_err(|_| "prover lock poisoned")?;
-        if prover.count() != start {
-            return Ok(prover.count());
+        loop {
+            let start = self.prover.read().map_err(|_| "prover lock poisoned")?.count();
+            let Ok(first) = u32::try_from(start) else { return Ok(start) };
+            let leaves =
+                store.insertions_from(domain, first, FEED_LEAVES).map_err(|e| e.to_string())?;
+            let read = leaves.len();
+            let mut prover = self.prover.write().map_err(|_| "prover lock poisoned")?;
+            if prover.count() != start {
+                return Ok(prover.count());
+            }
+            for leaf in leaves {
+                prover.insert(leaf.message_id).map_err(|e| e.to_string())?;
+            }
+            if read < FEED_LEAVES {
+                return Ok(prover.count());
+            }
         }
-        for leaf in leaves {
-            prover.insert(leaf).map_err(|e| e.to_string())?;
-        }
-        Ok(prover.count())
     }
 }
+
+/// Stored insertions [`Origin::feed_prover`] reads at once.
+const FEED_LEAVES: usize = 65_536;
 
 /// Which messages the relayer takes.
 #[derive(Debug, Clone)]
@@ -246,5 +252,62 @@ impl CheckpointSources {
         }
         let cache = self.cache.lock().map_err(|_| "location cache poisoned")?;
         Ok(validators.iter().map(|v| cache.get(v).and_then(|(_, s)| s.clone())).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use alloy::primitives::{Address, B256};
+    use metalayer_agent::{
+        chain::{ChainClient, RetryPolicy, RpcMetrics},
+        config::ChainSettings,
+        store::{AgentStore, Insertion},
+    };
+    use metalayer_protocol::merkle::MerkleTree;
+
+    use super::{FEED_LEAVES, Origin};
+
+    #[tokio::test]
+    async fn the_prover_is_fed_a_long_history_in_several_reads() {
+        let zero = Address::ZERO;
+        let chain: ChainSettings = serde_json::from_value(serde_json::json!({
+            "name": "alpha", "domain": 1, "chain_id": 1, "rpc_urls": "http://127.0.0.1:9",
+            "addresses": {
+                "mailbox": zero, "merkle_tree_hook": zero,
+                "interchain_gas_paymaster": zero, "validator_announce": zero,
+            },
+        }))
+        .expect("chain settings");
+        let client = ChainClient::connect(
+            "alpha",
+            &chain.rpc_urls,
+            RetryPolicy::default(),
+            RpcMetrics::unregistered(),
+        )
+        .await
+        .expect("client");
+        let origin = Origin::new(chain, Arc::new(client), Default::default());
+        let dir = tempfile::tempdir().expect("dir");
+        let store = AgentStore::open(dir.path()).expect("store");
+        // Two reads and a part, then a gap: the leaf after it is not fed.
+        let n = FEED_LEAVES as u32 * 2 + 5;
+        let leaf = |index: u32| Insertion {
+            index,
+            message_id: B256::from(alloy::primitives::U256::from(index)),
+            block: 1,
+        };
+        let leaves: Vec<_> = (0..n).map(leaf).collect();
+        store.store_insertions(1, &leaves, ("i", 1)).expect("stored");
+        store.store_insertions(1, &[leaf(n + 1)], ("i", 2)).expect("stored");
+        assert_eq!(origin.feed_prover(&store).expect("fed"), u64::from(n));
+        let mut tree = MerkleTree::default();
+        for l in &leaves {
+            tree.insert(l.message_id).expect("room");
+        }
+        assert_eq!(origin.prover.read().expect("prover").root(), tree.root());
+        // Fed again: nothing new up to the gap.
+        assert_eq!(origin.feed_prover(&store).expect("fed"), u64::from(n));
     }
 }
