@@ -114,6 +114,10 @@ impl Fees {
     }
 }
 
+/// Earlier-run transactions [`TxSender::wait_for_pooled`] replaces in one
+/// period, lowest nonces first (a run leaves at most a few blocks' worth).
+const MAX_REPLACED: u64 = 1024;
+
 /// Versions of one transaction whose receipts are looked for.
 const TRACKED_VERSIONS: usize = 8;
 
@@ -288,7 +292,7 @@ impl TxSender {
             match self.broadcast(&call, nonce, fees).await {
                 Ok(hash) => {
                     sent.push(Ok((call, nonce, fees, hash)));
-                    nonce += 1;
+                    nonce = nonce.saturating_add(1);
                 }
                 Err(e) => {
                     failed = true;
@@ -361,7 +365,9 @@ impl TxSender {
                 let fees = offered.map_or(market, |last| last.raised().at_least(market));
                 tracing::warn!(%chain, mined, pending = pooled_up_to, ?fees, "transactions an earlier run left in the pool are still there; replacing them with empty transfers");
                 let empty = Call { to: address, data: Bytes::new(), gas_limit: 21_000 };
-                for nonce in mined..pooled_up_to {
+                // The counts come from the chain: however far apart a node
+                // puts them, a period replaces a bounded number.
+                for nonce in mined..pooled_up_to.min(mined.saturating_add(MAX_REPLACED)) {
                     if let Err(error) = self.broadcast(&empty, nonce, fees).await {
                         tracing::debug!(%chain, nonce, %error, "replacement refused");
                     }
