@@ -64,10 +64,11 @@
 //!
 //! # Choices
 //!
-//! - Queues are sled trees keyed by (destination, stage, next attempt,
-//!   origin, nonce), so "what is due" is a prefix scan; nothing is held in
-//!   memory beyond a pass. A fresh message's first attempt time is when it
-//!   was loaded, so a backlog of fresh messages does not starve retries.
+//! - Operations are sled records; the queues are an index in memory, keyed
+//!   by (destination, stage, next attempt, origin, nonce) and rebuilt from
+//!   the records at open, so "what is due" is a range read ([`queue`]). A
+//!   fresh message's first attempt time is when it was loaded, so a backlog
+//!   of fresh messages does not starve retries.
 //! - After a restart, messages left in the submit queue go back to prepare,
 //!   which reads `delivered` first: a message sent just before a kill is
 //!   confirmed rather than sent again. A delivery still waiting in the
@@ -145,12 +146,16 @@
 //! message parked after `max_retries` and delivered after an operator retry
 //! by matching list, whitelist, blacklist, address blacklist and an
 //! unserved destination keeping messages out of the queue, a recipient
-//! without code (dropped), a flaky destination RPC, a delivery stuck behind
-//! better-paying transactions (re-sent at a higher price), a delivery that
-//! reverts when mined (back to prepare with its reason), a delivery
-//! reorged out, kill and restart both in-process and `kill -9` of the
-//! binary, a restart while a delivery waits in the pool (one transaction,
-//! not two), batches split to fit 4 M-gas blocks, and two networks one
+//! without code (dropped), a failing delivery dry-run and never sent with
+//! batch delivery off, a flaky destination RPC, a delivery stuck behind
+//! better-paying transactions (re-sent at a higher price), one priced out
+//! past every raise (kept at its nonce, one transaction), one following a
+//! rising base fee past its raises, a delivery that reverts when mined
+//! (back to prepare with its reason), a delivery reorged out, kill and
+//! restart both in-process and `kill -9` of the binary, a restart while a
+//! delivery waits in the pool (one transaction, not two), a restart that
+//! replaces a delivery the base fee left behind, batches split to fit 4
+//! M-gas blocks, and two networks one
 //! after the other in one process (the regression test of the bench stall
 //! below).
 //!
