@@ -11,16 +11,14 @@ use crate::{
     common::{Net, NetOptions, assert_delivered_once},
 };
 
+/// The JSON answer to `request`.
+async fn answer(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.expect("request sent").json().await.expect("a JSON answer")
+}
+
 /// The ids `GET /messages?{query}` lists.
 async fn listed(http: &reqwest::Client, addr: std::net::SocketAddr, query: &str) -> Vec<String> {
-    let listed: serde_json::Value = http
-        .get(format!("http://{addr}/messages?{query}"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("json");
+    let listed = answer(http.get(format!("http://{addr}/messages?{query}"))).await;
     listed["messages"]
         .as_array()
         .expect("array")
@@ -51,23 +49,9 @@ async fn unpaid_messages_under_minimum_wait_with_their_reason() {
     let http = reqwest::Client::new();
     let ids = listed(&http, addr, "stage=prepare&reason=GasPaymentNotFound").await;
     assert_eq!(ids, [unpaid.id().to_string()]);
-    let retried: serde_json::Value = http
-        .post(format!("http://{addr}/messages/{}/retry", unpaid.id()))
-        .send()
-        .await
-        .expect("retry")
-        .json()
-        .await
-        .expect("json");
+    let retried = answer(http.post(format!("http://{addr}/messages/{}/retry", unpaid.id()))).await;
     assert_eq!(retried["retried"], 1);
-    let shown: serde_json::Value = http
-        .get(format!("http://{addr}/messages/{}", unpaid.id()))
-        .send()
-        .await
-        .expect("show")
-        .json()
-        .await
-        .expect("json");
+    let shown = answer(http.get(format!("http://{addr}/messages/{}", unpaid.id()))).await;
     let history = shown["history"].as_array().expect("history");
     assert!(history.iter().any(|h| h["detail"] == "operator retry"), "{history:?}");
     assert!(history.iter().any(|h| h["reason"] == "GasPaymentNotFound"), "{history:?}");
@@ -111,15 +95,8 @@ gas_payment_enforcement = [ { type = "minimum", payment = "1000" } ]"#,
 
     // Paid, then retried by a matching list in Hyperlane's own field names.
     a.pay_for_gas(&unpaid, 100_000).await;
-    let retried: serde_json::Value = http
-        .post(format!("http://{addr}/retry"))
-        .json(&serde_json::json!([{ "messageId": unpaid.id(), "originDomain": a.domain }]))
-        .send()
-        .await
-        .expect("retry")
-        .json()
-        .await
-        .expect("json");
+    let list = serde_json::json!([{ "messageId": unpaid.id(), "originDomain": a.domain }]);
+    let retried = answer(http.post(format!("http://{addr}/retry")).json(&list)).await;
     assert_eq!(retried["retried"], 1);
     assert_delivered_once(b, &[unpaid]).await;
     relayer.kill().await;
